@@ -1,0 +1,207 @@
+"""The case catalog, as data.  Nothing here computes expected values (see generate.py); inputs are
+drawn from a generator seeded with crc32 of the case name, so adding a case changes no other case.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from golden.reference import CONVENTIONS
+
+LAYERS = ("layer_norm", "batch_norm", "batch_norm_eval")
+DTYPES = ("float32", "float64", "float16", "bfloat16")
+DISTRIBUTIONS = ("normal", "constant", "periodic")
+
+# Default-probe "conventions": the variants are values of a framework default, in PyTorch's form.
+DEFAULTS: dict[str, tuple[str, ...]] = {
+    "default_eps": ("1e-05", "1e-06", "0.001"),
+    "default_momentum": ("0.1", "0.01"),
+}
+VARIANTS: dict[str, tuple[str, ...]] = {**CONVENTIONS, **DEFAULTS}
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    layer: str                      # layer_norm | batch_norm (K steps, then eval) | batch_norm_eval
+    shape: tuple[int, ...]          # one batch
+    axes: tuple[int, ...]           # layer_norm: normalized axes; batch norm: (feature_axis,)
+    dtype: str = "float32"
+    eps: float = 1e-5
+    momentum: float | None = 0.1    # PyTorch form (weight on the new batch); None: cumulative average
+    steps: int = 3                  # batch_norm training steps before eval
+    affine: bool = True
+    layernorm_affine: str = "per_element"
+    distribution: str = "normal"    # normal: loc + scale * N(0,1); constant: loc; periodic: long inputs
+    loc: float = 0.0
+    scale: float = 1.0
+    conventions: tuple[str, ...] = ()  # the conventions (or defaults) the fixture holds variants of
+    family: str = "basic"
+    raw_momentum: bool = False      # hand `momentum` to the layer untranslated (momentum_form probe)
+    defaults: tuple[str, ...] = ()  # arguments left to the framework's default ("eps", "momentum")
+    note: str = ""
+
+    def __post_init__(self):
+        problems = []
+        if self.layer not in LAYERS:
+            problems.append(f"layer {self.layer!r} not in {LAYERS}")
+        if self.dtype not in DTYPES:
+            problems.append(f"dtype {self.dtype!r} not in {DTYPES}")
+        if self.distribution not in DISTRIBUTIONS:
+            problems.append(f"distribution {self.distribution!r} not in {DISTRIBUTIONS}")
+        for c in self.conventions:
+            if c not in VARIANTS:
+                problems.append(f"unknown convention {c!r}")
+        if self.layer != "layer_norm" and len(self.axes) != 1:
+            problems.append("batch norm takes exactly one feature axis")
+        if self.momentum is None and "momentum_form" in self.conventions:
+            problems.append("momentum None is the cumulative average: it has no momentum_form variants")
+        for d in self.defaults:
+            if d not in ("eps", "momentum"):
+                problems.append(f"unknown default {d!r}")
+        if problems:
+            raise ValueError(f"case {self.name!r}: " + "; ".join(problems))
+
+    @property
+    def offset(self) -> float:
+        """|mean| / std of the input distribution, the conditioning term of the tolerance."""
+        return abs(self.loc) / self.scale if self.distribution != "constant" else 0.0
+
+    @property
+    def reduction_size(self) -> int:
+        nd = len(self.shape)
+        if self.layer == "layer_norm":
+            return int(np.prod([self.shape[a % nd] for a in self.axes]))
+        return int(np.prod(self.shape)) // self.shape[self.axes[0] % nd]
+
+    def rng(self) -> np.random.Generator:
+        return np.random.default_rng(zlib.crc32(self.name.encode()))
+
+
+def _registry(cases) -> dict[str, Case]:
+    out: dict[str, Case] = {}
+    for c in cases:
+        if c.name in out:
+            raise ValueError(f"duplicate case name {c.name!r}")
+        out[c.name] = c
+    return out
+
+
+def _ln(name, shape, axes, **kw) -> Case:
+    return Case(name=name, layer="layer_norm", shape=shape, axes=axes, **kw)
+
+
+def _bn(name, shape, feature_axis, **kw) -> Case:
+    return Case(name=name, layer="batch_norm", shape=shape, axes=(feature_axis,), **kw)
+
+
+RV = ("running_variance",)
+NV = ("norm_variance",)
+
+
+def _catalog() -> list[Case]:
+    cases = [
+        # --- the seeds' setups (../shared/seeds) ---
+        _bn("seed000_bn2d_5x3x2x2", (5, 3, 2, 2), 1, affine=False, steps=4, family="seed",
+            conventions=NV + RV, note="seed 000: BatchNorm2d, N in training, N-1 in running_var"),
+        _ln("seed000_ln_3x2x2", (5, 3, 2, 2), (1, 2, 3), affine=False, family="seed", conventions=NV),
+        _ln("seed001_ln_16x768", (16, 768), (1,), family="seed", conventions=NV,
+            note="seed 001: torch.var defaults to N-1 and disagrees with LayerNorm"),
+        _bn("seed002_bn1d_8x3", (8, 3), 1, affine=False, family="seed", conventions=NV + RV),
+        _ln("seed002_ln_8x3", (8, 3), (1,), affine=False, family="seed", conventions=NV),
+        _bn("seed003_bn_3x4", (3, 4), 1, family="seed", conventions=NV + RV),
+        _ln("seed003_ln_3x4", (3, 4), (1,), family="seed", conventions=NV),
+        _bn("seed003_bn2d_2x2x2x3", (2, 2, 2, 3), 1, family="seed", conventions=NV + RV),
+        _ln("seed003_ln_chw_2x2x2x3", (2, 2, 2, 3), (1, 2, 3), family="seed", conventions=NV,
+            note="per-element affine over [C,H,W]"),
+        _bn("seed003_bn_tokens_2x3x4", (2, 3, 4), -1, family="seed", conventions=NV + RV,
+            note="BatchNorm over (N,S) of (N,S,H): feature axis last, no transpose"),
+        _ln("seed003_ln_tokens_2x3x4", (2, 3, 4), (2,), family="seed", conventions=NV),
+        _bn("seed004_bn_offset100", (16, 4), 1, loc=100.0, scale=10.0, family="seed", conventions=RV),
+        _ln("seed004_ln_offset100", (8, 32), (1,), loc=100.0, scale=10.0, family="seed"),
+        # --- layouts: BatchNorm 1d/2d/3d channels first and last; LayerNorm over 1-3 axes ---
+        _bn("bn1d_nc", (8, 4), 1, family="layout", conventions=RV),
+        _bn("bn1d_ncl", (4, 3, 5), 1, family="layout", conventions=RV),
+        _bn("bn1d_nlc", (4, 5, 3), -1, family="layout", conventions=RV),
+        _bn("bn2d_nchw", (2, 3, 4, 5), 1, family="layout", conventions=RV),
+        _bn("bn2d_nhwc", (2, 4, 5, 3), -1, family="layout", conventions=RV),
+        _bn("bn3d_ncdhw", (2, 3, 2, 3, 4), 1, family="layout", conventions=RV),
+        _bn("bn3d_ndhwc", (2, 2, 3, 4, 3), -1, family="layout", conventions=RV),
+        _ln("ln_last1", (4, 6, 10), (2,), family="layout", conventions=NV),
+        _ln("ln_last2", (4, 6, 10), (1, 2), family="layout", conventions=NV),
+        _ln("ln_last3", (3, 4, 5, 6), (1, 2, 3), family="layout", conventions=NV),
+        _ln("ln_noncontiguous_1_3", (2, 3, 4, 5), (1, 3), family="layout", conventions=NV,
+            note="Keras axis=[1,3], Flax reduction_axes=(1,3); PyTorch cannot express it"),
+        _ln("ln_affine_per_feature", (2, 3, 4, 5), (1, 2, 3), layernorm_affine="per_feature_axis",
+            family="layout", note="Flax feature_axes=-1 with reduction_axes=(1,2,3)"),
+        # --- affine off and on, eps, momenta ---
+        _ln("ln_no_affine", (6, 12), (1,), affine=False, family="affine"),
+        _bn("bn_no_affine", (10, 4), 1, affine=False, family="affine", conventions=RV),
+        _ln("ln_eps_1e-3", (6, 12), (1,), eps=1e-3, family="eps"),
+        _ln("ln_eps_1e-6", (6, 12), (1,), eps=1e-6, family="eps"),
+        _ln("ln_eps_0.5", (6, 12), (1,), eps=0.5, family="eps", conventions=("eps_placement",)),
+        _bn("bn_eps_1e-3", (10, 4), 1, eps=1e-3, family="eps", conventions=RV),
+        _bn("bn_eps_1e-6", (10, 4), 1, eps=1e-6, family="eps", conventions=RV),
+        _bn("bn_eps_0.5", (10, 4), 1, eps=0.5, family="eps", conventions=("eps_placement",) + RV),
+        _bn("bn_momentum_0.5", (10, 4), 1, momentum=0.5, family="momentum", conventions=RV),
+        _bn("bn_momentum_0.0", (10, 4), 1, momentum=0.0, family="momentum",
+            note="momentum 0 keeps the initial (0, 1): the running variance convention cannot show"),
+        _bn("bn_momentum_1.0", (10, 4), 1, momentum=1.0, family="momentum", conventions=RV),
+        _bn("bn_cumulative", (10, 4), 1, momentum=None, steps=4, family="momentum", conventions=RV,
+            note="PyTorch momentum=None: running = mean of the batch statistics so far"),
+        # --- convention probes ---
+        _bn("probe_momentum_form", (10, 4), 1, momentum=0.1, raw_momentum=True, family="probe",
+            conventions=("momentum_form",) + RV,
+            note="0.1 handed to the layer untranslated: weight on new gives 0.1, on old 0.9"),
+        _bn("probe_initial_running_stats", (10, 4), 1, momentum=0.1, family="probe",
+            conventions=("initial_running_stats",) + RV),
+        Case("probe_eval_statistics", "batch_norm_eval", (10, 4), (1,), family="probe",
+             conventions=("eval_statistics",), note="running statistics given far from the batch's"),
+        _ln("probe_default_eps_ln", (6, 16), (1,), scale=1e-2, affine=False, defaults=("eps",),
+            family="defaults", conventions=("default_eps",),
+            note="std 1e-2: eps 1e-6, 1e-5 and 1e-3 give different outputs"),
+        _bn("probe_default_eps_bn", (12, 4), 1, scale=1e-2, affine=False, defaults=("eps", "momentum"),
+            steps=2, family="defaults", conventions=("default_eps", "default_momentum"),
+            note="std 1e-2 hides the running variance convention (1e-7) and shows eps"),
+        _bn("probe_default_momentum_bn", (12, 4), 1, affine=False, defaults=("momentum",), steps=2,
+            family="defaults", conventions=("default_momentum",) + RV),
+        # --- stress ---
+        _ln("stress_ln_offset_1e2", (8, 64), (1,), loc=1e2, family="stress"),
+        _ln("stress_ln_offset_1e3", (8, 64), (1,), loc=1e3, family="stress"),
+        _ln("stress_ln_offset_1e4", (8, 64), (1,), loc=1e4, family="stress"),
+        _bn("stress_bn_offset_1e2", (32, 4), 1, loc=1e2, family="stress", conventions=RV),
+        _bn("stress_bn_offset_1e3", (32, 4), 1, loc=1e3, family="stress", conventions=RV),
+        _bn("stress_bn_offset_1e4", (32, 4), 1, loc=1e4, family="stress"),
+        _ln("stress_ln_tiny_scale", (6, 16), (1,), scale=1e-4, family="stress", conventions=("eps_placement",),
+            note="std 1e-4 < sqrt(eps): eps dominates"),
+        _bn("stress_bn_tiny_scale", (16, 4), 1, scale=1e-4, family="stress", conventions=("eps_placement",)),
+        _ln("stress_ln_constant", (4, 16), (1,), distribution="constant", loc=3.0, family="stress",
+            note="zero variance: output is beta"),
+        _bn("stress_bn_constant", (8, 4), 1, distribution="constant", loc=-2.0, family="stress"),
+        _bn("stress_bn_one_value_per_channel", (1, 4), 1, family="one_value_per_channel", conventions=RV,
+            steps=1, note="N-1 = 0: the unbiased running variance is 0/0"),
+        _bn("stress_bn_one_value_per_channel_2d", (1, 3, 1, 1), 1, family="one_value_per_channel",
+            steps=1, affine=False, conventions=RV),
+        _ln("stress_ln_long_100000", (2, 100000), (1,), distribution="periodic", family="long", affine=False,
+            note="N/(N-1) is 1 + 1e-5 here: no convention can show, accuracy only"),
+        _bn("stress_bn_long_100000", (100000, 2), 1, distribution="periodic", steps=1, family="long",
+            affine=False),
+    ]
+    # --- dtypes: float64, float16 and bfloat16 (float32 is every other case) ---
+    for dtype in ("float64", "float16", "bfloat16"):
+        cases.append(_ln(f"dtype_ln_{dtype}", (8, 48), (1,), dtype=dtype, family="dtype",
+                         conventions=NV if dtype == "float64" else ()))
+        # bfloat16's 8-bit mantissa hides N/(N-1) at these sizes: accuracy only
+        rv = () if dtype == "bfloat16" else RV
+        cases.append(_bn(f"dtype_bn_{dtype}", (8, 4), 1, dtype=dtype, family="dtype", conventions=rv))
+        cases.append(_bn(f"dtype_bn2d_{dtype}", (4, 3, 2, 2), 1, dtype=dtype, family="dtype", conventions=rv))
+    return cases
+
+
+CASES: dict[str, Case] = _registry(_catalog())
+
+
+def variants_of(convention: str) -> tuple[str, ...]:
+    return VARIANTS[convention]

@@ -1,0 +1,80 @@
+"""The one tolerance formula of the suite, and the error measures it is compared with.
+
+An output array is compared through its scaled error  max|actual - expected| / max(1, max|expected|):
+normalized outputs are O(1) and running statistics may be large, so the scale keeps one formula for both.
+
+    tolerance = 2 * u_out + K * u_stat * (sqrt(n) + offset)
+
+- u_out: unit roundoff of the output dtype; the final rounding of each element costs up to one u_out
+  of the scale, and a second one for the affine step done in the output dtype.
+- u_stat: unit roundoff the statistics are computed in: every framework documents computing
+  low-precision (float16/bfloat16) statistics in at least float32, so min(u_out, u_float32).
+- sqrt(n): the error of a sum of n terms grows like sqrt(n) * u for the blocked/pairwise/Welford
+  reductions frameworks use (the worst case n * u is never reached by them and would make the
+  eps and variance conventions indistinguishable on long reductions).
+- offset = |mean| / std of the input: centring x - mean costs u * |mean| absolutely, which is
+  offset * u relative to the spread that the output is scaled by.  A correct float32 algorithm stays
+  inside; E[x^2] - E[x]^2 loses offset^2 * u and falls outside once offset^2 >> K * offset.
+- K = 8 covers the constant factors of mean, variance, rsqrt and affine steps (about 1 to 2 u each).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+UNIT_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24, "float16": 2.0**-11, "bfloat16": 2.0**-8}
+K = 8.0
+# A convention check is decisive when every competing variant misses by at least this factor.
+DECISIVENESS_MARGIN = 10.0
+
+
+def tolerance(dtype: str, n: int, offset: float = 0.0) -> float:
+    u_out = UNIT_ROUNDOFF[dtype]
+    u_stat = min(u_out, UNIT_ROUNDOFF["float32"])
+    return 2.0 * u_out + K * u_stat * (math.sqrt(n) + offset)
+
+
+def scaled_error(actual, expected) -> float:
+    """max|actual - expected| / max(1, max|expected|); NaN where only one side is NaN counts as inf,
+    NaN on both sides (the formula says NaN) counts as agreement."""
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    if a.shape != e.shape:
+        return math.inf
+    both_nan = np.isnan(a) & np.isnan(e)
+    same_inf = np.isinf(a) & np.isinf(e) & (np.sign(a) == np.sign(e))
+    ok = both_nan | same_inf
+    diff = np.where(ok, 0.0, np.abs(a - e))
+    if np.isnan(diff).any():
+        return math.inf
+    finite_e = e[np.isfinite(e)]
+    scale = max(1.0, float(np.max(np.abs(finite_e)))) if finite_e.size else 1.0
+    return float(np.max(diff, initial=0.0)) / scale
+
+
+def error_measures(actual, expected, out_dtype: str) -> dict[str, float]:
+    """max abs, max relative and max ULP error (ULPs of the output dtype at the expected value)."""
+    a = np.asarray(actual, dtype=np.float64)
+    e = np.asarray(expected, dtype=np.float64)
+    if a.shape != e.shape:
+        return {"max_abs": math.inf, "max_rel": math.inf, "max_ulp": math.inf}
+    diff = np.abs(a - e)
+    finite = np.isfinite(diff)
+    if not finite.all() and not (np.isnan(a) == np.isnan(e)).all():
+        return {"max_abs": math.inf, "max_rel": math.inf, "max_ulp": math.inf}
+    diff = np.where(finite, diff, 0.0)
+    rel = diff / np.maximum(np.abs(e), np.finfo(np.float64).tiny)
+    ulp = diff / ulp_of(np.where(np.isfinite(e), e, 0.0), out_dtype)
+    return {"max_abs": float(diff.max(initial=0.0)), "max_rel": float(rel.max(initial=0.0)),
+            "max_ulp": float(ulp.max(initial=0.0))}
+
+
+def ulp_of(values, dtype: str) -> np.ndarray:
+    """Spacing of the dtype's floats at |values| (at least the smallest normal's spacing)."""
+    mant_bits = {"float64": 52, "float32": 23, "float16": 10, "bfloat16": 7}[dtype]
+    min_exp = {"float64": -1022, "float32": -126, "float16": -14, "bfloat16": -126}[dtype]
+    v = np.abs(np.asarray(values, dtype=np.float64))
+    exp = np.floor(np.log2(np.where(v > 0, v, 1.0)))
+    exp = np.maximum(exp, min_exp)
+    return np.ldexp(1.0, (exp - mant_bits).astype(int))
