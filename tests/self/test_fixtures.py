@@ -1,0 +1,104 @@
+"""The committed fixtures: decisive, complete, loaded safely."""
+import json
+import pickle
+import zipfile
+
+import numpy as np
+import pytest
+
+from golden import fixtures
+from golden.cases import CASES, Case
+from golden.generate import NotDecisive, build_fixture
+from golden.tolerance import DECISIVENESS_MARGIN
+
+LOADED = {name: fixtures.load_case(name) for name in CASES}
+
+
+@pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if c.conventions))
+def test_every_convention_case_is_decisive(name):
+    margin = LOADED[name].meta["decisiveness_margin"]
+    assert margin is not None and margin >= DECISIVENESS_MARGIN
+
+
+def test_catalog_covers_the_issue():
+    cases = CASES.values()
+    assert len(CASES) >= 40
+    assert {c.dtype for c in cases} == {"float32", "float64", "float16", "bfloat16"}
+    assert {1e-5, 1e-3, 1e-6, 0.5} <= {c.eps for c in cases}
+    assert {0.1, 0.5, 0.0, 1.0, None} <= {c.momentum for c in cases if c.layer == "batch_norm"}
+    assert max(c.reduction_size for c in cases) >= 100_000
+    assert {len(c.shape) for c in cases if c.layer == "batch_norm"} >= {2, 3, 4, 5}
+    assert {c.axes[0] for c in cases if c.layer == "batch_norm"} >= {1, -1}
+    assert {1e2, 1e3, 1e4} <= {c.offset for c in cases}
+    assert any(c.affine for c in cases) and any(not c.affine for c in cases)
+    assert all(c.steps >= 3 for c in cases if c.family == "layout" and c.layer == "batch_norm")
+
+
+def test_inputs_are_exactly_representable_in_their_dtype():
+    for name, fx in LOADED.items():
+        assert str(fx.inputs["x"].dtype) == CASES[name].dtype, name
+
+
+def test_nondecisive_case_is_refused():
+    # momentum 0 keeps the running variance at 1: biased and unbiased cannot be told apart.
+    case = Case("refused", "batch_norm", (8, 2), (1,), momentum=0.0, conventions=("running_variance",))
+    with pytest.raises(NotDecisive, match="refused"):
+        build_fixture(case)
+
+
+def test_duplicate_and_unknown_names_are_rejected():
+    from golden.cases import _registry
+    with pytest.raises(ValueError, match="duplicate case name 'a'"):
+        _registry([Case("a", "layer_norm", (2, 2), (1,)), Case("a", "layer_norm", (2, 2), (1,))])
+    with pytest.raises(ValueError, match="unknown convention 'wobble'"):
+        Case("b", "layer_norm", (2, 2), (1,), conventions=("wobble",))
+
+
+def _copy(tmp_path, name="bn1d_nc"):
+    src = fixtures.GOLDEN_DIR / fixtures.file_name(name)
+    dst = tmp_path / src.name
+    dst.write_bytes(src.read_bytes())
+    return dst
+
+
+def test_truncated_fixture_names_file(tmp_path):
+    p = _copy(tmp_path)
+    p.write_bytes(p.read_bytes()[:200])
+    with pytest.raises(fixtures.FixtureError, match="bn1d_nc.npz: truncated or corrupted"):
+        fixtures.load(p)
+
+
+def test_tampered_fixture_fails_hash(tmp_path):
+    p = _copy(tmp_path)
+    good = fixtures.sha256(p.read_bytes())
+    data = bytearray(p.read_bytes())
+    data[-100] ^= 1
+    p.write_bytes(bytes(data))
+    with pytest.raises(fixtures.FixtureError, match="SHA-256 differs"):
+        fixtures.load(p, good)
+
+
+def test_pickled_object_array_is_refused(tmp_path):
+    p = tmp_path / "evil.npz"
+    with zipfile.ZipFile(p, "w") as zf:
+        with zf.open("x.npy", "w") as f:
+            np.lib.format.write_array(f, np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(fixtures.FixtureError, match="evil.npz: holds a pickled object array"):
+        fixtures.load(p)
+    assert pickle  # the payload above is a real pickle, refused before it is read
+
+
+def test_newer_schema_is_refused(tmp_path):
+    p = _copy(tmp_path)
+    fx = fixtures.load(p)
+    meta = dict(fx.meta, schema_version=fixtures.SCHEMA_VERSION + 1)
+    with zipfile.ZipFile(p, "w") as zf:
+        with zf.open("meta.npy", "w") as f:
+            np.lib.format.write_array(f, np.frombuffer(json.dumps(meta).encode(), np.uint8))
+    with pytest.raises(fixtures.FixtureError, match=r"schema version 2, this normconf reads 1"):
+        fixtures.load(p)
+
+
+def test_missing_manifest_is_named(tmp_path):
+    with pytest.raises(fixtures.FixtureError, match="manifest missing"):
+        fixtures.read_manifest(tmp_path)
