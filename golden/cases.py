@@ -3,6 +3,7 @@ drawn from a generator seeded with crc32 of the case name, so adding a case chan
 """
 from __future__ import annotations
 
+import math
 import zlib
 from dataclasses import dataclass, field
 
@@ -66,8 +67,11 @@ class Case:
 
     @property
     def offset(self) -> float:
-        """|mean| / std of the input distribution, the conditioning term of the tolerance."""
-        return abs(self.loc) / self.scale if self.distribution != "constant" else 0.0
+        """|mean| / sqrt(var + eps) of the input distribution, the conditioning term of the tolerance:
+        the output divides the centring error (about u * |mean|) by sqrt(var + eps), not by the std."""
+        var = 0.0 if self.distribution == "constant" else self.scale ** 2
+        eps = self.eps if "eps" not in self.defaults else 1e-6  # the smallest default eps probed
+        return abs(self.loc) / math.sqrt(var + eps)
 
     @property
     def reduction_size(self) -> int:
@@ -162,9 +166,9 @@ def _catalog() -> list[Case]:
         _ln("probe_default_eps_ln", (6, 16), (1,), scale=1e-2, affine=False, defaults=("eps",),
             family="defaults", conventions=("default_eps",),
             note="std 1e-2: eps 1e-6, 1e-5 and 1e-3 give different outputs"),
-        _bn("probe_default_eps_bn", (12, 4), 1, scale=1e-2, affine=False, defaults=("eps", "momentum"),
+        _bn("probe_default_eps_bn", (12, 4), 1, scale=1e-3, affine=False, defaults=("eps", "momentum"),
             steps=2, family="defaults", conventions=("default_eps", "default_momentum"),
-            note="std 1e-2 hides the running variance convention (1e-7) and shows eps"),
+            note="std 1e-3 hides the running variance convention (1e-8) and shows eps"),
         _bn("probe_default_momentum_bn", (12, 4), 1, affine=False, defaults=("momentum",), steps=2,
             family="defaults", conventions=("default_momentum",) + RV),
         # --- stress ---
@@ -173,7 +177,8 @@ def _catalog() -> list[Case]:
         _ln("stress_ln_offset_1e4", (8, 64), (1,), loc=1e4, family="stress"),
         _bn("stress_bn_offset_1e2", (32, 4), 1, loc=1e2, family="stress", conventions=RV),
         _bn("stress_bn_offset_1e3", (32, 4), 1, loc=1e3, family="stress", conventions=RV),
-        _bn("stress_bn_offset_1e4", (32, 4), 1, loc=1e4, family="stress"),
+        _bn("stress_bn_offset_1e4", (8, 4), 1, loc=1e4, momentum=1.0, family="stress", conventions=RV,
+            note="momentum 1: the running variance is the last batch's, N/(N-1) visible above the offset"),
         _ln("stress_ln_tiny_scale", (6, 16), (1,), scale=1e-4, family="stress", conventions=("eps_placement",),
             note="std 1e-4 < sqrt(eps): eps dominates"),
         _bn("stress_bn_tiny_scale", (16, 4), 1, scale=1e-4, family="stress", conventions=("eps_placement",)),
@@ -193,10 +198,12 @@ def _catalog() -> list[Case]:
     for dtype in ("float64", "float16", "bfloat16"):
         cases.append(_ln(f"dtype_ln_{dtype}", (8, 48), (1,), dtype=dtype, family="dtype",
                          conventions=NV if dtype == "float64" else ()))
-        # bfloat16's 8-bit mantissa hides N/(N-1) at these sizes: accuracy only
-        rv = () if dtype == "bfloat16" else RV
-        cases.append(_bn(f"dtype_bn_{dtype}", (8, 4), 1, dtype=dtype, family="dtype", conventions=rv))
-        cases.append(_bn(f"dtype_bn2d_{dtype}", (4, 3, 2, 2), 1, dtype=dtype, family="dtype", conventions=rv))
+        # bfloat16's 8-bit mantissa needs N/(N-1) large and undiluted: 4 values a channel, momentum 1
+        low = {"momentum": 1.0} if dtype == "bfloat16" else {}
+        cases.append(_bn(f"dtype_bn_{dtype}", (4, 4) if low else (8, 4), 1, dtype=dtype, family="dtype",
+                         conventions=RV, **low))
+        cases.append(_bn(f"dtype_bn2d_{dtype}", (2, 3, 2, 1) if low else (4, 3, 2, 2), 1, dtype=dtype,
+                         family="dtype", conventions=RV, **low))
     return cases
 
 

@@ -1,30 +1,28 @@
 """Golden fixture files: deterministic NPZ writing, the manifest, and loading that trusts nothing.
 
 An NPZ holds `meta` (JSON as uint8 bytes), the inputs, and `expected.<i>.<output>` /
-`intermediate.<i>.<name>` per variant combination i.  bfloat16 arrays are stored as their uint16 bit
-patterns and named in meta["bits_as_bfloat16"].  Loading never unpickles (allow_pickle=False).
+`intermediate.<i>.<name>` per variant combination i, written by golden.npzio (deterministic bytes,
+bfloat16 as bit patterns).  Loading never unpickles (allow_pickle=False).
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import io
 import json
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import ml_dtypes
 import numpy as np
 
+from golden import npzio
 from golden.cases import Case
 
 SCHEMA_VERSION = 1
 GENERATOR_VERSION = "1.0"
 GOLDEN_DIR = Path(__file__).resolve().parent / "data"
 MANIFEST = "manifest.json"
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed timestamps: two runs of generate give identical bytes
 
 
 class FixtureError(Exception):
@@ -66,17 +64,11 @@ def file_name(case_name: str) -> str:
 
 def to_bytes(fx) -> bytes:
     """Serialize a generate.Fixture into NPZ bytes."""
-    arrays: dict[str, np.ndarray] = {}
-    bits = []
-    for k, v in fx.inputs.items():
-        if v.dtype == ml_dtypes.bfloat16:
-            v = v.view(np.uint16)
-            bits.append(k)
-        arrays[k] = v
+    arrays: dict[str, np.ndarray] = dict(fx.inputs)
     for i, (exp, inter) in enumerate(zip(fx.expected, fx.intermediates)):
         arrays.update({f"expected.{i}.{k}": v for k, v in exp.items()})
         arrays.update({f"intermediate.{i}.{k}": v for k, v in inter.items()})
-    meta = {
+    arrays["meta"] = npzio.json_array({
         "schema_version": SCHEMA_VERSION,
         "generator_version": GENERATOR_VERSION,
         "numpy_version": np.__version__,
@@ -85,18 +77,8 @@ def to_bytes(fx) -> bytes:
         "outputs": sorted(fx.expected[0]),
         "tolerance": fx.tolerance,
         "decisiveness_margin": fx.decisiveness_margin,
-        "bits_as_bfloat16": bits,
-    }
-    arrays["meta"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for key in sorted(arrays):
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=_ZIP_DATE)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            member = io.BytesIO()
-            np.lib.format.write_array(member, np.ascontiguousarray(arrays[key]), allow_pickle=False)
-            zf.writestr(info, member.getvalue(), compresslevel=9)
-    return buf.getvalue()
+    })
+    return npzio.dumps(arrays)
 
 
 def sha256(data: bytes) -> str:
@@ -129,8 +111,7 @@ def load(path, expected_sha: str | None = None) -> LoadedFixture:
     if expected_sha is not None and sha256(data) != expected_sha:
         raise FixtureError(path, "SHA-256 differs from the manifest (tampered or stale fixture)")
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+        arrays = npzio.loads(data)
     except ValueError as exc:
         if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
             raise FixtureError(path, "holds a pickled object array; fixtures are data only") from None
@@ -140,15 +121,13 @@ def load(path, expected_sha: str | None = None) -> LoadedFixture:
     if "meta" not in arrays:
         raise FixtureError(path, "no `meta` entry")
     try:
-        meta = json.loads(arrays.pop("meta").tobytes().decode())
+        meta = npzio.from_json_array(arrays.pop("meta"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise FixtureError(path, f"meta is not JSON ({exc})") from None
     version = meta.get("schema_version")
     if version != SCHEMA_VERSION:
         raise FixtureError(path, f"schema version {version!r}, this normconf reads {SCHEMA_VERSION}: "
                                  "regenerate fixtures or upgrade normconf")
-    for key in meta.get("bits_as_bfloat16", []):
-        arrays[key] = arrays[key].view(ml_dtypes.bfloat16)
     n = len(meta["variants"])
     expected = [{} for _ in range(n)]
     intermediates = [{} for _ in range(n)]

@@ -124,7 +124,29 @@ def build_fixture(case: Case) -> Fixture:
             expected.append(e)
             intermediates.append(i)
     margin = decisiveness(case, combos, expected, tol)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        check_hidden_conventions(case, inputs, combos[0], expected[0], tol)
     return Fixture(case, inputs, combos, expected, intermediates, tol, margin)
+
+
+# Conventions on which the frameworks' documentation differs.  A case that does not list one must be
+# blind to it (its variants within NEGLIGIBLE tolerances), or some framework would fail a case for
+# following its own documentation, or pass one by luck.
+FRAMEWORKS_DIFFER = {"batch_norm": ("running_variance",)}
+NEGLIGIBLE = 0.1
+
+
+def check_hidden_conventions(case: Case, inputs, profile, expected, tol: float) -> None:
+    for convention in FRAMEWORKS_DIFFER.get(case.layer, ()):
+        if convention in case.conventions:
+            continue
+        for variant in VARIANTS[convention][1:]:
+            other, _ = expected_for(case, inputs, {**profile, convention: variant})
+            seen = distance(expected, other) / tol
+            if seen > NEGLIGIBLE:
+                raise NotDecisive(f"case {case.name!r}: {convention}={variant} moves the outputs by {seen:.3g} "
+                                  f"tolerances but the case does not list {convention}: list it (and make it "
+                                  f"decisive) or make it negligible (< {NEGLIGIBLE} tolerances)")
 
 
 def distance(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:

@@ -1,0 +1,102 @@
+"""The adapter interface: what normconf asks of a framework, with every parameter explicit.
+
+An adapter runs a framework's real layers.  Its three operations take numpy arrays in the case's dtype
+and hand back numpy arrays in the framework's output dtype, keyed by the golden output names:
+
+    layer_norm(x, axes, gamma, beta, eps, affine_axes)           -> {"y"}
+    batch_norm_steps(batches, x_eval, feature_axis, gamma, beta, eps, momentum)
+                                                                 -> {"y_train", "running_mean", "running_var", "y_eval"}
+    batch_norm_eval(x, feature_axis, running_mean, running_var, gamma, beta, eps) -> {"y"}
+
+eps or momentum may be DEFAULT: build the layer without that argument (the default probes).
+momentum reaches the adapter already in the framework's own form (see native_momentum), or None for
+PyTorch's cumulative average.  An adapter raises Unsupported when the framework cannot express a case.
+"""
+from __future__ import annotations
+
+import importlib
+import platform
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+
+class Unsupported(Exception):
+    """The framework has no way to express this call (a recorded outcome, never a pass)."""
+
+
+class _Default:
+    def __repr__(self):
+        return "DEFAULT"
+
+
+DEFAULT: Any = _Default()  # leave the argument to the framework's default
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    name: str
+    # How the framework reads the number given as momentum: "weight_on_new" (running = (1-m) r + m b)
+    # or "weight_on_old" (running = m r + (1-m) b).  native_momentum translates in this one place.
+    momentum_form: str
+
+    def availability(self) -> str | None:
+        """None when usable, else why not (the import error)."""
+
+    def versions(self) -> dict[str, str]: ...
+
+    def layer_norm(self, x, axes, gamma, beta, eps, affine_axes) -> dict[str, np.ndarray]: ...
+
+    def batch_norm_steps(self, batches, x_eval, feature_axis, gamma, beta, eps, momentum) -> dict[str, np.ndarray]: ...
+
+    def batch_norm_eval(self, x, feature_axis, running_mean, running_var, gamma, beta, eps) -> dict[str, np.ndarray]: ...
+
+
+def native_momentum(adapter: Adapter, momentum_pytorch_form):
+    """Translate PyTorch-form momentum (weight on the new batch) into the adapter's own form."""
+    if momentum_pytorch_form is None or momentum_pytorch_form is DEFAULT:
+        return momentum_pytorch_form
+    if adapter.momentum_form == "weight_on_new":
+        return momentum_pytorch_form
+    if adapter.momentum_form == "weight_on_old":
+        return 1.0 - momentum_pytorch_form
+    raise ValueError(f"adapter {adapter.name!r}: unknown momentum_form {adapter.momentum_form!r}")
+
+
+class ImportingAdapter:
+    """Shared plumbing: availability from importing `requires`, versions of those modules."""
+    name = "unnamed"
+    momentum_form = "weight_on_new"
+    requires: tuple[str, ...] = ()
+
+    def availability(self) -> str | None:
+        for module in self.requires:
+            try:
+                importlib.import_module(module)
+            except Exception as exc:  # an import can fail with more than ImportError
+                return f"{module} not importable: {type(exc).__name__}: {exc}"
+        return None
+
+    def versions(self) -> dict[str, str]:
+        out = {"python": platform.python_version(), "numpy": np.__version__}
+        for module in self.requires:
+            try:
+                out[module] = str(getattr(importlib.import_module(module), "__version__", "unknown"))
+            except Exception:
+                out[module] = "not installed"
+        return out
+
+
+def given(**kwargs) -> dict:
+    """The keyword arguments that are not DEFAULT: a default probe omits the argument altogether."""
+    return {k: v for k, v in kwargs.items() if v is not DEFAULT}
+
+
+def trailing(axes, ndim: int) -> bool:
+    """True when `axes` are exactly the last len(axes) dimensions (PyTorch's normalized_shape)."""
+    norm = sorted(a % ndim for a in axes)
+    return norm == list(range(ndim - len(norm), ndim))
+
+
+def float_dtype_name(array) -> str:
+    return str(np.asarray(array).dtype)

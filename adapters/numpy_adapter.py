@@ -1,0 +1,152 @@
+"""A framework-free implementation of one documented profile (PyTorch's), in float32.
+
+It lets the suite and its own tests run with only numpy and pytest installed, and it is the base the
+mutants of tests/self/mutants.py change one thing in.  Statistics are computed in float32 (float64 for
+float64 inputs) with the two-pass variance, as the frameworks document; outputs come back in the
+input's dtype.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from adapters.base import DEFAULT, ImportingAdapter, Unsupported
+
+PYTORCH_PROFILE = {
+    "norm_variance": "biased",
+    "running_variance": "unbiased",
+    "momentum_form": "weight_on_new",
+    "eps_placement": "inside_sqrt",
+    "initial_running_stats": "zero_one",
+    "eval_statistics": "running",
+    "default_eps": 1e-5,
+    "default_momentum": 0.1,
+}
+
+
+class NumpyAdapter(ImportingAdapter):
+    name = "numpy"
+    requires = ("numpy",)
+
+    def __init__(self, profile: dict | None = None, name: str | None = None):
+        self.profile = {**PYTORCH_PROFILE, **(profile or {})}
+        self.momentum_form = self.profile["momentum_form"]
+        if name:
+            self.name = name
+
+    # -- the arithmetic, in small overridable steps (mutants replace one of them) --
+    def compute_dtype(self, x) -> np.dtype:
+        return np.dtype(np.float64) if x.dtype == np.float64 else np.dtype(np.float32)
+
+    def statistics(self, x, axes, ddof: int):
+        mean = x.mean(axis=axes, keepdims=True)
+        var = ((x - mean) ** 2).sum(axis=axes, keepdims=True) / (self._size(x, axes) - ddof)
+        return mean, var
+
+    @staticmethod
+    def _size(x, axes) -> int:
+        return int(np.prod([x.shape[a] for a in axes]))
+
+    def inv_std(self, var, eps):
+        if self.profile["eps_placement"] == "added_to_std":
+            return 1 / (np.sqrt(var) + var.dtype.type(eps))
+        return 1 / np.sqrt(var + var.dtype.type(eps))
+
+    def normalize(self, x, mean, var, eps, gamma, beta):
+        y = (x - mean) * self.inv_std(var, eps)
+        if gamma is not None:
+            y = y * gamma
+        if beta is not None:
+            y = y + beta
+        return y
+
+    def finish(self, y, like):
+        return y.astype(like.dtype)
+
+    def _eps(self, eps):
+        return self.profile["default_eps"] if eps is DEFAULT else eps
+
+    # -- the operations --
+    def layer_norm(self, x, axes, gamma, beta, eps, affine_axes):
+        ct = self.compute_dtype(x)
+        xc = x.astype(ct)
+        axes = tuple(sorted(a % x.ndim for a in axes))
+        mean, var = self.statistics(xc, axes, self._ddof_norm())
+        g = _broadcast(gamma, x.ndim, affine_axes, ct)
+        b = _broadcast(beta, x.ndim, affine_axes, ct)
+        return {"y": self.finish(self.normalize(xc, mean, var, self._eps(eps), g, b), x)}
+
+    def _ddof_norm(self) -> int:
+        return 1 if self.profile["norm_variance"] == "unbiased" else 0
+
+    def batch_norm_steps(self, batches, x_eval, feature_axis, gamma, beta, eps, momentum):
+        eps = self._eps(eps)
+        momentum = self.profile["default_momentum"] if momentum is DEFAULT else momentum
+        fa = feature_axis % batches[0].ndim
+        axes = tuple(a for a in range(batches[0].ndim) if a != fa)
+        ct = self.compute_dtype(batches[0])
+        channels = batches[0].shape[fa]
+        debias = self.profile["initial_running_stats"] == "zero_debiased"
+        run_mean = np.zeros(channels, ct)
+        run_var = np.zeros(channels, ct) if debias else np.ones(channels, ct)
+        g = _broadcast(gamma, batches[0].ndim, (fa,), ct)
+        b = _broadcast(beta, batches[0].ndim, (fa,), ct)
+        ys, means, vars_ = [], [], []
+        for step, x in enumerate(batches, start=1):
+            xc = x.astype(ct)
+            mean, var = self.statistics(xc, axes, self._ddof_norm())
+            ys.append(self.finish(self.normalize(xc, mean, var, eps, g, b), x))
+            n = self._size(xc, axes)
+            biased = var.reshape(-1) * (n - self._ddof_norm()) / n
+            if n == 1 and self.profile["running_variance"] == "unbiased":
+                raise ValueError(f"Expected more than 1 value per channel when training, got input size {x.shape}")
+            stored = biased * n / (n - 1) if self.profile["running_variance"] == "unbiased" else biased
+            run_mean = self.update(run_mean, mean.reshape(-1), momentum, step)
+            run_var = self.update(run_var, stored, momentum, step)
+            if debias:
+                w_new = momentum if self.momentum_form == "weight_on_new" else 1 - momentum
+                means.append(run_mean / (1 - (1 - w_new) ** step))
+                vars_.append(run_var / (1 - (1 - w_new) ** step))
+            else:
+                means.append(run_mean.copy())
+                vars_.append(run_var.copy())
+        y_eval = self.eval_forward(x_eval, fa, means[-1], vars_[-1], g, b, eps)
+        return {"y_train": np.stack(ys), "running_mean": np.stack(means), "running_var": np.stack(vars_),
+                "y_eval": y_eval}
+
+    def update(self, running, batch_stat, momentum, step):
+        if momentum is None:
+            return running + (batch_stat - running) / running.dtype.type(step)
+        w_new = momentum if self.momentum_form == "weight_on_new" else 1 - momentum
+        return (1 - w_new) * running + w_new * batch_stat
+
+    def eval_forward(self, x, fa, running_mean, running_var, g, b, eps):
+        ct = self.compute_dtype(x)
+        xc = x.astype(ct)
+        if self.profile["eval_statistics"] == "batch":
+            axes = tuple(a for a in range(x.ndim) if a != fa)
+            mean, var = self.statistics(xc, axes, 0)
+        else:
+            shape = tuple(-1 if a == fa else 1 for a in range(x.ndim))
+            mean = np.asarray(running_mean, ct).reshape(shape)
+            var = np.asarray(running_var, ct).reshape(shape)
+        return self.finish(self.normalize(xc, mean, var, eps, g, b), x)
+
+    def batch_norm_eval(self, x, feature_axis, running_mean, running_var, gamma, beta, eps):
+        fa = feature_axis % x.ndim
+        ct = self.compute_dtype(x)
+        g = _broadcast(gamma, x.ndim, (fa,), ct)
+        b = _broadcast(beta, x.ndim, (fa,), ct)
+        return {"y": self.eval_forward(x, fa, running_mean, running_var, g, b, self._eps(eps))}
+
+
+def _broadcast(param, ndim, param_axes, dtype):
+    """A parameter spanning `param_axes` reshaped to broadcast against an ndim input."""
+    if param is None:
+        return None
+    axes = sorted(a % ndim for a in param_axes)
+    if len(axes) != np.ndim(param):
+        raise Unsupported(f"parameter of shape {np.shape(param)} does not span axes {axes}")
+    shape = [1] * ndim
+    for a, size in zip(axes, np.shape(param)):
+        shape[a] = size
+    return np.asarray(param).astype(dtype).reshape(shape)

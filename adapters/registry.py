@@ -1,0 +1,73 @@
+"""Which adapters exist: the built-ins, entry-point plug-ins (group `normconf.adapters`) and
+`--adapter module:attribute` plug-ins.  An adapter object or a zero-argument factory is accepted."""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import importlib.metadata
+import sys
+from pathlib import Path
+
+from adapters.base import Adapter
+
+ENTRY_POINT_GROUP = "normconf.adapters"
+
+
+def _builtins() -> dict:
+    from adapters.flax_adapter import FlaxLinenAdapter, FlaxNnxAdapter
+    from adapters.keras_adapter import KERAS_BACKENDS, remote_keras
+    from adapters.numpy_adapter import NumpyAdapter
+    from adapters.torch_adapter import TorchAdapter, TorchFunctionalAdapter
+    out = {a.name: a for a in (TorchAdapter(), TorchFunctionalAdapter(), FlaxLinenAdapter(), FlaxNnxAdapter())}
+    out.update({f"keras[{b}]": remote_keras(b) for b in KERAS_BACKENDS})
+    out["numpy"] = NumpyAdapter()
+    return out
+
+
+BUILTINS = _builtins()
+
+
+def get(name: str) -> Adapter:
+    try:
+        return BUILTINS[name]
+    except KeyError:
+        raise KeyError(f"no adapter named {name!r}; known: {', '.join(BUILTINS)}") from None
+
+
+def _instantiate(obj, origin: str) -> Adapter:
+    adapter = obj() if isinstance(obj, type) or (callable(obj) and not isinstance(obj, Adapter)) else obj
+    missing = [m for m in ("name", "layer_norm", "batch_norm_steps", "batch_norm_eval") if not hasattr(adapter, m)]
+    if missing:
+        raise TypeError(f"{origin}: not an adapter, lacks {', '.join(missing)} (see adapters/base.py)")
+    for attr, default in (("momentum_form", "weight_on_new"),):
+        if not hasattr(adapter, attr):
+            setattr(adapter, attr, default)
+    return adapter
+
+
+def load_spec(spec: str) -> Adapter:
+    """`module:attribute` or `path/to/file.py:attribute`."""
+    target, sep, attr = spec.rpartition(":")
+    if not sep or not target or not attr:
+        raise ValueError(f"--adapter {spec!r}: expected module:attribute or path/file.py:attribute")
+    try:
+        if target.endswith(".py"):
+            path = Path(target).resolve()
+            spec_obj = importlib.util.spec_from_file_location(f"normconf_plugin_{path.stem}", path)
+            module = importlib.util.module_from_spec(spec_obj)
+            sys.modules[spec_obj.name] = module
+            spec_obj.loader.exec_module(module)
+        else:
+            module = importlib.import_module(target)
+        obj = getattr(module, attr)
+    except (ImportError, AttributeError, OSError) as exc:
+        raise ValueError(f"--adapter {spec!r}: {type(exc).__name__}: {exc}") from None
+    return _instantiate(obj, f"--adapter {spec}")
+
+
+def plugins() -> dict[str, Adapter]:
+    out = {}
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        adapter = _instantiate(ep.load(), f"entry point {ep.name}")
+        out[adapter.name] = adapter
+    return out

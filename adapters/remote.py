@@ -1,0 +1,176 @@
+"""Run an adapter in a long-lived child process: for frameworks that fix global state per process
+(Keras's backend), and so a hang or crash costs one cell, not the pytest run.
+
+Wire format: 8-byte big-endian length + golden.npzio bytes, both ways.  The request's `header` entry is
+JSON {op, scalars}; arrays ride beside it.  The child answers {ok: true} + output arrays, or
+{ok: false, kind: "unsupported" | "error", message}.  Nothing is pickled.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from adapters.base import DEFAULT, ImportingAdapter, Unsupported
+from golden import npzio
+
+REPO = Path(__file__).resolve().parent.parent
+CALL_TIMEOUT_S = float(os.environ.get("NORMCONF_CALL_TIMEOUT", "120"))
+START_TIMEOUT_S = 300.0  # a cold TensorFlow import plus Keras set-up on a busy 2-core machine
+
+
+class RemoteError(RuntimeError):
+    """The framework raised in the child; the message carries its type and text."""
+
+
+class CallTimeout(TimeoutError):
+    pass
+
+
+def encode(header: dict, arrays: dict) -> bytes:
+    return npzio.dumps({**arrays, "header": npzio.json_array(header)}, compress=False)
+
+
+def decode(data: bytes) -> tuple[dict, dict]:
+    arrays = npzio.loads(data)
+    return npzio.from_json_array(arrays.pop("header")), arrays
+
+
+def write_frame(stream, payload: bytes) -> None:
+    stream.write(len(payload).to_bytes(8, "big") + payload)
+    stream.flush()
+
+
+def _scalar(v):
+    return {"default": True} if v is DEFAULT else v
+
+
+def _unscalar(v):
+    return DEFAULT if isinstance(v, dict) and v.get("default") else v
+
+
+def pack_call(op: str, kwargs: dict) -> bytes:
+    scalars, arrays = {}, {}
+    for k, v in kwargs.items():
+        if isinstance(v, np.ndarray):
+            arrays[k] = v
+        elif isinstance(v, list) and v and isinstance(v[0], np.ndarray):
+            arrays[k] = np.stack(v)
+            scalars[f"{k}__list"] = True
+        else:
+            scalars[k] = _scalar(list(v) if isinstance(v, tuple) else v)
+    return encode({"op": op, "scalars": scalars}, arrays)
+
+
+def unpack_call(data: bytes) -> tuple[str, dict]:
+    header, arrays = decode(data)
+    kwargs = {k: _unscalar(v) for k, v in header["scalars"].items() if not k.endswith("__list")}
+    for k, v in arrays.items():
+        kwargs[k] = list(v) if header["scalars"].get(f"{k}__list") else v
+    return header["op"], kwargs
+
+
+class RemoteAdapter(ImportingAdapter):
+    def __init__(self, name, target, env, requires, momentum_form):
+        self.name, self.target, self.env = name, target, dict(env)
+        self.requires, self.momentum_form = tuple(requires), momentum_form
+        self._proc = None
+        self._log = None
+        self._hello = None
+
+    # -- availability and versions come from the child, where the framework really loads --
+    def availability(self):
+        for module in self.requires:
+            if importlib.util.find_spec(module) is None:
+                return f"{module} not installed (No module named {module!r})"
+        try:
+            hello = self._ensure()
+        except (RemoteError, CallTimeout, OSError) as exc:
+            return str(exc)
+        return hello.get("unavailable")
+
+    def versions(self):
+        try:
+            return dict(self._ensure().get("versions", {}))
+        except (RemoteError, CallTimeout, OSError):
+            return super().versions()
+
+    def _ensure(self) -> dict:
+        if self._proc is not None and self._proc.poll() is None:
+            return self._hello
+        self._log = tempfile.TemporaryFile()
+        env = {**os.environ, **self.env, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+        self._proc = subprocess.Popen([sys.executable, "-m", "adapters.worker", self.target], cwd=REPO, env=env,
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log)
+        header, _ = decode(self._read(START_TIMEOUT_S, "starting"))
+        self._hello = header
+        return header
+
+    def _read(self, timeout: float, what: str) -> bytes:
+        deadline = time.monotonic() + timeout
+        fd = self._proc.stdout.fileno()
+        buf = b""
+        need = 8
+        size = None
+        while len(buf) < need:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.close()
+                raise CallTimeout(f"{self.name}: no answer within {timeout:.0f} s while {what}; child killed")
+            ready, _, _ = select.select([fd], [], [], left)
+            if not ready:
+                continue
+            chunk = os.read(fd, max(need - len(buf), 1 << 16))
+            if not chunk:
+                raise RemoteError(f"{self.name}: child process died while {what} "
+                                  f"(exit {self._proc.wait()}): {self._stderr_tail()}")
+            buf += chunk
+            if size is None and len(buf) >= 8:
+                size = int.from_bytes(buf[:8], "big")
+                need = 8 + size
+        return buf[8:need]
+
+    def _stderr_tail(self, n: int = 800) -> str:
+        if self._log is None:
+            return ""
+        self._log.seek(0, os.SEEK_END)
+        end = self._log.tell()
+        self._log.seek(max(0, end - n))
+        return self._log.read().decode(errors="replace").strip()
+
+    def close(self):
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+    def _call(self, op, **kwargs):
+        self._ensure()
+        try:
+            write_frame(self._proc.stdin, pack_call(op, kwargs))
+        except BrokenPipeError:
+            raise RemoteError(f"{self.name}: child process gone: {self._stderr_tail()}") from None
+        header, arrays = decode(self._read(CALL_TIMEOUT_S, op))
+        if header["ok"]:
+            return arrays
+        if header["kind"] == "unsupported":
+            raise Unsupported(header["message"])
+        raise RemoteError(header["message"])
+
+    def layer_norm(self, x, axes, gamma, beta, eps, affine_axes):
+        return self._call("layer_norm", x=x, axes=axes, gamma=gamma, beta=beta, eps=eps, affine_axes=affine_axes)
+
+    def batch_norm_steps(self, batches, x_eval, feature_axis, gamma, beta, eps, momentum):
+        return self._call("batch_norm_steps", batches=batches, x_eval=x_eval, feature_axis=feature_axis,
+                          gamma=gamma, beta=beta, eps=eps, momentum=momentum)
+
+    def batch_norm_eval(self, x, feature_axis, running_mean, running_var, gamma, beta, eps):
+        return self._call("batch_norm_eval", x=x, feature_axis=feature_axis, running_mean=running_mean,
+                          running_var=running_var, gamma=gamma, beta=beta, eps=eps)

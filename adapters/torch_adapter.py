@@ -1,0 +1,147 @@
+"""PyTorch: torch.nn.LayerNorm / BatchNorm1d-3d (module) and torch.nn.functional (second adapter).
+
+Translations (the one documented place):
+- momentum: PyTorch's own form (weight on the new batch); None is the cumulative average.
+- layout: BatchNorm has no feature-axis argument (channels are dim 1), so a channels-last case is
+  moved to channels-first and back (torch.movedim); the adapter says so in `layout_note`.
+- LayerNorm normalizes the last len(normalized_shape) dims with a per-element affine: other axis
+  sets and per-feature affine are Unsupported.
+- dtype: the module is built in the input's dtype (parameters and buffers alike).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from adapters.base import ImportingAdapter, Unsupported, given, trailing
+
+_BN_CLASS = {2: "BatchNorm1d", 3: "BatchNorm1d", 4: "BatchNorm2d", 5: "BatchNorm3d"}
+
+
+def _torch():
+    import torch
+    return torch
+
+
+def _to_torch(a):
+    torch = _torch()
+    a = np.asarray(a)
+    if a.dtype.name == "bfloat16":  # numpy has no bfloat16: go through the float32 values (exact)
+        return torch.from_numpy(a.astype(np.float32)).to(torch.bfloat16)
+    return torch.from_numpy(np.ascontiguousarray(a))
+
+
+def _to_numpy(t):
+    torch = _torch()
+    t = t.detach().cpu()
+    if t.dtype == torch.bfloat16:
+        import ml_dtypes
+        return t.float().numpy().astype(ml_dtypes.bfloat16)
+    return t.numpy().copy()
+
+
+def _dtype(x):
+    return _to_torch(np.asarray(x).ravel()[:1]).dtype
+
+
+class TorchAdapter(ImportingAdapter):
+    name = "torch"
+    requires = ("torch",)
+    momentum_form = "weight_on_new"
+    layout_note = "channels-last moved to channels-first with torch.movedim: BatchNorm has no axis argument"
+
+    def layer_norm(self, x, axes, gamma, beta, eps, affine_axes):
+        torch = _torch()
+        if not trailing(axes, x.ndim):
+            raise Unsupported(f"normalized_shape covers trailing dims only, not axes {tuple(axes)}")
+        if gamma is not None and tuple(sorted(a % x.ndim for a in affine_axes)) != tuple(sorted(a % x.ndim for a in axes)):
+            raise Unsupported("the affine parameters span every normalized dim (no per-feature-axis affine)")
+        shape = x.shape[x.ndim - len(axes):]
+        return {"y": _to_numpy(self._ln(torch, x, shape, gamma, beta, eps))}
+
+    def _ln(self, torch, x, shape, gamma, beta, eps):
+        layer = torch.nn.LayerNorm(shape, elementwise_affine=gamma is not None, dtype=_dtype(x), **given(eps=eps))
+        with torch.no_grad():
+            if gamma is not None:
+                layer.weight.copy_(_to_torch(gamma))
+                layer.bias.copy_(_to_torch(beta))
+            return layer(_to_torch(x))
+
+    def _bn_layer(self, torch, x, gamma, eps, momentum):
+        cls = getattr(torch.nn, _BN_CLASS[x.ndim])
+        return cls(x.shape[1], affine=gamma is not None, dtype=_dtype(x), **given(eps=eps, momentum=momentum))
+
+    def batch_norm_steps(self, batches, x_eval, feature_axis, gamma, beta, eps, momentum):
+        torch = _torch()
+        fa = feature_axis % x_eval.ndim
+        first = [np.moveaxis(b, fa, 1) for b in batches]
+        layer = self._bn_layer(torch, first[0], gamma, eps, momentum)
+        with torch.no_grad():
+            if gamma is not None:
+                layer.weight.copy_(_to_torch(gamma))
+                layer.bias.copy_(_to_torch(beta))
+            layer.train()
+            ys, means, vars_ = [], [], []
+            for b in first:
+                ys.append(np.moveaxis(_to_numpy(layer(_to_torch(b))), 1, fa))
+                means.append(_to_numpy(layer.running_mean))
+                vars_.append(_to_numpy(layer.running_var))
+            layer.eval()
+            y_eval = np.moveaxis(_to_numpy(layer(_to_torch(np.moveaxis(x_eval, fa, 1)))), 1, fa)
+        return {"y_train": np.stack(ys), "running_mean": np.stack(means), "running_var": np.stack(vars_),
+                "y_eval": y_eval}
+
+    def batch_norm_eval(self, x, feature_axis, running_mean, running_var, gamma, beta, eps):
+        torch = _torch()
+        fa = feature_axis % x.ndim
+        xf = np.moveaxis(x, fa, 1)
+        layer = self._bn_layer(torch, xf, gamma, eps, 0.1)
+        with torch.no_grad():
+            if gamma is not None:
+                layer.weight.copy_(_to_torch(gamma))
+                layer.bias.copy_(_to_torch(beta))
+            layer.running_mean.copy_(_to_torch(running_mean))
+            layer.running_var.copy_(_to_torch(running_var))
+            layer.eval()
+            return {"y": np.moveaxis(_to_numpy(layer(_to_torch(xf))), 1, fa)}
+
+
+class TorchFunctionalAdapter(TorchAdapter):
+    """torch.nn.functional.layer_norm / batch_norm with explicit running buffers."""
+    name = "torch_functional"
+
+    def _ln(self, torch, x, shape, gamma, beta, eps):
+        w = None if gamma is None else _to_torch(gamma)
+        b = None if beta is None else _to_torch(beta)
+        return torch.nn.functional.layer_norm(_to_torch(x), tuple(shape), w, b, **given(eps=eps))
+
+    def batch_norm_steps(self, batches, x_eval, feature_axis, gamma, beta, eps, momentum):
+        torch = _torch()
+        if momentum is None:
+            raise Unsupported("F.batch_norm takes a float momentum: the cumulative average (1/num_batches_tracked) "
+                              "is computed by the nn module, not the function")
+        fa = feature_axis % x_eval.ndim
+        dt = _dtype(x_eval)
+        c = x_eval.shape[fa]
+        rm, rv = torch.zeros(c, dtype=dt), torch.ones(c, dtype=dt)
+        w = None if gamma is None else _to_torch(gamma)
+        b = None if beta is None else _to_torch(beta)
+        F = torch.nn.functional
+        ys, means, vars_ = [], [], []
+        for x in batches:
+            y = F.batch_norm(_to_torch(np.moveaxis(x, fa, 1)), rm, rv, w, b, training=True,
+                             **given(momentum=momentum, eps=eps))
+            ys.append(np.moveaxis(_to_numpy(y), 1, fa))
+            means.append(_to_numpy(rm))
+            vars_.append(_to_numpy(rv))
+        y_eval = F.batch_norm(_to_torch(np.moveaxis(x_eval, fa, 1)), rm, rv, w, b, training=False, **given(eps=eps))
+        return {"y_train": np.stack(ys), "running_mean": np.stack(means), "running_var": np.stack(vars_),
+                "y_eval": np.moveaxis(_to_numpy(y_eval), 1, fa)}
+
+    def batch_norm_eval(self, x, feature_axis, running_mean, running_var, gamma, beta, eps):
+        torch = _torch()
+        fa = feature_axis % x.ndim
+        w = None if gamma is None else _to_torch(gamma)
+        b = None if beta is None else _to_torch(beta)
+        y = torch.nn.functional.batch_norm(_to_torch(np.moveaxis(x, fa, 1)), _to_torch(running_mean),
+                                           _to_torch(running_var), w, b, training=False, **given(eps=eps))
+        return {"y": np.moveaxis(_to_numpy(y), 1, fa)}

@@ -1,0 +1,49 @@
+"""Child side of adapters/remote.py: python -m adapters.worker module:attribute"""
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+from adapters.base import Unsupported
+from adapters.remote import encode, unpack_call, write_frame
+
+
+def _read_frame(stream) -> bytes | None:
+    head = stream.read(8)
+    if len(head) < 8:
+        return None
+    return stream.read(int.from_bytes(head, "big"))
+
+
+def main(target: str) -> int:
+    # Frameworks print to stdout; keep the real one for frames and send fd 1 to stderr.
+    out = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    inp = sys.stdin.buffer
+    try:
+        from adapters.registry import load_spec
+        adapter = load_spec(target)
+        reason = adapter.availability()
+        hello = {"versions": adapter.versions() if reason is None else {}, "unavailable": reason}
+    except Exception as exc:  # report any start-up failure to the parent instead of dying silently
+        adapter, hello = None, {"versions": {}, "unavailable": f"{type(exc).__name__}: {exc}"}
+    write_frame(out, encode(hello, {}))
+    while (frame := _read_frame(inp)) is not None:
+        try:
+            op, kwargs = unpack_call(frame)
+            if op not in ("layer_norm", "batch_norm_steps", "batch_norm_eval") or adapter is None:
+                raise RuntimeError(f"cannot run {op!r}: {hello['unavailable']}")
+            reply = encode({"ok": True}, getattr(adapter, op)(**kwargs))
+        except Unsupported as exc:
+            reply = encode({"ok": False, "kind": "unsupported", "message": str(exc)}, {})
+        except Exception as exc:
+            last = traceback.extract_tb(exc.__traceback__)[-1]
+            reply = encode({"ok": False, "kind": "error",
+                            "message": f"{type(exc).__name__}: {exc} (at {last.filename}:{last.lineno})"}, {})
+        write_frame(out, reply)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
