@@ -14,7 +14,9 @@ PyTorch's cumulative average.  An adapter raises Unsupported when the framework 
 """
 from __future__ import annotations
 
+import functools
 import importlib
+import importlib.metadata
 import platform
 from typing import Any, Protocol, runtime_checkable
 
@@ -78,13 +80,21 @@ class ImportingAdapter:
         return None
 
     def versions(self) -> dict[str, str]:
+        """From package metadata: no framework import needed to say what is installed."""
         out = {"python": platform.python_version(), "numpy": np.__version__}
-        for module in self.requires:
-            try:
-                out[module] = str(getattr(importlib.import_module(module), "__version__", "unknown"))
-            except Exception:
-                out[module] = "not installed"
+        out.update({module: installed_version(module) for module in self.requires})
         return out
+
+
+@functools.lru_cache(maxsize=None)
+def installed_version(module: str) -> str:
+    dists = importlib.metadata.packages_distributions().get(module, [module])
+    for dist in dists:
+        try:
+            return f"{importlib.metadata.version(dist)}" + ("" if dist == module else f" ({dist})")
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return "not installed"
 
 
 def given(**kwargs) -> dict:

@@ -39,14 +39,8 @@ def _axes(axes, ndim):
 
 
 class _FlaxBase(ImportingAdapter):
-    requires = ("jax", "flax")
+    requires = ("jax", "jaxlib", "flax")
     momentum_form = "weight_on_old"
-
-    def versions(self):
-        out = super().versions()
-        import jaxlib
-        out["jaxlib"] = jaxlib.__version__
-        return out
 
     @staticmethod
     def _no_cumulative(momentum):

@@ -23,8 +23,8 @@ def call(adapter, fixture) -> dict:
     return adapter.batch_norm_steps(list(inp["x"]), inp["x_eval"], case.axes[0], gamma, beta, eps, momentum)
 
 
-def snippet(adapter_name: str, case) -> str:
+def snippet_for(adapter_name: str, case_name: str) -> str:
     """A short reproduction of the call, for reports and failure messages."""
     return (f"from golden.fixtures import load_case; from adapters.registry import get\n"
             f"from adapters.harness import call\n"
-            f"out = call(get({adapter_name!r}), load_case({case.name!r}))")
+            f"out = call(get({adapter_name!r}), load_case({case_name!r}))")

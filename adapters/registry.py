@@ -8,7 +8,7 @@ import importlib.metadata
 import sys
 from pathlib import Path
 
-from adapters.base import Adapter
+from adapters.base import Adapter, Unsupported
 
 ENTRY_POINT_GROUP = "normconf.adapters"
 
@@ -34,15 +34,49 @@ def get(name: str) -> Adapter:
         raise KeyError(f"no adapter named {name!r}; known: {', '.join(BUILTINS)}") from None
 
 
-def _instantiate(obj, origin: str) -> Adapter:
-    adapter = obj() if isinstance(obj, type) or (callable(obj) and not isinstance(obj, Adapter)) else obj
-    missing = [m for m in ("name", "layer_norm", "batch_norm_steps", "batch_norm_eval") if not hasattr(adapter, m)]
-    if missing:
-        raise TypeError(f"{origin}: not an adapter, lacks {', '.join(missing)} (see adapters/base.py)")
-    for attr, default in (("momentum_form", "weight_on_new"),):
-        if not hasattr(adapter, attr):
-            setattr(adapter, attr, default)
-    return adapter
+class PluginAdapter:
+    """Wraps a user's object: ops it lacks raise Unsupported; availability and versions get defaults.
+    `documented` (convention -> variant) stands in for an expectations file."""
+
+    def __init__(self, obj, origin: str):
+        self._obj, self.origin = obj, origin
+        self.name = str(obj.name)
+        self.momentum_form = getattr(obj, "momentum_form", "weight_on_new")
+        self.documented = dict(getattr(obj, "documented", {}))
+
+    def __getattr__(self, op):
+        if op in OPS:
+            return lambda *a, **k: _unsupported(self.name, op)
+        raise AttributeError(op)
+
+    def availability(self):
+        fn = getattr(self._obj, "availability", None)
+        return fn() if fn else None
+
+    def versions(self):
+        fn = getattr(self._obj, "versions", None)
+        return dict(fn()) if fn else {"plugin": self.origin}
+
+
+OPS = ("layer_norm", "batch_norm_steps", "batch_norm_eval")
+
+
+def _unsupported(name, op):
+    raise Unsupported(f"plug-in {name!r} does not implement {op}")
+
+
+def _instantiate(obj, origin: str):
+    adapter = obj() if isinstance(obj, type) or (callable(obj) and not hasattr(obj, "name")) else obj
+    if not hasattr(adapter, "name") or not any(hasattr(adapter, op) for op in OPS):
+        raise TypeError(f"{origin}: not an adapter: needs `name` and at least one of {', '.join(OPS)} "
+                        "(see adapters/base.py)")
+    if isinstance(adapter, PluginAdapter) or all(hasattr(adapter, a) for a in OPS + ("availability", "versions")):
+        return adapter
+    wrapped = PluginAdapter(adapter, origin)
+    for op in OPS:
+        if hasattr(adapter, op):
+            setattr(wrapped, op, getattr(adapter, op))
+    return wrapped
 
 
 def load_spec(spec: str) -> Adapter:

@@ -96,12 +96,6 @@ class RemoteAdapter(ImportingAdapter):
             return str(exc)
         return hello.get("unavailable")
 
-    def versions(self):
-        try:
-            return dict(self._ensure().get("versions", {}))
-        except (RemoteError, CallTimeout, OSError):
-            return super().versions()
-
     def _ensure(self) -> dict:
         if self._proc is not None and self._proc.poll() is None:
             return self._hello

@@ -25,9 +25,9 @@ def main(target: str) -> int:
         from adapters.registry import load_spec
         adapter = load_spec(target)
         reason = adapter.availability()
-        hello = {"versions": adapter.versions() if reason is None else {}, "unavailable": reason}
+        hello = {"unavailable": reason}
     except Exception as exc:  # report any start-up failure to the parent instead of dying silently
-        adapter, hello = None, {"versions": {}, "unavailable": f"{type(exc).__name__}: {exc}"}
+        adapter, hello = None, {"unavailable": f"{type(exc).__name__}: {exc}"}
     write_frame(out, encode(hello, {}))
     while (frame := _read_frame(inp)) is not None:
         try:

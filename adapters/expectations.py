@@ -1,0 +1,131 @@
+"""Expectations as data: adapters/expectations/*.toml, one file per framework naming its adapters.
+
+    adapters = ["torch", "torch_functional"]
+    [documented]                       # convention (or convention@layer) -> documented variant + citation
+    running_variance = { variant = "unbiased", cite = "..." }
+    [[outcome]]                        # documented behaviour other than an output (e.g. raising)
+    cases = ["glob*"]; outcome = "raises"; match = "text in the error"; cite = "..."
+    [[deviation]]                      # known deviation: a strict xfail, so a fix shows up as XPASS
+    adapters = [...] (optional); cases = ["glob*"]; match = "text in the failure"; reason = "..."; link = "..."
+
+Everything is validated on load: an unknown convention, variant or key is an ExpectationError naming
+the file and the entry.
+"""
+from __future__ import annotations
+
+import fnmatch
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from golden.cases import LAYERS, VARIANTS
+
+EXPECTATIONS_DIR = Path(__file__).resolve().parent / "expectations"
+OUTCOMES = ("raises",)
+
+
+class ExpectationError(ValueError):
+    def __init__(self, path, problem):
+        super().__init__(f"{path}: {problem}")
+        self.path, self.problem = str(path), problem
+
+
+@dataclass(frozen=True)
+class Rule:
+    """An [[outcome]] or [[deviation]] entry; `id` is file#kind[index], stable for reports."""
+    id: str
+    cases: tuple[str, ...]
+    match: str
+    adapters: tuple[str, ...] | None = None
+    outcome: str | None = None
+    reason: str = ""
+    link: str = ""
+
+    def applies(self, adapter: str, case: str) -> bool:
+        if self.adapters is not None and adapter not in self.adapters:
+            return False
+        return any(fnmatch.fnmatchcase(case, pat) for pat in self.cases)
+
+
+@dataclass
+class Expectation:
+    path: str
+    adapters: tuple[str, ...]
+    documented: dict[str, dict]                 # convention[@layer] -> {"variant", "cite"}
+    outcomes: list[Rule] = field(default_factory=list)
+    deviations: list[Rule] = field(default_factory=list)
+
+    def documented_variant(self, convention: str, layer: str) -> dict | None:
+        return self.documented.get(f"{convention}@{layer}") or self.documented.get(convention)
+
+    def rules_for(self, adapter: str, case: str, kind: str) -> list[Rule]:
+        rules = self.outcomes if kind == "outcome" else self.deviations
+        return [r for r in rules if r.applies(adapter, case)]
+
+
+def _rules(path, data, kind, adapters) -> list[Rule]:
+    out = []
+    for i, entry in enumerate(data.get(kind, [])):
+        where = f"[[{kind}]] #{i + 1}"
+        allowed = {"cases", "match", "adapters", "outcome", "cite", "reason", "link"}
+        unknown = set(entry) - allowed
+        if unknown:
+            raise ExpectationError(path, f"{where}: unknown key(s) {sorted(unknown)}")
+        if not entry.get("cases") or not entry.get("match"):
+            raise ExpectationError(path, f"{where}: needs `cases` (globs) and `match` (text of the failure)")
+        if kind == "outcome" and entry.get("outcome") not in OUTCOMES:
+            raise ExpectationError(path, f"{where}: outcome {entry.get('outcome')!r} not in {OUTCOMES}")
+        if kind == "deviation" and not entry.get("reason"):
+            raise ExpectationError(path, f"{where}: a known deviation needs a `reason`")
+        only = entry.get("adapters")
+        if only is not None and set(only) - set(adapters):
+            raise ExpectationError(path, f"{where}: adapters {sorted(set(only) - set(adapters))} not in this file's")
+        out.append(Rule(id=f"{Path(path).name}#{kind}[{i + 1}]", cases=tuple(entry["cases"]), match=entry["match"],
+                        adapters=tuple(only) if only is not None else None, outcome=entry.get("outcome"),
+                        reason=entry.get("reason", entry.get("cite", "")), link=entry.get("link", "")))
+    return out
+
+
+def load_file(path) -> Expectation:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ExpectationError(path, f"unreadable ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ExpectationError(path, f"not valid TOML ({exc})") from None
+    unknown = set(data) - {"adapters", "documented", "outcome", "deviation"}
+    if unknown:
+        raise ExpectationError(path, f"unknown top-level key(s) {sorted(unknown)}")
+    adapters = tuple(data.get("adapters", ()))
+    if not adapters:
+        raise ExpectationError(path, "`adapters` must name the adapters this file describes")
+    documented = {}
+    for key, entry in data.get("documented", {}).items():
+        convention, _, layer = key.partition("@")
+        if convention not in VARIANTS:
+            raise ExpectationError(path, f"[documented] {key}: unknown convention {convention!r}; known: {sorted(VARIANTS)}")
+        if layer and layer not in LAYERS:
+            raise ExpectationError(path, f"[documented] {key}: unknown layer {layer!r}; known: {LAYERS}")
+        if not isinstance(entry, dict) or entry.get("variant") not in VARIANTS[convention]:
+            got = entry.get("variant") if isinstance(entry, dict) else entry
+            raise ExpectationError(path, f"[documented] {key}: unknown variant {got!r}; known: {VARIANTS[convention]}")
+        if not entry.get("cite"):
+            raise ExpectationError(path, f"[documented] {key}: a documented variant needs a `cite`")
+        documented[key] = {"variant": entry["variant"], "cite": entry["cite"]}
+    return Expectation(str(path), adapters, documented, _rules(path, data, "outcome", adapters),
+                       _rules(path, data, "deviation", adapters))
+
+
+def load_all(directory=EXPECTATIONS_DIR) -> tuple[dict[str, Expectation], list[str]]:
+    """adapter name -> Expectation, plus the errors of files that could not be loaded."""
+    by_adapter, errors = {}, []
+    for path in sorted(Path(directory).glob("*.toml")):
+        try:
+            exp = load_file(path)
+        except ExpectationError as exc:
+            errors.append(str(exc))
+            continue
+        for name in exp.adapters:
+            by_adapter[name] = exp
+    return by_adapter, errors

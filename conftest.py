@@ -1,0 +1,111 @@
+"""normconf's pytest wiring: options, adapter selection, the (case, adapter) parametrization, and the
+controller-only report plugin (reports/plugin.py)."""
+from __future__ import annotations
+
+import platform
+
+import pytest
+
+from adapters import registry
+from adapters.expectations import Expectation, load_all
+from adapters.remote import RemoteAdapter
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("normconf")
+    group.addoption("--frameworks", default=None,
+                    help="comma-separated adapters or families to run (torch, flax, keras, numpy, keras[jax], ...)")
+    group.addoption("--adapter", action="append", default=[], metavar="MODULE:ATTR",
+                    help="add a plug-in adapter (module:attribute or path/file.py:attribute); repeatable")
+    group.addoption("--report-dir", default="reports/out", help="where results.json and report.html go")
+    group.addoption("--baseline", default=None, metavar="FILE",
+                    help="compare this run's results with a baseline results.json (python -m reports compare)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    # Each remote adapter's cells share an xdist group, so its child process (a Keras backend) starts
+    # once per run instead of once per worker.
+    if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") in ("no", "load"):
+        config.option.dist = "loadgroup"
+
+
+def family(name: str) -> str:
+    return name.split("[")[0].split("_")[0]
+
+
+def select_adapters(config) -> dict:
+    pool = dict(registry.BUILTINS)
+    try:
+        pool.update(registry.plugins())
+        explicit = [registry.load_spec(spec) for spec in config.getoption("--adapter")]
+    except (ValueError, TypeError) as exc:
+        raise pytest.UsageError(str(exc)) from None
+    wanted = config.getoption("--frameworks")
+    if wanted:
+        names = [w.strip() for w in wanted.split(",") if w.strip()]
+        unknown = [w for w in names if w not in pool and w not in {family(n) for n in pool}]
+        if unknown:
+            raise pytest.UsageError(f"--frameworks: unknown {', '.join(unknown)}; known adapters: {', '.join(pool)}")
+        pool = {n: a for n, a in pool.items() if n in names or family(n) in names}
+    pool.update({a.name: a for a in explicit})
+    return pool
+
+
+class NormconfSession:
+    """Per-process state: the selected adapters, their expectations, availability (computed lazily:
+    asking a remote adapter starts its child process)."""
+
+    def __init__(self, config):
+        self.adapters = select_adapters(config)
+        self.expectations, self.expectation_errors = load_all()
+        for adapter in self.adapters.values():
+            if getattr(adapter, "documented", None) and adapter.name not in self.expectations:
+                self.expectations[adapter.name] = Expectation(
+                    f"plug-in {adapter.name}", (adapter.name,),
+                    {c: {"variant": v, "cite": "declared by the plug-in"} for c, v in adapter.documented.items()})
+        self._unavailable = {}
+
+    def unavailable(self, name) -> str | None:
+        if name not in self._unavailable:
+            self._unavailable[name] = self.adapters[name].availability()
+        return self._unavailable[name]
+
+    def close(self):
+        for adapter in self.adapters.values():
+            if isinstance(adapter, RemoteAdapter):
+                adapter.close()
+
+
+def pytest_configure(config):
+    config.normconf = NormconfSession(config)
+    if not hasattr(config, "workerinput"):  # the controller (or a run without xdist) writes the reports
+        from reports.plugin import ReportPlugin
+        config.pluginmanager.register(ReportPlugin(config), "normconf-report")
+
+
+def pytest_unconfigure(config):
+    session = getattr(config, "normconf", None)
+    if session is not None:
+        session.close()
+
+
+def pytest_generate_tests(metafunc):
+    if {"case_name", "adapter_name"} <= set(metafunc.fixturenames):
+        from golden.cases import CASES
+        adapters = metafunc.config.normconf.adapters
+        params = [pytest.param(case, name, id=f"{case}@{name}",
+                               marks=[pytest.mark.xdist_group(name)] if isinstance(adapter, RemoteAdapter) else [])
+                  for name, adapter in adapters.items() for case in sorted(CASES)]
+        metafunc.parametrize(("case_name", "adapter_name"), params)
+
+
+def pytest_report_header(config):
+    lines = [f"normconf: platform {platform.platform()}, python {platform.python_version()}"]
+    for name, adapter in config.normconf.adapters.items():
+        versions = ", ".join(f"{k} {v}" for k, v in adapter.versions().items() if k != "python")
+        where = " (in a child process: Keras fixes its backend per process)" if isinstance(adapter, RemoteAdapter) else ""
+        lines.append(f"  {name}: {versions}{where}")
+    for error in config.normconf.expectation_errors:
+        lines.append(f"  expectations error: {error}")
+    return lines
