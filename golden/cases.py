@@ -3,7 +3,6 @@ drawn from a generator seeded with crc32 of the case name, so adding a case chan
 """
 from __future__ import annotations
 
-import math
 import zlib
 from dataclasses import dataclass, field
 
@@ -64,14 +63,6 @@ class Case:
                 problems.append(f"unknown default {d!r}")
         if problems:
             raise ValueError(f"case {self.name!r}: " + "; ".join(problems))
-
-    @property
-    def offset(self) -> float:
-        """|mean| / sqrt(var + eps) of the input distribution, the conditioning term of the tolerance:
-        the output divides the centring error (about u * |mean|) by sqrt(var + eps), not by the std."""
-        var = 0.0 if self.distribution == "constant" else self.scale ** 2
-        eps = self.eps if "eps" not in self.defaults else 1e-6  # the smallest default eps probed
-        return abs(self.loc) / math.sqrt(var + eps)
 
     @property
     def reduction_size(self) -> int:

@@ -12,8 +12,10 @@ normalized outputs are O(1) and running statistics may be large, so the scale ke
 - sqrt(n): the error of a sum of n terms grows like sqrt(n) * u for the blocked/pairwise/Welford
   reductions frameworks use (the worst case n * u is never reached by them and would make the
   eps and variance conventions indistinguishable on long reductions).
-- offset = |mean| / sqrt(var + eps) of the input: centring x - mean costs u * |mean| absolutely,
-  and the output divides it by sqrt(var + eps) (by sqrt(eps) alone for a constant input).  A correct float32 algorithm stays
+- offset = max over normalized groups of |mean| / sqrt(var + eps), from the stored input
+  (golden.generate.conditioning): centring x - mean, or the fused x * inv - mean * inv, costs about
+  u * |mean| absolutely, and the output divides it by sqrt(var + eps) -- by sqrt(eps) alone for a
+  constant input or a batch of one value per channel.  A correct float32 algorithm stays
   inside; E[x^2] - E[x]^2 loses offset^2 * u and falls outside once offset^2 >> K * offset.
 - K = 8 covers the constant factors of mean, variance, rsqrt and affine steps (about 1 to 2 u each).
 """

@@ -38,6 +38,8 @@ def _convention_cell(cells, adapter, convention, layer=None) -> dict:
             continue
         if layer and c.get("layer") != layer:
             continue
+        if c["outcome"] == "xfail":  # a known deviation says nothing about the convention
+            continue
         entry = c["conventions"][convention]
         seen[_plain(entry["observed"])] += 1
         expected.add(entry["expected"])
