@@ -1,0 +1,42 @@
+"""Merge the results shards of a CI matrix (one job per framework) into one results file and report."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from reports import results
+
+
+def merge(paths: list) -> dict:
+    shards = [results.read(p) for p in paths]
+    cells, adapters, versions, seen = [], [], {}, {}
+    stale, errors, wall = [], [], 0.0
+    for path, shard in zip(paths, shards):
+        for a in shard["adapters"]:
+            if a not in adapters:
+                adapters.append(a)
+        versions.update(shard["versions"])
+        for cell in shard["cells"]:
+            key = f"{cell['case']}@{cell['adapter']}"
+            if key in seen:
+                if cell["outcome"] in ("not_installed", "missing"):
+                    continue  # the shard that ran the adapter wins over one that could not
+                if seen[key][1]["outcome"] not in ("not_installed", "missing"):
+                    raise results.ResultsError(f"{path}: cell {key} is also in {seen[key][0]}: one adapter per shard")
+                cells.remove(seen[key][1])
+            seen[key] = (path, cell)
+            cells.append(cell)
+        stale += [s for s in shard.get("stale_expectations", []) if s not in stale]
+        errors += [s for s in shard.get("expectation_errors", []) if s not in errors]
+        wall = max(wall, shard.get("timings", {}).get("wall_s", 0.0))
+    return results.assemble(cells, adapters=adapters, versions=versions,
+                            timings={"wall_s": wall, "shards": [str(p) for p in paths]},
+                            stale=stale, expectation_errors=errors)
+
+
+def merge_to(paths: list, out_dir) -> Path:
+    from reports.html import write_html
+    data = merge(paths)
+    out = Path(out_dir)
+    results.write(data, out / "results.json")
+    write_html(data, out / "report.html")
+    return out
