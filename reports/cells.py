@@ -7,7 +7,11 @@ output, wrong shape or dtype), timeout, and, filled in by the controller, crashe
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import signal
+import threading
 import time
 import traceback
 
@@ -50,11 +54,41 @@ def one_value_behaviour(outputs, fixture) -> str:
     return "zeros (beta)" if np.allclose(y, target) else "other"
 
 
+CELL_TIMEOUT_S = float(os.environ.get("NORMCONF_CALL_TIMEOUT", "120"))
+
+
+class CellTimeout(TimeoutError):
+    pass
+
+
+@contextlib.contextmanager
+def deadline(seconds: float):
+    """Raise CellTimeout in the main thread after `seconds` (in-process adapters; remote ones are
+    killed by adapters/remote.py).  Code stuck inside C is interrupted when it returns to Python."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def _fire(signum, frame):
+        raise CellTimeout(f"no result within {seconds:g} s (NORMCONF_CALL_TIMEOUT)")
+
+    previous = signal.signal(signal.SIGALRM, _fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def run_cell(adapter, adapter_name: str, case_name: str, expectation, unavailable: str | None) -> dict:
     cell = new_cell(case_name, adapter_name)
     start = time.perf_counter()
     try:
-        _judge(cell, adapter, case_name, expectation, unavailable)
+        with deadline(CELL_TIMEOUT_S):
+            _judge(cell, adapter, case_name, expectation, unavailable)
+    except CellTimeout as exc:
+        cell.update(outcome="timeout", message=str(exc))
     except Exception as exc:  # a bug in a plug-in adapter must cost one cell, not the run
         cell.update(outcome="error", message=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}")
     cell["seconds"] = round(time.perf_counter() - start, 4)

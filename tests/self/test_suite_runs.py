@@ -1,0 +1,86 @@
+"""The suite as users run it: subprocess runs through the numpy adapter and plug-ins defined in files
+outside the repository (fast: no framework needed)."""
+import textwrap
+
+import pytest
+
+from tests.self.suite_runner import cells_without_timings, run_suite, write_plugin
+
+NUMPY_ONLY = ("--frameworks=numpy", "-p", "no:randomly")
+
+
+@pytest.fixture(scope="module")
+def serial_and_parallel(tmp_path_factory):
+    serial = run_suite(tmp_path_factory.mktemp("serial"), *NUMPY_ONLY, "-n", "0")
+    parallel = run_suite(tmp_path_factory.mktemp("parallel"), *NUMPY_ONLY, "-n", "2")
+    return serial, parallel
+
+
+def test_numpy_adapter_passes_every_case(serial_and_parallel):
+    (code, data, output), _ = serial_and_parallel
+    assert code == 0, output[-3000:]
+    outcomes = {c["outcome"] for c in data["cells"]}
+    assert outcomes == {"pass"}, output[-3000:]
+    assert len(data["cells"]) == len(__import__("golden.cases", fromlist=["CASES"]).CASES)
+
+
+def test_results_identical_serial_and_xdist(serial_and_parallel):
+    (_, serial, _), (code, parallel, output) = serial_and_parallel
+    assert code == 0, output[-3000:]
+    assert cells_without_timings(serial) == cells_without_timings(parallel)
+    assert parallel["timings"]["workers"] == 2
+
+
+def test_random_order_gives_identical_results(serial_and_parallel, tmp_path):
+    (_, serial, _), _ = serial_and_parallel
+    code, shuffled, output = run_suite(tmp_path, "--frameworks=numpy", "-n", "0", "-vv", "-p", "randomly",
+                                       "--randomly-seed=12345")
+    assert code == 0, output[-3000:]
+    ran = [line.split("[", 1)[1].split("]", 1)[0] for line in output.splitlines() if "test_golden[" in line]
+    assert len(ran) == len(serial["cells"]) and ran != sorted(ran)  # really shuffled
+    assert cells_without_timings(serial) == cells_without_timings(shuffled)
+
+
+def test_plugin_from_outside_the_repo_is_its_own_column(tmp_path):
+    plugin = write_plugin(tmp_path, textwrap.dedent('''
+        from adapters.numpy_adapter import NumpyAdapter
+        class Mine(NumpyAdapter):
+            name = "my_kernel"
+    '''))
+    code, data, output = run_suite(tmp_path, "--frameworks=numpy", f"--adapter={plugin}:Mine", "-n", "2")
+    assert "my_kernel" in data["adapters"], output[-2000:]
+    assert {c["outcome"] for c in data["cells"] if c["adapter"] == "my_kernel"} == {"error"}  # no expectations yet
+    assert all("no expectations file names adapter 'my_kernel'" in c["message"]
+               for c in data["cells"] if c["adapter"] == "my_kernel")
+    assert code == 1
+
+
+def test_killed_worker_and_hang_are_recorded_not_lost(tmp_path):
+    plugin = write_plugin(tmp_path, textwrap.dedent('''
+        import os, time
+        from adapters.numpy_adapter import NumpyAdapter
+        class Fragile(NumpyAdapter):
+            name = "fragile"
+            documented = {"norm_variance": "biased", "eps_placement": "inside_sqrt", "default_eps": "1e-05",
+                          "running_variance": "unbiased"}
+            def layer_norm(self, x, axes, gamma, beta, eps, affine_axes):
+                if x.shape == (6, 12) and eps == 1e-3:
+                    os._exit(3)              # ln_eps_1e-3: the worker dies
+                if x.shape == (6, 12) and eps == 1e-6:
+                    time.sleep(30)           # ln_eps_1e-6: hangs past the timeout
+                if x.shape == (6, 12) and eps == 0.5:
+                    return {"y": x[:1]}      # ln_eps_0.5: wrong shape
+                if x.shape == (6, 12) and gamma is None:
+                    return {"y": (x * float("nan"))}  # ln_no_affine: NaN
+                return super().layer_norm(x, axes, gamma, beta, eps, affine_axes)
+    '''))
+    code, data, output = run_suite(tmp_path, "--frameworks=numpy", f"--adapter={plugin}:Fragile", "-n", "2",
+                                   "-p", "no:randomly", env={"NORMCONF_CALL_TIMEOUT": "3"})
+    cells = {c["case"]: c for c in data["cells"] if c["adapter"] == "fragile"}
+    assert cells["ln_eps_1e-3"]["outcome"] == "crashed", output[-3000:]
+    assert cells["ln_eps_1e-6"]["outcome"] == "timeout"
+    assert cells["ln_eps_0.5"]["outcome"] == "bad_output" and "shape" in cells["ln_eps_0.5"]["message"]
+    assert cells["ln_no_affine"]["outcome"] == "fail"
+    assert cells["ln_last1"]["outcome"] == "pass"
+    assert len(cells) == len({c["case"] for c in data["cells"] if c["adapter"] == "numpy"})  # nothing missing
+    assert code == 1
