@@ -18,6 +18,8 @@ def pytest_addoption(parser):
     group.addoption("--adapter", action="append", default=[], metavar="MODULE:ATTR",
                     help="add a plug-in adapter (module:attribute or path/file.py:attribute); repeatable")
     group.addoption("--report-dir", default="reports/out", help="where results.json and report.html go")
+    group.addoption("--without-family", action="append", default=[], metavar="FAMILY",
+                    help="leave a family of golden cases out of the mutant checks (shows what only it catches)")
     group.addoption("--baseline", default=None, metavar="FILE",
                     help="compare this run's results with a baseline results.json (python -m reports compare)")
 

@@ -195,6 +195,8 @@ def _catalog() -> list[Case]:
                          conventions=RV, **low))
         cases.append(_bn(f"dtype_bn2d_{dtype}", (2, 3, 2, 1) if low else (4, 3, 2, 2), 1, dtype=dtype,
                          family="dtype", conventions=RV, **low))
+    for dtype in ("float16", "bfloat16"):  # long enough that low-precision partial sums stop absorbing terms
+        cases.append(_ln(f"dtype_ln_{dtype}_long", (4, 4096), (1,), dtype=dtype, family="dtype", affine=False))
     return cases
 
 

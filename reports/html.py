@@ -130,13 +130,16 @@ def mutant_section(data: dict) -> str:
     table = data.get("mutant_kill_table")
     if not table:
         return ""
-    out = ["<h2>Mutants: can the suite catch plausible bugs?</h2><table id=\"mutants\"><tr><th>mutant</th>"
-           "<th>bug</th><th>killed</th><th>caught by</th></tr>"]
+    s = data["mutant_summary"]
+    out = [f"<h2>Mutants: can the suite catch plausible bugs?</h2><p>{s['killed']} of {s['total']} killed; "
+           f"survivors: {e(', '.join(s['survivors']) or 'none')}.</p><table id=\"mutants\"><tr><th>mutant</th>"
+           "<th>bug</th><th>killed</th><th>named by (tolerances missed)</th><th>caught by</th></tr>"]
     for row in table:
         cls = "pass" if row["killed"] else "fail"
+        named = ", ".join(f"{c} ({row['margins'][c]:.3g}x)" if c in row["margins"] else c for c in row["named_by"][:4])
         out.append(f"<tr><td>{e(row['mutant'])}</td><td>{e(row.get('bug'))}</td>"
-                   f"<td class=\"{cls}\">{'killed' if row['killed'] else 'SURVIVED'}</td>"
-                   f"<td>{e(', '.join(row.get('caught_by', [])[:6]))}</td></tr>")
+                   f"<td class=\"{cls}\">{'killed' if row['killed'] else 'SURVIVED'}</td><td>{e(named)}</td>"
+                   f"<td>{len(row.get('caught_by', []))} cases</td></tr>")
     out.append("</table>")
     return "".join(out)
 

@@ -9,7 +9,7 @@ from reports import results
 def merge(paths: list) -> dict:
     shards = [results.read(p) for p in paths]
     cells, adapters, versions, seen = [], [], {}, {}
-    stale, errors, wall = [], [], 0.0
+    stale, errors, wall, mutants = [], [], 0.0, {}
     for path, shard in zip(paths, shards):
         for a in shard["adapters"]:
             if a not in adapters:
@@ -28,9 +28,10 @@ def merge(paths: list) -> dict:
         stale += [s for s in shard.get("stale_expectations", []) if s not in stale]
         errors += [s for s in shard.get("expectation_errors", []) if s not in errors]
         wall = max(wall, shard.get("timings", {}).get("wall_s", 0.0))
+        mutants.update({row["mutant"]: row for row in shard.get("mutant_kill_table", [])})
     return results.assemble(cells, adapters=adapters, versions=versions,
                             timings={"wall_s": wall, "shards": [str(p) for p in paths]},
-                            stale=stale, expectation_errors=errors)
+                            stale=stale, expectation_errors=errors, extra=results.mutant_section(list(mutants.values())))
 
 
 def merge_to(paths: list, out_dir) -> Path:

@@ -16,6 +16,7 @@ class ReportPlugin:
         self.expected: set[str] = set()
         self.cells: dict[str, dict] = {}
         self.crashes: dict[str, str] = {}
+        self.mutants: dict[str, dict] = {}
         self.started = time.time()
         self.written: list[Path] = []
         self.regressions: list[str] | None = None
@@ -29,6 +30,9 @@ class ReportPlugin:
 
     # -- what they were --
     def pytest_runtest_logreport(self, report):
+        for key, value in report.user_properties:
+            if key == "normconf_mutant":
+                self.mutants[value["mutant"]] = value
         if not results.split_nodeid(report.nodeid):
             return
         for key, value in report.user_properties:
@@ -65,7 +69,8 @@ class ReportPlugin:
             cells, adapters=adapters, versions=versions,
             timings={"wall_s": round(time.time() - self.started, 2), "cell_s_by_adapter": dict(seconds),
                      "workers": getattr(self.config.option, "numprocesses", None) or 0},
-            stale=stale_rules(ns, cells), expectation_errors=ns.expectation_errors)
+            stale=stale_rules(ns, cells), expectation_errors=ns.expectation_errors,
+            extra=results.mutant_section(list(self.mutants.values())))
         out = Path(self.config.getoption("--report-dir"))
         if not out.is_absolute():
             out = Path(self.config.rootpath) / out
@@ -90,7 +95,10 @@ class ReportPlugin:
         tr = terminalreporter
         tr.section("normconf conformance matrix")
         tr.write_line(text_matrix(data["matrix"]))
-        tr.write_line(f"outcomes: " + ", ".join(f"{k} {v}" for k, v in data["summary"].items() if v))
+        tr.write_line("outcomes: " + ", ".join(f"{k} {v}" for k, v in data["summary"].items() if v))
+        if data.get("mutant_summary"):
+            m = data["mutant_summary"]
+            tr.write_line(f"mutants: {m['killed']} of {m['total']} killed, survivors: {', '.join(m['survivors']) or 'none'}")
         for rule in data["stale_expectations"]:
             tr.write_line(f"STALE expectation: {rule}")
         for err in data["expectation_errors"]:

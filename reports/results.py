@@ -65,6 +65,16 @@ def assemble(cells: list[dict], *, adapters: list[str], versions: dict, timings:
     }
 
 
+def mutant_section(rows: list[dict]) -> dict:
+    """The kill table of the mutant checks (tests/self/mutants.py), when they ran."""
+    if not rows:
+        return {}
+    rows = sorted(rows, key=lambda r: r["mutant"])
+    return {"mutant_kill_table": rows,
+            "mutant_summary": {"total": len(rows), "killed": sum(r["killed"] for r in rows),
+                               "survivors": [r["mutant"] for r in rows if not r["killed"]]}}
+
+
 def write(results: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(results, indent=1, sort_keys=True, allow_nan=False) + "\n")
