@@ -14,13 +14,14 @@ the file and the entry.
 from __future__ import annotations
 
 import fnmatch
+import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from golden.cases import LAYERS, VARIANTS
 
-EXPECTATIONS_DIR = Path(__file__).resolve().parent / "expectations"
+EXPECTATIONS_DIR = Path(os.environ.get("NORMCONF_EXPECTATIONS_DIR") or Path(__file__).resolve().parent / "expectations")
 OUTCOMES = ("raises",)
 
 
@@ -118,14 +119,31 @@ def load_file(path) -> Expectation:
 
 
 def load_all(directory=EXPECTATIONS_DIR) -> tuple[dict[str, Expectation], list[str]]:
-    """adapter name -> Expectation, plus the errors of files that could not be loaded."""
+    """adapter name -> Expectation, plus the errors of files that could not be loaded.  A file that fails
+    still names its adapters when it can be parsed: their cells then report this file's error."""
     by_adapter, errors = {}, []
     for path in sorted(Path(directory).glob("*.toml")):
         try:
             exp = load_file(path)
         except ExpectationError as exc:
             errors.append(str(exc))
+            for name in _named_adapters(path):
+                by_adapter[name] = BrokenExpectation(str(path), (name,), {}, error=str(exc))
             continue
         for name in exp.adapters:
             by_adapter[name] = exp
     return by_adapter, errors
+
+
+def _named_adapters(path) -> list[str]:
+    try:
+        names = tomllib.loads(Path(path).read_text()).get("adapters", [])
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return []
+    return [n for n in names if isinstance(n, str)]
+
+
+@dataclass
+class BrokenExpectation(Expectation):
+    """Stands for a file that failed to load: every cell of its adapters is an error naming the problem."""
+    error: str = ""

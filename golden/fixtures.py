@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import json
 import zipfile
 import zlib
@@ -21,7 +22,8 @@ from golden.cases import Case
 
 SCHEMA_VERSION = 1
 GENERATOR_VERSION = "1.0"
-GOLDEN_DIR = Path(__file__).resolve().parent / "data"
+# NORMCONF_GOLDEN_DIR points the suite at another fixture directory (the fault-injection tests use it).
+GOLDEN_DIR = Path(os.environ.get("NORMCONF_GOLDEN_DIR") or Path(__file__).resolve().parent / "data")
 MANIFEST = "manifest.json"
 
 

@@ -34,6 +34,7 @@ def new_cell(case_name: str, adapter_name: str) -> dict:
     return {"case": case_name, "adapter": adapter_name, "outcome": "error", "message": "", "conventions": {},
             "observed": None, "expected": None, "tolerance": None, "scaled_error": None, "max_abs": None,
             "max_rel": None, "max_ulp": None, "margin": None, "behaviour": None, "rule": None, "seconds": None,
+            "layout": None,
             "layer": None, "family": None, "dtype": None}
 
 
@@ -106,8 +107,13 @@ def _judge(cell, adapter, case_name, expectation, unavailable):
         return
     case = fx.case
     cell.update(layer=case.layer, family=case.family, dtype=case.dtype, tolerance=fx.tolerance)
+    if case.layer != "layer_norm" and case.axes[0] % len(case.shape) != 1:  # channels-last input
+        cell["layout"] = getattr(adapter, "layout_note", None) or "native feature-axis argument"
     if expectation is None:
         cell.update(outcome="error", message=f"no expectations file names adapter {cell['adapter']!r}")
+        return
+    if getattr(expectation, "error", ""):
+        cell.update(outcome="error", message=f"expectations unusable: {expectation.error}")
         return
     raises_rules = expectation.rules_for(cell["adapter"], case.name, "outcome")
     try:

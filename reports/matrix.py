@@ -11,6 +11,7 @@ CONVENTION_ROWS = ("norm_variance", "running_variance", "momentum_form", "eps_pl
 DEFAULT_ROWS = (("default_eps", "layer_norm"), ("default_eps", "batch_norm"), ("default_momentum", "batch_norm"))
 # Behaviour rows: (title, case, how to read the cell's outcome)
 BEHAVIOUR_ROWS = (
+    ("BatchNorm channels-last input", "bn2d_nhwc", "layout"),
     ("cumulative average (momentum=None)", "bn_cumulative", {"pass": "supported", "unsupported": "not available"}),
     ("one value per channel (training)", "stress_bn_one_value_per_channel", None),
     ("LayerNorm over non-trailing axes", "ln_noncontiguous_1_3", {"pass": "supported", "unsupported": "trailing only"}),
@@ -57,6 +58,10 @@ def _behaviour_cell(cells, adapter, case, reading) -> dict:
     cell = next((c for c in cells if c["adapter"] == adapter and c["case"] == case), None)
     if cell is None or cell["outcome"] in ("not_installed", "missing"):
         return {"observed": None, "expected": None, "status": "not-run", "cases": []}
+    if reading == "layout":
+        observed = "axis argument" if (cell.get("layout") or "").startswith("native") else "moved to channels-first"
+        return {"observed": observed, "expected": None, "status": "agrees" if cell["outcome"] == "pass"
+                else "disagrees", "cases": [case], "kind": "layout"}
     if reading is None:
         observed = cell.get("behaviour") or cell["outcome"]
     else:

@@ -23,23 +23,21 @@ def pair_advice(matrix: dict, a: str, b: str) -> tuple[list[str], list[str]]:
         new, old = (a, b) if fa == "weight_on_new" else (b, a)
         fix.append(f"momentum: {new} momentum m is {old} momentum 1 - m (e.g. 0.1 is 0.9)")
     for row in matrix["rows"]:
-        if row["kind"] != "default":
-            continue
         va, vb = row["cells"][a]["observed"], row["cells"][b]["observed"]
-        if va and vb and va != vb:
+        if not va or not vb or va == vb:
+            continue
+        if row["kind"] == "default":  # an explicit argument removes the difference
             what = "eps" if row["row"].startswith("default_eps") else "momentum"
             fix.append(f"{row['row']}: {a} defaults to {va}, {b} to {vb}: pass {what} explicitly")
-    for name in ("running_variance", "norm_variance", "eps_placement", "eval_statistics", "initial_running_stats"):
-        va, vb = _observed(matrix, name, a), _observed(matrix, name, b)
-        if va and vb and va != vb:
-            hint = " (rescale running_var by N/(N-1) or (N-1)/N when porting weights)" if name == "running_variance" else ""
-            cannot.append(f"{name}: {a} {va}, {b} {vb}: no argument changes it{hint}")
-    for row in matrix["rows"]:
-        if row["kind"] != "behaviour":
-            continue
-        va, vb = row["cells"][a]["observed"], row["cells"][b]["observed"]
-        if va and vb and va != vb:
+        elif row["row"] == "BatchNorm channels-last input":
+            fix.append(f"channels-last BatchNorm: {a} {va}, {b} {vb}: pass the feature axis (axis=-1) where there is "
+                       "an axis argument, move channels to dim 1 (movedim) where there is not")
+        elif row["kind"] == "behaviour":
             cannot.append(f"{row['row']}: {a} {va}, {b} {vb}")
+        elif row["row"] != "momentum_form":  # a convention: no argument changes it
+            hint = " (rescale running_var by N/(N-1) or (N-1)/N when porting weights)" \
+                if row["row"] == "running_variance" else ""
+            cannot.append(f"{row['row']}: {a} {va}, {b} {vb}: no argument changes it{hint}")
     return fix, cannot
 
 

@@ -1,0 +1,126 @@
+"""Faults in what the suite reads: each gives one clear error naming the file, the rest of the run
+completes, and the report shows the affected cells as errors."""
+import importlib.util
+import json
+import pathlib
+import re
+import shutil
+import textwrap
+import zipfile
+
+import numpy as np
+import pytest
+
+from golden import fixtures, npzio
+from tests.self.suite_runner import run_suite, write_plugin
+
+NUMPY = ("--frameworks=numpy", "-n", "2", "-p", "no:randomly")
+
+
+def _fixture_copy(tmp_path) -> pathlib.Path:
+    target = tmp_path / "golden"
+    shutil.copytree(fixtures.GOLDEN_DIR, target)
+    return target
+
+
+def _cells(data):
+    return {c["case"]: c for c in data["cells"] if c["adapter"] == "numpy"}
+
+
+def test_bad_fixtures_cost_their_own_cells_only(tmp_path):
+    gold = _fixture_copy(tmp_path)
+    (gold / "bn1d_nc.npz").write_bytes((gold / "bn1d_nc.npz").read_bytes()[:300])          # truncated
+    data = bytearray((gold / "ln_last1.npz").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (gold / "ln_last1.npz").write_bytes(bytes(data))                                        # corrupted
+    arrays = npzio.loads((gold / "ln_last2.npz").read_bytes())
+    arrays["x"] = arrays["x"] * 2                                                           # tampered, valid NPZ
+    (gold / "ln_last2.npz").write_bytes(npzio.dumps(arrays))
+    with zipfile.ZipFile(gold / "ln_last3.npz", "w") as zf:                                 # pickled objects
+        with zf.open("x.npy", "w") as f:
+            np.lib.format.write_array(f, np.array([object()], dtype=object), allow_pickle=True)
+    arrays = npzio.loads((gold / "bn2d_nchw.npz").read_bytes())
+    meta = npzio.from_json_array(arrays["meta"])
+    arrays["meta"] = npzio.json_array({**meta, "schema_version": 2})                        # newer schema
+    (gold / "bn2d_nchw.npz").write_bytes(npzio.dumps(arrays))
+    manifest = json.loads((gold / "manifest.json").read_text())
+    manifest["files"]["bn2d_nchw.npz"] = fixtures.sha256((gold / "bn2d_nchw.npz").read_bytes())
+    (gold / "manifest.json").write_text(json.dumps(manifest))
+
+    code, data, output = run_suite(tmp_path, *NUMPY, env={"NORMCONF_GOLDEN_DIR": str(gold)})
+    cells = _cells(data)
+    expect = {"bn1d_nc": "bn1d_nc.npz: SHA-256 differs", "ln_last1": "ln_last1.npz: SHA-256 differs",
+              "ln_last2": "ln_last2.npz: SHA-256 differs", "ln_last3": "ln_last3.npz: SHA-256 differs",
+              "bn2d_nchw": "bn2d_nchw.npz: schema version 2, this normconf reads 1"}
+    for case, text in expect.items():
+        assert cells[case]["outcome"] == "error" and text in cells[case]["message"], (case, cells[case]["message"])
+    assert {c["outcome"] for n, c in cells.items() if n not in expect} == {"pass"}
+    assert code == 1 and (tmp_path / "out" / "report.html").exists()
+
+
+def test_bad_fixture_without_manifest_hash_names_the_format_problem(tmp_path):
+    gold = _fixture_copy(tmp_path)
+    (gold / "bn1d_nc.npz").write_bytes((gold / "bn1d_nc.npz").read_bytes()[:300])
+    with pytest.raises(fixtures.FixtureError, match="bn1d_nc.npz: truncated or corrupted NPZ"):
+        fixtures.load(gold / "bn1d_nc.npz")  # what a file that passes the hash but is broken reports
+
+
+def test_missing_manifest_is_an_error_in_every_cell_and_the_run_completes(tmp_path):
+    gold = _fixture_copy(tmp_path)
+    (gold / "manifest.json").unlink()
+    code, data, _ = run_suite(tmp_path, *NUMPY, env={"NORMCONF_GOLDEN_DIR": str(gold)})
+    cells = _cells(data)
+    assert cells and all(c["outcome"] == "error" and "manifest missing" in c["message"] for c in cells.values())
+    assert code == 1
+
+
+@pytest.mark.parametrize("edit, problem", [
+    (lambda t: t.replace("running_variance =", "wobble ="), "unknown convention 'wobble'"),
+    (lambda t: t.replace('{ variant = "unbiased"', '{ variant = "sideways"', 1), "unknown variant 'sideways'"),
+])
+def test_bad_expectations_file_is_named_in_its_adapters_cells(tmp_path, edit, problem):
+    exp = tmp_path / "expectations"
+    shutil.copytree(pathlib.Path("adapters/expectations"), exp)
+    (exp / "numpy.toml").write_text(edit((exp / "numpy.toml").read_text()))
+    code, data, output = run_suite(tmp_path, *NUMPY, env={"NORMCONF_EXPECTATIONS_DIR": str(exp)})
+    cells = _cells(data)
+    assert all(c["outcome"] == "error" and "numpy.toml" in c["message"] and problem in c["message"]
+               for c in cells.values()), output[-2000:]
+    assert any(problem in e for e in data["expectation_errors"])
+    assert code == 1
+
+
+def test_unreadable_baseline_is_exit_2_after_a_complete_run(tmp_path):
+    junk = tmp_path / "baseline.json"
+    junk.write_text("{ not json")
+    code, data, output = run_suite(tmp_path, *NUMPY, f"--baseline={junk}")
+    assert code == 2 and "baseline.json: not JSON" in output
+    assert {c["outcome"] for c in data["cells"]} == {"pass"}
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
+def test_a_cell_that_leaks_framework_state_is_an_error(tmp_path):
+    plugin = write_plugin(tmp_path, textwrap.dedent('''
+        import torch
+        from adapters.numpy_adapter import NumpyAdapter
+        class Leaky(NumpyAdapter):
+            name = "leaky"
+            documented = {"norm_variance": "biased", "eps_placement": "inside_sqrt", "default_eps": "1e-05"}
+            def layer_norm(self, x, axes, gamma, beta, eps, affine_axes):
+                if x.shape == (6, 12) and gamma is None:
+                    torch.set_default_dtype(torch.float64)   # ln_no_affine leaks
+                return super().layer_norm(x, axes, gamma, beta, eps, affine_axes)
+    '''))
+    code, data, output = run_suite(tmp_path, "--frameworks=torch", f"--adapter={plugin}:Leaky", "-n", "0",
+                                   "-p", "no:randomly")
+    cell = next(c for c in data["cells"] if c["adapter"] == "leaky" and c["case"] == "ln_no_affine")
+    assert cell["outcome"] == "error" and "leaked global state" in cell["message"], output[-2000:]
+
+
+def test_nothing_unpickles_or_evaluates_data():
+    # fixtures, expectations, baselines and wire frames are data: numpy without pickle, JSON, TOML
+    sources = [p for p in pathlib.Path(".").glob("[a-z]*/**/*.py") if ".venv" not in p.parts and "tests" not in p.parts]
+    pattern = re.compile(r"allow_pickle\s*=\s*True|pickle\.loads?\(|(?<![\w.])(eval|exec)\(")
+    for path in sources + [pathlib.Path("conftest.py")]:
+        match = pattern.search(path.read_text())
+        assert match is None, f"{path} uses {match.group(0)}"
