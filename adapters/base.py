@@ -8,7 +8,8 @@ and hand back numpy arrays in the framework's output dtype, keyed by the golden 
                                                                  -> {"y_train", "running_mean", "running_var", "y_eval"}
     batch_norm_eval(x, feature_axis, running_mean, running_var, gamma, beta, eps) -> {"y"}
 
-eps or momentum may be DEFAULT: build the layer without that argument (the default probes).
+eps, momentum or batch_norm_steps' feature_axis may be DEFAULT: build the layer without that argument
+(the default probes).
 momentum reaches the adapter already in the framework's own form (see native_momentum), or None for
 PyTorch's cumulative average.  An adapter raises Unsupported when the framework cannot express a case.
 """

@@ -14,10 +14,11 @@ Translations (the one documented place):
 from __future__ import annotations
 
 import contextlib
+import inspect
 
 import numpy as np
 
-from adapters.base import ImportingAdapter, Unsupported, given
+from adapters.base import DEFAULT, ImportingAdapter, Unsupported, given
 
 
 def _x64(x):
@@ -64,8 +65,9 @@ class FlaxLinenAdapter(_FlaxBase):
 
     def _bn(self, x, fa, gamma, beta, eps, momentum, use_running_average):
         from flax import linen as nn
-        return nn.BatchNorm(use_running_average=use_running_average, axis=fa, use_scale=gamma is not None,
-                            use_bias=beta is not None, param_dtype=x.dtype, **given(epsilon=eps, momentum=momentum))
+        return nn.BatchNorm(use_running_average=use_running_average, use_scale=gamma is not None,
+                            use_bias=beta is not None, param_dtype=x.dtype,
+                            **given(axis=fa, epsilon=eps, momentum=momentum))
 
     def _variables(self, layer, x, gamma, beta):
         import jax
@@ -77,7 +79,7 @@ class FlaxLinenAdapter(_FlaxBase):
 
     def batch_norm_steps(self, batches, x_eval, feature_axis, gamma, beta, eps, momentum):
         self._no_cumulative(momentum)
-        fa = feature_axis % x_eval.ndim
+        fa = feature_axis if feature_axis is DEFAULT else feature_axis % x_eval.ndim
         with _x64(x_eval):
             train = self._bn(x_eval, fa, gamma, beta, eps, momentum, False)
             variables = self._variables(train, batches[0], gamma, beta)
@@ -120,8 +122,10 @@ class FlaxNnxAdapter(_FlaxBase):
 
     def _bn(self, x, fa, gamma, beta, eps, momentum):
         from flax import nnx
-        layer = nnx.BatchNorm(x.shape[fa], axis=fa, use_scale=gamma is not None, use_bias=beta is not None,
-                              param_dtype=x.dtype, rngs=nnx.Rngs(0), **given(epsilon=eps, momentum=momentum))
+        # nnx needs num_features up front: for the default probe, the size along nnx's own default axis
+        size_axis = inspect.signature(nnx.BatchNorm.__init__).parameters["axis"].default if fa is DEFAULT else fa
+        layer = nnx.BatchNorm(x.shape[size_axis], use_scale=gamma is not None, use_bias=beta is not None,
+                              param_dtype=x.dtype, rngs=nnx.Rngs(0), **given(axis=fa, epsilon=eps, momentum=momentum))
         if gamma is not None:
             layer.scale[...] = _jnp(gamma)
             layer.bias[...] = _jnp(beta)
@@ -129,7 +133,7 @@ class FlaxNnxAdapter(_FlaxBase):
 
     def batch_norm_steps(self, batches, x_eval, feature_axis, gamma, beta, eps, momentum):
         self._no_cumulative(momentum)
-        fa = feature_axis % x_eval.ndim
+        fa = feature_axis if feature_axis is DEFAULT else feature_axis % x_eval.ndim
         with _x64(x_eval):
             layer = self._bn(x_eval, fa, gamma, beta, eps, momentum)
             ys, means, vars_ = [], [], []

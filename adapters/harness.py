@@ -20,7 +20,8 @@ def call(adapter, fixture) -> dict:
         momentum = case.momentum  # the probe: how does the layer read this very number?
     else:
         momentum = native_momentum(adapter, case.momentum)
-    return adapter.batch_norm_steps(list(inp["x"]), inp["x_eval"], case.axes[0], gamma, beta, eps, momentum)
+    feature_axis = DEFAULT if "feature_axis" in case.defaults else case.axes[0]
+    return adapter.batch_norm_steps(list(inp["x"]), inp["x_eval"], feature_axis, gamma, beta, eps, momentum)
 
 
 def snippet_for(adapter_name: str, case_name: str) -> str:

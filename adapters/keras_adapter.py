@@ -22,7 +22,7 @@ import os
 import ml_dtypes
 import numpy as np
 
-from adapters.base import ImportingAdapter, Unsupported, given
+from adapters.base import DEFAULT, ImportingAdapter, Unsupported, given
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -81,8 +81,8 @@ class KerasAdapter(ImportingAdapter):
         import keras
         if momentum is None:
             raise Unsupported("BatchNormalization has no cumulative average (PyTorch momentum=None)")
-        layer = keras.layers.BatchNormalization(axis=fa, center=beta is not None, scale=gamma is not None,
-                                                dtype=str(x.dtype), **given(epsilon=eps, momentum=momentum))
+        layer = keras.layers.BatchNormalization(center=beta is not None, scale=gamma is not None, dtype=str(x.dtype),
+                                                **given(axis=fa, epsilon=eps, momentum=momentum))
         layer.build(x.shape)
         if gamma is not None:
             layer.gamma.assign(self._tensor(gamma))
@@ -90,7 +90,7 @@ class KerasAdapter(ImportingAdapter):
         return layer
 
     def batch_norm_steps(self, batches, x_eval, feature_axis, gamma, beta, eps, momentum):
-        fa = feature_axis % x_eval.ndim
+        fa = feature_axis if feature_axis is DEFAULT else feature_axis % x_eval.ndim
         with self._x64(x_eval):
             layer = self._bn(x_eval, fa, gamma, beta, eps, momentum)
             ys, means, vars_ = [], [], []

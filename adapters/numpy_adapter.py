@@ -20,6 +20,7 @@ PYTORCH_PROFILE = {
     "eval_statistics": "running",
     "default_eps": 1e-5,
     "default_momentum": 0.1,
+    "default_feature_axis": 1,
 }
 
 
@@ -81,6 +82,8 @@ class NumpyAdapter(ImportingAdapter):
     def batch_norm_steps(self, batches, x_eval, feature_axis, gamma, beta, eps, momentum):
         eps = self._eps(eps)
         momentum = self.profile["default_momentum"] if momentum is DEFAULT else momentum
+        if feature_axis is DEFAULT:
+            feature_axis = self.profile["default_feature_axis"]
         fa = feature_axis % batches[0].ndim
         axes = tuple(a for a in range(batches[0].ndim) if a != fa)
         ct = self.compute_dtype(batches[0])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from adapters.base import ImportingAdapter, Unsupported, given, trailing
+from adapters.base import DEFAULT, ImportingAdapter, Unsupported, given, trailing
 
 _BN_CLASS = {2: "BatchNorm1d", 3: "BatchNorm1d", 4: "BatchNorm2d", 5: "BatchNorm3d"}
 
@@ -72,7 +72,7 @@ class TorchAdapter(ImportingAdapter):
 
     def batch_norm_steps(self, batches, x_eval, feature_axis, gamma, beta, eps, momentum):
         torch = _torch()
-        fa = feature_axis % x_eval.ndim
+        fa = 1 if feature_axis is DEFAULT else feature_axis % x_eval.ndim  # BatchNorm*d: channels are dim 1
         first = [np.moveaxis(b, fa, 1) for b in batches]
         layer = self._bn_layer(torch, first[0], gamma, eps, momentum)
         with torch.no_grad():
@@ -119,7 +119,7 @@ class TorchFunctionalAdapter(TorchAdapter):
         if momentum is None:
             raise Unsupported("F.batch_norm takes a float momentum: the cumulative average (1/num_batches_tracked) "
                               "is computed by the nn module, not the function")
-        fa = feature_axis % x_eval.ndim
+        fa = 1 if feature_axis is DEFAULT else feature_axis % x_eval.ndim
         dt = _dtype(x_eval)
         c = x_eval.shape[fa]
         rm, rv = torch.zeros(c, dtype=dt), torch.ones(c, dtype=dt)

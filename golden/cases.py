@@ -18,6 +18,7 @@ DISTRIBUTIONS = ("normal", "constant", "periodic")
 DEFAULTS: dict[str, tuple[str, ...]] = {
     "default_eps": ("1e-05", "1e-06", "0.001"),
     "default_momentum": ("0.1", "0.01"),
+    "default_feature_axis": ("1", "-1"),
 }
 VARIANTS: dict[str, tuple[str, ...]] = {**CONVENTIONS, **DEFAULTS}
 
@@ -40,7 +41,7 @@ class Case:
     conventions: tuple[str, ...] = ()  # the conventions (or defaults) the fixture holds variants of
     family: str = "basic"
     raw_momentum: bool = False      # hand `momentum` to the layer untranslated (momentum_form probe)
-    defaults: tuple[str, ...] = ()  # arguments left to the framework's default ("eps", "momentum")
+    defaults: tuple[str, ...] = ()  # arguments left to the framework's default: eps, momentum, feature_axis
     note: str = ""
 
     def __post_init__(self):
@@ -59,7 +60,7 @@ class Case:
         if self.momentum is None and "momentum_form" in self.conventions:
             problems.append("momentum None is the cumulative average: it has no momentum_form variants")
         for d in self.defaults:
-            if d not in ("eps", "momentum"):
+            if d not in ("eps", "momentum", "feature_axis"):
                 problems.append(f"unknown default {d!r}")
         if problems:
             raise ValueError(f"case {self.name!r}: " + "; ".join(problems))
@@ -160,6 +161,9 @@ def _catalog() -> list[Case]:
         _bn("probe_default_eps_bn", (12, 4), 1, scale=1e-3, affine=False, defaults=("eps", "momentum"),
             steps=2, family="defaults", conventions=("default_eps", "default_momentum"),
             note="std 1e-3 hides the running variance convention (1e-8) and shows eps"),
+        _bn("probe_default_feature_axis", (6, 3, 5), 1, affine=False, defaults=("feature_axis",), steps=2,
+            family="defaults", conventions=("default_feature_axis",) + RV,
+            note="(N, 3, 5) with no axis argument: channels first gives 3 statistics, channels last 5"),
         _bn("probe_default_momentum_bn", (12, 4), 1, affine=False, defaults=("momentum",), steps=2,
             family="defaults", conventions=("default_momentum",) + RV),
         # --- stress ---

@@ -88,6 +88,7 @@ def expected_for(case: Case, inputs, profile: dict[str, str]):
     conv = {k: v for k, v in profile.items() if k in ref.CONVENTIONS}
     eps = float(profile["default_eps"]) if "default_eps" in profile else case.eps
     momentum = float(profile["default_momentum"]) if "default_momentum" in profile else case.momentum
+    feature_axis = int(profile["default_feature_axis"]) if "default_feature_axis" in profile else case.axes[0]
     x = _f64(inputs["x"])
     gamma, beta = _f64(inputs.get("gamma")), _f64(inputs.get("beta"))
     if case.layer == "layer_norm":
@@ -97,16 +98,16 @@ def expected_for(case: Case, inputs, profile: dict[str, str]):
         return {"y": out.y}, {"mean": out.mean, "inv_std": out.inv_std}
     if case.layer == "batch_norm_eval":
         if conv.get("eval_statistics", "running") == "batch":
-            out = ref.batch_norm_train(x, case.axes[0], gamma, beta, eps)
+            out = ref.batch_norm_train(x, feature_axis, gamma, beta, eps)
         else:
-            out = ref.batch_norm_eval(x, case.axes[0], _f64(inputs["running_mean"]),
+            out = ref.batch_norm_eval(x, feature_axis, _f64(inputs["running_mean"]),
                                       _f64(inputs["running_var"]), gamma, beta, eps)
         return {"y": out.y}, {"mean": out.mean, "inv_std": out.inv_std}
     if momentum is None:
         conv["momentum_form"] = "cumulative_average"
     elif not case.raw_momentum:
         conv["momentum_form"] = "weight_on_new"  # the adapter translates PyTorch form to its own
-    run = ref.batch_norm_steps(list(x), _f64(inputs["x_eval"]), case.axes[0], gamma, beta, eps,
+    run = ref.batch_norm_steps(list(x), _f64(inputs["x_eval"]), feature_axis, gamma, beta, eps,
                                momentum, conv)
     return ({"y_train": run.y_train, "running_mean": run.running_mean, "running_var": run.running_var,
              "y_eval": run.y_eval}, {})
@@ -118,12 +119,15 @@ def conditioning(case: Case, inputs) -> float:
     For a default probe the smallest eps probed is used."""
     eps = min(float(v) for v in VARIANTS["default_eps"]) if "eps" in case.defaults else case.eps
     x = _f64(inputs["x"])
+    feature_axes = {case.axes[0]}
+    if "feature_axis" in case.defaults:
+        feature_axes |= {int(v) for v in VARIANTS["default_feature_axis"]}
     if case.layer == "layer_norm":
         groups = [(x, ref.normalize_axes(case.axes, x.ndim))]
     elif case.layer == "batch_norm":
-        groups = [(b, ref.batch_axes(b.ndim, case.axes[0])) for b in list(x) + [_f64(inputs["x_eval"])]]
+        groups = [(b, ref.batch_axes(b.ndim, f)) for b in list(x) + [_f64(inputs["x_eval"])] for f in feature_axes]
     else:
-        groups = [(x, ref.batch_axes(x.ndim, case.axes[0]))]
+        groups = [(x, ref.batch_axes(x.ndim, f)) for f in feature_axes]
     worst = 0.0
     for data, axes in groups:
         mean = data.mean(axis=axes)

@@ -8,7 +8,8 @@ from golden.compare import NO_MATCH
 
 CONVENTION_ROWS = ("norm_variance", "running_variance", "momentum_form", "eps_placement",
                    "initial_running_stats", "eval_statistics")
-DEFAULT_ROWS = (("default_eps", "layer_norm"), ("default_eps", "batch_norm"), ("default_momentum", "batch_norm"))
+DEFAULT_ROWS = (("default_eps", "layer_norm"), ("default_eps", "batch_norm"), ("default_momentum", "batch_norm"),
+                ("default_feature_axis", "batch_norm"))
 # Behaviour rows: (title, case, how to read the cell's outcome)
 BEHAVIOUR_ROWS = (
     ("BatchNorm channels-last input", "bn2d_nhwc", "layout"),
@@ -70,6 +71,22 @@ def _behaviour_cell(cells, adapter, case, reading) -> dict:
     return {"observed": observed, "expected": None, "status": status, "cases": [case]}
 
 
+def _native_momentum_row(rows, adapters) -> dict:
+    """The default momentum as the framework's own argument reads it, from the two measured rows."""
+    by_name = {r["row"]: r for r in rows}
+    pytorch_form = by_name["default_momentum (batch_norm, PyTorch form)"]["cells"]
+    forms = by_name["momentum_form"]["cells"]
+    cells = {}
+    for a in adapters:
+        value, form = pytorch_form[a]["observed"], forms[a]["observed"]
+        if value is None or form not in ("weight_on_new", "weight_on_old"):
+            cells[a] = {"observed": None, "expected": None, "status": "not-run", "cases": []}
+            continue
+        native = float(value) if form == "weight_on_new" else 1.0 - float(value)
+        cells[a] = {**pytorch_form[a], "observed": f"{native:g} ({form})", "expected": None}
+    return {"row": "default_momentum (batch_norm, own form)", "kind": "derived", "cells": cells}
+
+
 def build_matrix(cells: list[dict], adapters: list[str]) -> dict:
     rows = []
     for convention in CONVENTION_ROWS:
@@ -79,6 +96,7 @@ def build_matrix(cells: list[dict], adapters: list[str]) -> dict:
         rows.append({"row": f"{convention} ({layer}, PyTorch form)" if convention == "default_momentum"
                      else f"{convention} ({layer})", "kind": "default",
                      "cells": {a: _convention_cell(cells, a, convention, layer) for a in adapters}})
+    rows.insert(len(rows) - 1, _native_momentum_row(rows, adapters))
     for title, case, reading in BEHAVIOUR_ROWS:
         rows.append({"row": title, "kind": "behaviour",
                      "cells": {a: _behaviour_cell(cells, a, case, reading) for a in adapters}})

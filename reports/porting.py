@@ -27,7 +27,7 @@ def pair_advice(matrix: dict, a: str, b: str) -> tuple[list[str], list[str]]:
         if not va or not vb or va == vb:
             continue
         if row["kind"] == "default":  # an explicit argument removes the difference
-            what = "eps" if row["row"].startswith("default_eps") else "momentum"
+            what = next(w for w in ("eps", "momentum", "feature_axis") if row["row"].startswith(f"default_{w}"))
             fix.append(f"{row['row']}: {a} defaults to {va}, {b} to {vb}: pass {what} explicitly")
         elif row["row"] == "BatchNorm channels-last input":
             fix.append(f"channels-last BatchNorm: {a} {va}, {b} {vb}: pass the feature axis (axis=-1) where there is "
