@@ -6,6 +6,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
+
 from reports import results
 from reports.cells import new_cell
 
@@ -25,6 +27,7 @@ class ReportPlugin:
     def pytest_collection_finish(self, session):
         self.expected.update(i.nodeid for i in session.items if results.split_nodeid(i.nodeid))
 
+    @pytest.hookimpl(optionalhook=True)  # only exists when pytest-xdist is installed
     def pytest_xdist_node_collection_finished(self, node, ids):
         self.expected.update(i for i in ids if results.split_nodeid(i))
 
