@@ -114,3 +114,15 @@ def test_matrix_renders_in_headless_chromium(numpy_run, tmp_path):
     assert 'class="agrees" data-adapter="numpy"' in row and ">unbiased<" in row
     row = dom.split('data-row="default_eps (layer_norm)"')[1].split("</tr>")[0]
     assert ">1e-05<" in row
+
+
+def test_committed_baseline_shows_the_headline_conventions():
+    baseline = results.read(REPO / "reports" / "baselines" / "pinned.json")
+    rows = {r["row"]: r["cells"] for r in baseline["matrix"]["rows"]}
+    running = {a: c["observed"] for a, c in rows["running_variance"].items()}
+    assert running["torch"] == "unbiased" and running["keras[tensorflow]"] == "biased" and running["flax_linen"] == "biased"
+    forms = {a: c["observed"] for a, c in rows["momentum_form"].items()}
+    assert forms["torch"] == "weight_on_new" and forms["keras[jax]"] == "weight_on_old"
+    eps = {a: c["observed"] for a, c in rows["default_eps (layer_norm)"].items()}
+    assert (eps["torch"], eps["flax_nnx"], eps["keras[torch]"]) == ("1e-05", "1e-06", "0.001")
+    assert baseline["mutant_summary"]["survivors"] == []

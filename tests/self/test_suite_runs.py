@@ -84,3 +84,37 @@ def test_killed_worker_and_hang_are_recorded_not_lost(tmp_path):
     assert cells["ln_last1"]["outcome"] == "pass"
     assert len(cells) == len({c["case"] for c in data["cells"] if c["adapter"] == "numpy"})  # nothing missing
     assert code == 1
+
+
+def test_entry_point_plugin_is_discovered(tmp_path):
+    site = tmp_path / "site"
+    dist = site / "kernelpack-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: kernelpack\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[normconf.adapters]\nkernel = kernelpack_adapter:Kernel\n")
+    (site / "kernelpack_adapter.py").write_text(textwrap.dedent('''
+        from adapters.numpy_adapter import NumpyAdapter
+        class Kernel(NumpyAdapter):
+            name = "kernelpack"
+    '''))
+    code, data, output = run_suite(tmp_path, "--frameworks=numpy,kernelpack", "-n", "0", "-p", "no:randomly",
+                                   env={"PYTHONPATH": str(site)})
+    assert "kernelpack" in data["adapters"], output[-2000:]
+    assert any(c["adapter"] == "kernelpack" for c in data["cells"])
+
+
+def test_adapter_not_installed_is_never_a_pass(tmp_path):
+    plugin = write_plugin(tmp_path, textwrap.dedent('''
+        from adapters.base import ImportingAdapter
+        class Missing(ImportingAdapter):
+            name = "missing_framework"
+            requires = ("no_such_framework_normconf",)
+            def layer_norm(self, *a):
+                raise AssertionError("never called")
+    '''))
+    code, data, output = run_suite(tmp_path, "--frameworks=numpy", f"--adapter={plugin}:Missing", "-n", "0",
+                                   "-p", "no:randomly")
+    cells = [c for c in data["cells"] if c["adapter"] == "missing_framework"]
+    assert cells and {c["outcome"] for c in cells} == {"not_installed"}
+    assert "No module named 'no_such_framework_normconf'" in cells[0]["message"]
+    assert code == 0  # skipped with the import error as the reason, not failed and not passed
