@@ -4,7 +4,7 @@ drawn from a generator seeded with crc32 of the case name, so adding a case chan
 from __future__ import annotations
 
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
