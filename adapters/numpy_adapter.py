@@ -105,7 +105,7 @@ class NumpyAdapter(ImportingAdapter):
             stored = biased * n / (n - 1) if self.profile["running_variance"] == "unbiased" else biased
             run_mean = self.update(run_mean, mean.reshape(-1), momentum, step)
             run_var = self.update(run_var, stored, momentum, step)
-            if debias:
+            if debias and momentum is not None:  # a cumulative average has total weight 1 already
                 w_new = momentum if self.momentum_form == "weight_on_new" else 1 - momentum
                 means.append(run_mean / (1 - (1 - w_new) ** step))
                 vars_.append(run_var / (1 - (1 - w_new) ** step))

@@ -198,7 +198,7 @@ def batch_norm_steps(batches, x_eval, feature_axis, gamma=None, beta=None, eps=1
         stored_var = biased * n / (n - 1) if p["running_variance"] == "unbiased" else biased
         acc_mean = update_running(acc_mean, out.mean.reshape(-1), momentum, step, p["momentum_form"])
         acc_var = update_running(acc_var, stored_var, momentum, step, p["momentum_form"])
-        if debias:
+        if debias and p["momentum_form"] != "cumulative_average":  # its total weight is 1 already
             w_new = momentum if p["momentum_form"] == "weight_on_new" else 1.0 - momentum
             weight = 1.0 - (1.0 - w_new) ** step
             means.append(acc_mean / weight)

@@ -26,6 +26,7 @@ class Mutant:
     make: object                      # () -> adapter
     documented: dict = field(default_factory=dict)  # overrides of numpy.toml's documented variants
     requires: str | None = None       # a framework module the mutant wraps
+    raises: bool = False              # the bug shows as an exception (else a kill by crashing proves nothing)
 
 
 def _np(name, **profile):
@@ -112,7 +113,7 @@ def _nan_on_zero_var(self, x, mean, var, eps, gamma, beta):
 
 
 def _one_value_returns_input(self, batches, x_eval, feature_axis, gamma, beta, eps, momentum):
-    fa = feature_axis % x_eval.ndim
+    fa = (self.profile["default_feature_axis"] if feature_axis is DEFAULT else feature_axis) % x_eval.ndim
     if batches[0].size // batches[0].shape[fa] == 1:
         out = NumpyAdapter(dict(self.profile, running_variance="biased")).batch_norm_steps(
             batches, x_eval, feature_axis, gamma, beta, eps, momentum)
@@ -229,7 +230,7 @@ MUTANTS: list[Mutant] = [
            _np("zero_debiased_average", initial_running_stats="zero_debiased")),
     Mutant("channels_last_as_channels_first", "ignores the feature axis", "family:layout",
            _sub("channels_last_as_channels_first", batch_norm_steps=_channels_first_always("batch_norm_steps"),
-                batch_norm_eval=_channels_first_always("batch_norm_eval"))),
+                batch_norm_eval=_channels_first_always("batch_norm_eval")), raises=True),
     Mutant("layernorm_one_axis_too_few", "LayerNorm reduces one normalized axis too few", "family:layout",
            _sub("layernorm_one_axis_too_few", layer_norm=_one_axis_too_few)),
     Mutant("affine_per_feature_not_element", "LayerNorm affine per last axis instead of per element", "family:layout",
@@ -288,18 +289,19 @@ def kill_record(mutant: Mutant, case_names=None) -> dict:
     case_names = sorted(CASES) if case_names is None else sorted(case_names)
     adapter = mutant.make()
     expectation = expectation_for(mutant)
-    caught, margins, named = [], {}, []
+    caught, margins, named, outcomes = [], {}, [], {}
     for case in case_names:
         # the adapter's name is the mutant's own, so the expectation's rules (e.g. raising) apply to it
         cell = run_cell(adapter, mutant.name, case, _renamed(expectation, mutant.name), None)
         if cell["outcome"] in FAILING:
             caught.append(case)
+            outcomes[case] = cell["outcome"]
             if cell.get("scaled_error") is not None and cell.get("tolerance"):
                 margins[case] = round(cell["scaled_error"] / cell["tolerance"], 3)
             if names_the_bug(mutant.breaks, case, cell["message"]):
                 named.append(case)
     return {"mutant": mutant.name, "bug": mutant.bug, "breaks": mutant.breaks, "killed": bool(caught),
-            "named": bool(named), "caught_by": caught, "named_by": named, "margins": margins}
+            "named": bool(named), "caught_by": caught, "named_by": named, "margins": margins, "outcomes": outcomes}
 
 
 def names_the_bug(breaks: str, case: str, message: str) -> bool:

@@ -21,6 +21,8 @@ def test_mutant_is_killed_and_named(mutant, request):
     row = kill_record(mutant, [n for n, c in CASES.items() if c.family not in left_out])
     assert row["killed"], f"SURVIVED: {mutant.name} ({mutant.bug}) with families {sorted(left_out)} left out"
     assert row["named"], f"{mutant.name} caught by {row['caught_by']}, none naming {mutant.breaks!r}"
+    verdicts = [c for c in row["named_by"] if row["outcomes"][c] != "error"]
+    assert mutant.raises or verdicts, f"{mutant.name} was only caught by crashing: {row['outcomes']}"
 
 
 def test_unmutated_numpy_adapter_raises_no_false_alarm():
