@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.metadata
+import os
 import platform
 from typing import Any, Protocol, runtime_checkable
 
@@ -34,6 +35,9 @@ class _Default:
 
 
 DEFAULT: Any = _Default()  # leave the argument to the framework's default
+
+# How long one adapter call may take before its cell is a timeout (NORMCONF_CALL_TIMEOUT seconds).
+CALL_TIMEOUT_S = float(os.environ.get("NORMCONF_CALL_TIMEOUT", "120"))
 
 
 @runtime_checkable

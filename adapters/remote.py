@@ -18,11 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from adapters.base import DEFAULT, ImportingAdapter, Unsupported
+from adapters.base import CALL_TIMEOUT_S, DEFAULT, ImportingAdapter, Unsupported
 from golden import npzio
 
 REPO = Path(__file__).resolve().parent.parent
-CALL_TIMEOUT_S = float(os.environ.get("NORMCONF_CALL_TIMEOUT", "120"))
 START_TIMEOUT_S = 300.0  # a cold TensorFlow import plus Keras set-up on a busy 2-core machine
 
 
@@ -78,6 +77,8 @@ def unpack_call(data: bytes) -> tuple[str, dict]:
 
 
 class RemoteAdapter(ImportingAdapter):
+    kills_on_timeout = True  # enforces CALL_TIMEOUT_S itself, by killing the child (reports/cells.py)
+
     def __init__(self, name, target, env, requires, momentum_form):
         self.name, self.target, self.env = name, target, dict(env)
         self.requires, self.momentum_form = tuple(requires), momentum_form

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import signal
 import threading
 import time
@@ -17,7 +16,7 @@ import traceback
 
 import numpy as np
 
-from adapters.base import Unsupported
+from adapters.base import CALL_TIMEOUT_S, Unsupported
 from adapters.harness import call
 from golden import fixtures
 from golden.compare import NO_MATCH, check_outputs, measures, observe
@@ -55,9 +54,6 @@ def one_value_behaviour(outputs, fixture) -> str:
     return "zeros (beta)" if np.allclose(y, target) else "other"
 
 
-CELL_TIMEOUT_S = float(os.environ.get("NORMCONF_CALL_TIMEOUT", "120"))
-
-
 class CellTimeout(TimeoutError):
     pass
 
@@ -86,7 +82,10 @@ def run_cell(adapter, adapter_name: str, case_name: str, expectation, unavailabl
     cell = new_cell(case_name, adapter_name)
     start = time.perf_counter()
     try:
-        with deadline(CELL_TIMEOUT_S):
+        # A remote adapter kills its child on time; a second timer could fire first and leave the child's
+        # late answer in the pipe for the next cell.
+        guard = contextlib.nullcontext() if getattr(adapter, "kills_on_timeout", False) else deadline(CALL_TIMEOUT_S)
+        with guard:
             _judge(cell, adapter, case_name, expectation, unavailable)
     except CellTimeout as exc:
         cell.update(outcome="timeout", message=str(exc))

@@ -21,6 +21,7 @@ class ReportPlugin:
         self.mutants: dict[str, dict] = {}
         self.started = time.time()
         self.written: list[Path] = []
+        self.data: dict | None = None
         self.regressions: list[str] | None = None
 
     # -- which cells should exist --
@@ -78,6 +79,7 @@ class ReportPlugin:
         if not out.is_absolute():
             out = Path(self.config.rootpath) / out
         results.write(data, out / "results.json")
+        self.data = data
         from reports.html import write_html
         write_html(data, out / "report.html")
         self.written = [out / "results.json", out / "report.html"]
@@ -93,8 +95,7 @@ class ReportPlugin:
         if not self.written:
             return
         from reports.matrix import text_matrix
-        import json
-        data = json.loads(self.written[0].read_text())
+        data = self.data
         tr = terminalreporter
         tr.section("normconf conformance matrix")
         tr.write_line(text_matrix(data["matrix"]))
