@@ -21,6 +21,9 @@ CONVENTIONS: dict[str, tuple[str, ...]] = {
     "eps_placement": ("inside_sqrt", "added_to_std"),
     "initial_running_stats": ("zero_one", "zero_debiased"),
     "eval_statistics": ("running", "batch"),
+    # which statistics a training step normalizes with: its batch's, or the running ones after (updated)
+    # or before (previous) this step's update
+    "training_statistics": ("batch", "running_updated", "running_previous"),
     "layernorm_affine": ("per_element", "per_feature_axis"),
 }
 
@@ -32,7 +35,16 @@ BASE_PROFILE: dict[str, str] = {
     "eps_placement": "inside_sqrt",
     "initial_running_stats": "zero_one",
     "eval_statistics": "running",
+    "training_statistics": "batch",
     "layernorm_affine": "per_element",
+}
+
+# The conventions that can move each layer's outputs: what the judge identifies jointly.
+LAYER_CONVENTIONS: dict[str, tuple[str, ...]] = {
+    "layer_norm": ("norm_variance", "eps_placement"),
+    "batch_norm": ("norm_variance", "running_variance", "momentum_form", "eps_placement", "initial_running_stats",
+                   "eval_statistics", "training_statistics"),
+    "batch_norm_eval": ("norm_variance", "eps_placement", "eval_statistics"),
 }
 
 
@@ -69,13 +81,12 @@ def _normalize(x, axes, gamma, beta, eps, norm_variance, eps_placement) -> Norma
     mean = x.mean(axis=axes, keepdims=True)
     # Two-pass variance in float64: exact enough to be the reference for any float32 computation.
     var = ((x - mean) ** 2).sum(axis=axes, keepdims=True) / (_reduced_size(x.shape, axes) - _ddof(norm_variance))
-    inv_std = _inv_std(var, eps, eps_placement)
-    y = (x - mean) * inv_std
-    if gamma is not None:
-        y = y * np.asarray(gamma, dtype=np.float64)
-    if beta is not None:
-        y = y + np.asarray(beta, dtype=np.float64)
-    return Normalized(y=y, mean=mean, var=var, inv_std=inv_std)
+    y = normalize(x, mean, var, eps, eps_placement, _f64(gamma), _f64(beta))
+    return Normalized(y=y, mean=mean, var=var, inv_std=_inv_std(var, eps, eps_placement))
+
+
+def _f64(a):
+    return None if a is None else np.asarray(a, dtype=np.float64)
 
 
 def _reduced_size(shape, axes) -> int:
@@ -129,9 +140,7 @@ def batch_norm_train(x, feature_axis, gamma=None, beta=None, eps=1e-5, *, norm_v
     x = np.asarray(x, dtype=np.float64)
     axes = batch_axes(x.ndim, feature_axis)
     cshape = _channel_shape(x.ndim, feature_axis, x.shape[normalize_axes((feature_axis,), x.ndim)[0]])
-    g = None if gamma is None else np.reshape(np.asarray(gamma, np.float64), cshape)
-    b = None if beta is None else np.reshape(np.asarray(beta, np.float64), cshape)
-    return _normalize(x, axes, g, b, eps, norm_variance, eps_placement)
+    return _normalize(x, axes, _in(gamma, cshape), _in(beta, cshape), eps, norm_variance, eps_placement)
 
 
 def batch_norm_eval(x, feature_axis, running_mean, running_var, gamma=None, beta=None, eps=1e-5, *,
@@ -142,27 +151,125 @@ def batch_norm_eval(x, feature_axis, running_mean, running_var, gamma=None, beta
     mean = np.reshape(np.asarray(running_mean, np.float64), cshape)
     var = np.reshape(np.asarray(running_var, np.float64), cshape)
     inv_std = _inv_std(var, eps, eps_placement)
-    y = (x - mean) * inv_std
+    return Normalized(y=normalize(x, mean, var, eps, eps_placement, _in(gamma, cshape), _in(beta, cshape)),
+                      mean=mean, var=var, inv_std=inv_std)
+
+
+def _in(param, shape):
+    return None if param is None else np.reshape(np.asarray(param, np.float64), shape)
+
+
+def normalize(x, centre, var, eps, eps_placement, gamma=None, beta=None) -> np.ndarray:
+    """(x - centre) * inv_std(var, eps) * gamma + beta, every argument broadcast against x, in float64."""
+    y = (np.asarray(x, np.float64) - centre) * _inv_std(var, eps, eps_placement)
     if gamma is not None:
-        y = y * np.reshape(np.asarray(gamma, np.float64), cshape)
+        y = y * gamma
     if beta is not None:
-        y = y + np.reshape(np.asarray(beta, np.float64), cshape)
-    return Normalized(y=y, mean=mean, var=var, inv_std=inv_std)
+        y = y + beta
+    return y
+
+
+# --------------------------------------------------------------- BatchNorm over several training steps
+#
+# A training run is built from four small pieces, so that every combination of conventions reuses them
+# (golden/candidates.py memoises these same functions):
+#   batch_statistics     the per-step batch mean and biased variance (no convention involved)
+#   stored_variance      what the running variance is fed: biased, or unbiased (N/(N-1))
+#   running_trajectory   the running statistics after (and before) each step: momentum form, initial stats
+#   training_normalizer  which statistics a training step normalizes with; eval_normalizer likewise for eval
+
+@dataclass(frozen=True)
+class BatchStatistics:
+    mean: np.ndarray  # (K, C): each training batch's per-channel mean
+    var: np.ndarray   # (K, C): each training batch's biased per-channel variance
+    n: int            # values per channel in one batch
+
+
+def batch_statistics(batches, feature_axis) -> BatchStatistics:
+    x = np.asarray(batches, dtype=np.float64)  # (K, *shape)
+    axes = tuple(1 + a for a in batch_axes(x.ndim - 1, feature_axis))
+    mean = x.mean(axis=axes, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=axes)
+    return BatchStatistics(mean.reshape(var.shape), var, int(x[0].size // var.shape[1]))
+
+
+def stored_variance(stats: BatchStatistics, running_variance: str) -> np.ndarray:
+    """The variance the running average is fed (N = 1 makes the unbiased one 0/0: the formula's NaN)."""
+    if running_variance == "biased":
+        return stats.var
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return stats.var * stats.n / (stats.n - 1)
+
+
+def weight_on_new(momentum, step: int, momentum_form: str) -> float:
+    """The weight the `step`-th batch (from 1) gets in the running average.
+
+    weight_on_new:      the number given (PyTorch)
+    weight_on_old:      1 - the number given (Keras, Flax)
+    cumulative_average: 1 / step, whatever the number (PyTorch momentum=None)
+    """
+    if momentum_form == "cumulative_average":
+        return 1.0 / step
+    if momentum is None:
+        raise ValueError("momentum None is only meaningful for the cumulative_average form")
+    return momentum if momentum_form == "weight_on_new" else 1.0 - momentum
 
 
 def update_running(running, batch_stat, momentum, step: int, momentum_form: str):
-    """One running-statistic update after `step` batches (step counts from 1).
+    """One running-statistic update after `step` batches:  r = (1 - w) * r + w * batch."""
+    w = weight_on_new(momentum, step, momentum_form)
+    return (1.0 - w) * running + w * batch_stat
 
-    weight_on_new:      r = (1 - m) * r + m * batch        (PyTorch)
-    weight_on_old:      r = m * r + (1 - m) * batch        (Keras, Flax), m the number given
-    cumulative_average: r = r + (batch - r) / step         (PyTorch momentum=None)
-    """
-    if momentum_form == "cumulative_average":
-        return running + (batch_stat - running) / step
-    if momentum is None:
-        raise ValueError("momentum None is only meaningful for the cumulative_average form")
-    w_new = momentum if momentum_form == "weight_on_new" else 1.0 - momentum
-    return (1.0 - w_new) * running + w_new * batch_stat
+
+@dataclass(frozen=True)
+class Trajectory:
+    """Running statistics as the layer reports them after each step, and those in force before it."""
+    mean: np.ndarray         # (K, C)
+    var: np.ndarray          # (K, C)
+    mean_before: np.ndarray  # (K, C): step k normalizes with these under training_statistics=running_previous
+    var_before: np.ndarray
+
+
+def running_trajectory(batch_mean, fed_var, momentum, momentum_form: str, initial_running_stats: str) -> Trajectory:
+    """zero_one starts the running mean at 0 and the variance at 1.  zero_debiased starts both
+    accumulators at 0 and reports them divided by the total weight the batches got so far,
+    1 - prod(1 - w_t), as TF1's assign_moving_average(zero_debias=True); for the cumulative average
+    that weight is 1 already."""
+    debias = initial_running_stats == "zero_debiased"
+    channels = np.shape(batch_mean)[1]
+    acc_mean, acc_var = np.zeros(channels), (np.zeros(channels) if debias else np.ones(channels))
+    kept = 1.0  # the weight still on the initial values
+    shown = (acc_mean, acc_var)
+    rows = []
+    with np.errstate(divide="ignore", invalid="ignore"):  # zero weight so far is 0/0, the formula's NaN
+        for step, (m, v) in enumerate(zip(batch_mean, fed_var), start=1):
+            before = shown
+            acc_mean = update_running(acc_mean, m, momentum, step, momentum_form)
+            acc_var = update_running(acc_var, v, momentum, step, momentum_form)
+            kept *= 1.0 - weight_on_new(momentum, step, momentum_form)
+            shown = (acc_mean / (1.0 - kept), acc_var / (1.0 - kept)) if debias else (acc_mean, acc_var)
+            rows.append((*shown, *before))
+    mean, var, mean_before, var_before = (np.stack(col) for col in zip(*rows))
+    return Trajectory(mean, var, mean_before, var_before)
+
+
+def training_normalizer(step: int, stats: BatchStatistics, trajectory: Trajectory, norm_variance: str,
+                        training_statistics: str):
+    """(centre, variance) per channel that training step `step` (from 0) normalizes its batch with."""
+    if training_statistics == "batch":
+        var = stats.var[step] if norm_variance == "biased" else stats.var[step] * stats.n / (stats.n - 1)
+        return stats.mean[step], var
+    if training_statistics == "running_updated":
+        return trajectory.mean[step], trajectory.var[step]
+    return trajectory.mean_before[step], trajectory.var_before[step]
+
+
+def eval_normalizer(x_eval, feature_axis, trajectory: Trajectory, norm_variance: str, eval_statistics: str):
+    """(centre, variance) per channel the eval forward normalizes with."""
+    if eval_statistics == "running":
+        return trajectory.mean[-1], trajectory.var[-1]
+    stats = batch_statistics([x_eval], feature_axis)
+    return training_normalizer(0, stats, trajectory, norm_variance, "batch")
 
 
 @dataclass(frozen=True)
@@ -174,42 +281,33 @@ class TrainingRun:
     y_eval: np.ndarray        # (*shape) eval forward of x_eval after the last step
 
 
-def batch_norm_steps(batches, x_eval, feature_axis, gamma=None, beta=None, eps=1e-5, momentum=0.1,
-                     profile: dict[str, str] | None = None) -> TrainingRun:
-    """The running-statistics update over several training steps, then eval.
-
-    `momentum` is the number handed to the layer; `profile` picks the variant of each convention
-    (missing conventions take BASE_PROFILE).  zero_debiased starts both accumulators at 0 and divides by
-    the total weight given so far, 1 - (1 - w_new)^t, as TF1's assign_moving_average(zero_debias=True).
-    """
-    p = {**BASE_PROFILE, **(profile or {})}
+def full_profile(profile: dict[str, str] | None) -> dict[str, str]:
+    """The profile with BASE_PROFILE filling the conventions it does not name, every variant checked."""
+    p = {**BASE_PROFILE, **{k: v for k, v in (profile or {}).items() if k in CONVENTIONS}}
     for convention, variant in p.items():
         check_variant(convention, variant)
-    channels = np.asarray(batches[0]).shape[normalize_axes((feature_axis,), np.ndim(batches[0]))[0]]
-    debias = p["initial_running_stats"] == "zero_debiased"
-    acc_mean = np.zeros(channels)
-    acc_var = np.zeros(channels) if debias else np.ones(channels)
-    ys, means, vars_ = [], [], []
-    for step, x in enumerate(batches, start=1):
-        out = batch_norm_train(x, feature_axis, gamma, beta, eps, norm_variance=p["norm_variance"],
-                               eps_placement=p["eps_placement"])
-        n = out.y.size // channels
-        biased = out.var.reshape(-1) if p["norm_variance"] == "biased" else out.var.reshape(-1) * (n - 1) / n
-        stored_var = biased * n / (n - 1) if p["running_variance"] == "unbiased" else biased
-        acc_mean = update_running(acc_mean, out.mean.reshape(-1), momentum, step, p["momentum_form"])
-        acc_var = update_running(acc_var, stored_var, momentum, step, p["momentum_form"])
-        if debias and p["momentum_form"] != "cumulative_average":  # its total weight is 1 already
-            w_new = momentum if p["momentum_form"] == "weight_on_new" else 1.0 - momentum
-            weight = 1.0 - (1.0 - w_new) ** step
-            means.append(acc_mean / weight)
-            vars_.append(acc_var / weight)
-        else:
-            means.append(acc_mean.copy())
-            vars_.append(acc_var.copy())
-        ys.append(out.y)
-    if p["eval_statistics"] == "batch":
-        y_eval = batch_norm_train(x_eval, feature_axis, gamma, beta, eps, eps_placement=p["eps_placement"]).y
-    else:
-        y_eval = batch_norm_eval(x_eval, feature_axis, means[-1], vars_[-1], gamma, beta, eps,
-                                 eps_placement=p["eps_placement"]).y
-    return TrainingRun(np.stack(ys), np.stack(means), np.stack(vars_), y_eval)
+    return p
+
+
+def batch_norm_steps(batches, x_eval, feature_axis, gamma=None, beta=None, eps=1e-5, momentum=0.1,
+                     profile: dict[str, str] | None = None) -> TrainingRun:
+    """The running-statistics update over several training steps, then eval.  `momentum` is the number
+    handed to the layer; `profile` picks the variant of each convention (missing ones take BASE_PROFILE)."""
+    p = full_profile(profile)
+    batches = [np.asarray(b, np.float64) for b in batches]
+    stats = batch_statistics(batches, feature_axis)
+    trajectory = running_trajectory(stats.mean, stored_variance(stats, p["running_variance"]), momentum,
+                                    p["momentum_form"], p["initial_running_stats"])
+    cshape = _channel_shape(batches[0].ndim, feature_axis, stats.mean.shape[1])
+    g, b = _in(gamma, cshape), _in(beta, cshape)
+
+    def run(x, centre_var):
+        centre, var = (np.reshape(s, cshape) for s in centre_var)
+        return normalize(x, centre, var, eps, p["eps_placement"], g, b)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ys = [run(x, training_normalizer(k, stats, trajectory, p["norm_variance"], p["training_statistics"]))
+              for k, x in enumerate(batches)]
+        y_eval = run(x_eval, eval_normalizer(x_eval, feature_axis, trajectory, p["norm_variance"],
+                                             p["eval_statistics"]))
+    return TrainingRun(np.stack(ys), trajectory.mean, trajectory.var, y_eval)
