@@ -1,8 +1,8 @@
 """Golden fixture files: deterministic NPZ writing, the manifest, and loading that trusts nothing.
 
-An NPZ holds `meta` (JSON as uint8 bytes), the inputs, and `expected.<i>.<output>` /
-`intermediate.<i>.<name>` per variant combination i, written by golden.npzio (deterministic bytes,
-bfloat16 as bit patterns).  Loading never unpickles (allow_pickle=False).
+An NPZ holds `meta` (JSON as uint8 bytes), the inputs, and `expected.<i>.<output>` per stored variant i
+(a documented profile and the numbers the layer was handed), written by golden.npzio (deterministic
+bytes, bfloat16 as bit patterns).  Loading never unpickles (allow_pickle=False).
 """
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ import numpy as np
 from golden import npzio
 from golden.cases import Case
 
-SCHEMA_VERSION = 1
-GENERATOR_VERSION = "1.0"
+SCHEMA_VERSION = 2
+GENERATOR_VERSION = "2.0"
 # NORMCONF_GOLDEN_DIR points the suite at another fixture directory (the fault-injection tests use it).
 GOLDEN_DIR = Path(os.environ.get("NORMCONF_GOLDEN_DIR") or Path(__file__).resolve().parent / "data")
 MANIFEST = "manifest.json"
@@ -42,12 +42,11 @@ class LoadedFixture:
     meta: dict
     inputs: dict[str, np.ndarray]
     expected: list[dict[str, np.ndarray]]
-    intermediates: list[dict[str, np.ndarray]]
 
     @property
     def case(self) -> Case:
         spec = dict(self.meta["case"])
-        for key in ("shape", "axes", "conventions"):
+        for key in ("shape", "axes", "shows", "defaults"):
             spec[key] = tuple(spec[key])
         return Case(**spec)
 
@@ -67,9 +66,8 @@ def file_name(case_name: str) -> str:
 def to_bytes(fx) -> bytes:
     """Serialize a generate.Fixture into NPZ bytes."""
     arrays: dict[str, np.ndarray] = dict(fx.inputs)
-    for i, (exp, inter) in enumerate(zip(fx.expected, fx.intermediates)):
+    for i, exp in enumerate(fx.expected):
         arrays.update({f"expected.{i}.{k}": v for k, v in exp.items()})
-        arrays.update({f"intermediate.{i}.{k}": v for k, v in inter.items()})
     arrays["meta"] = npzio.json_array({
         "schema_version": SCHEMA_VERSION,
         "generator_version": GENERATOR_VERSION,
@@ -78,6 +76,7 @@ def to_bytes(fx) -> bytes:
         "variants": fx.variants,
         "outputs": sorted(fx.expected[0]),
         "tolerance": fx.tolerance,
+        "conditioning": fx.conditioning,
         "decisiveness_margin": fx.decisiveness_margin,
     })
     return npzio.dumps(arrays)
@@ -108,6 +107,8 @@ def load(path, expected_sha: str | None = None) -> LoadedFixture:
     path = Path(path)
     try:
         data = path.read_bytes()
+    except TimeoutError:  # an OSError too: a cell's deadline, not a problem of the file
+        raise
     except OSError as exc:
         raise FixtureError(path, f"cannot read ({exc.strerror or exc})") from None
     if expected_sha is not None and sha256(data) != expected_sha:
@@ -118,6 +119,8 @@ def load(path, expected_sha: str | None = None) -> LoadedFixture:
         if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
             raise FixtureError(path, "holds a pickled object array; fixtures are data only") from None
         raise FixtureError(path, f"not a readable NPZ ({exc})") from None
+    except TimeoutError:
+        raise
     except (zipfile.BadZipFile, OSError, EOFError, zlib.error, KeyError) as exc:
         raise FixtureError(path, f"truncated or corrupted NPZ ({type(exc).__name__}: {exc})") from None
     if "meta" not in arrays:
@@ -132,15 +135,13 @@ def load(path, expected_sha: str | None = None) -> LoadedFixture:
                                  "regenerate fixtures or upgrade normconf")
     n = len(meta["variants"])
     expected = [{} for _ in range(n)]
-    intermediates = [{} for _ in range(n)]
     inputs = {}
     for key, value in arrays.items():
         kind, _, rest = key.partition(".")
-        if kind in ("expected", "intermediate"):
+        if kind == "expected":
             idx, _, name = rest.partition(".")
-            target = expected if kind == "expected" else intermediates
             try:
-                target[int(idx)][name] = value
+                expected[int(idx)][name] = value
             except (ValueError, IndexError):
                 raise FixtureError(path, f"entry {key!r} names no variant") from None
         else:
@@ -149,7 +150,7 @@ def load(path, expected_sha: str | None = None) -> LoadedFixture:
         missing = set(meta["outputs"]) - set(exp)
         if missing:
             raise FixtureError(path, f"variant {i} lacks expected outputs {sorted(missing)}")
-    return LoadedFixture(str(path), meta, inputs, expected, intermediates)
+    return LoadedFixture(str(path), meta, inputs, expected)
 
 
 def load_case(name: str, directory: Path = GOLDEN_DIR) -> LoadedFixture:

@@ -1,20 +1,32 @@
-"""Compute one case's fixture: inputs in the case's dtype, parameters, and the expected outputs of every
-combination of its conventions' variants, refusing a case whose variants are not decisively apart."""
+"""Compute one case's fixture: inputs in the case's dtype, parameters, the expected outputs of the
+documented profiles (the oracle the fixture stores), and the proof that the case shows what it declares:
+over every combination of convention variants (golden/candidates.py), the outputs that fit a profile
+agree on each declared convention, or differ only where it cannot move them."""
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import ml_dtypes
 import numpy as np
 
+from golden import candidates as cand
 from golden import reference as ref
-from golden.cases import VARIANTS, Case
-from golden.tolerance import DECISIVENESS_MARGIN, scaled_error, tolerance
+from golden.cases import Case
+from golden.tolerance import DECISIVENESS_MARGIN, tolerance
 
 NUMPY_DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16,
                 "bfloat16": ml_dtypes.bfloat16}
 PERIOD = 997  # periodic long inputs repeat every PERIOD values so the fixture compresses
+
+# What the frameworks normconf knows document where they differ (the rest is BASE_PROFILE).  The
+# fixture stores their expected outputs, and every convention a case declares must show under each.
+DOCUMENTED_PROFILES = (
+    {"running_variance": "unbiased", "momentum_form": "weight_on_new"},  # PyTorch
+    {"running_variance": "biased", "momentum_form": "weight_on_old"},    # Keras, Flax
+)
+# The documented defaults a default probe's fixture holds expected outputs for (momentum as the weight
+# on the new batch).  The judge measures the value, whatever it is.
+DEFAULT_VALUES = {"eps": (1e-5, 1e-6, 1e-3), "momentum": (0.1, 0.01), "feature_axis": (1, -1)}
 
 
 class NotDecisive(ValueError):
@@ -25,11 +37,11 @@ class NotDecisive(ValueError):
 class Fixture:
     case: Case
     inputs: dict[str, np.ndarray]            # in the case's dtype
-    variants: list[dict[str, str]]           # one profile per combination
-    expected: list[dict[str, np.ndarray]]    # float64, one dict of compared outputs per combination
-    intermediates: list[dict[str, np.ndarray]]
+    variants: list[dict]                     # per stored expectation: {"profile", "eps", "momentum", "feature_axis"}
+    expected: list[dict[str, np.ndarray]]    # float64, one dict of compared outputs per variant
     tolerance: float
-    decisiveness_margin: float | None        # None when the case holds a single variant
+    conditioning: float
+    decisiveness_margin: float | None        # None when the case declares no convention
 
 
 def _draw(case: Case, rng: np.random.Generator, shape) -> np.ndarray:
@@ -75,53 +87,139 @@ def _f64(a):
     return None if a is None else np.asarray(a, dtype=np.float64)
 
 
-def _ln_params(case: Case, inputs):
-    """gamma/beta reshaped to broadcast against the input, as the reference takes them."""
-    if not case.affine:
-        return None, None
-    shape = ref.affine_shape(case.shape, case.axes, case.layernorm_affine)
-    return _f64(inputs["gamma"]).reshape(shape), _f64(inputs["beta"]).reshape(shape)
+@dataclass(frozen=True)
+class Call:
+    """One way a layer receives the case: the numbers handed to it, and the documented profiles that
+    receive it so (PyTorch takes momentum m as it is, Keras and Flax are handed 1 - m)."""
+    eps: float
+    momentum: float | None
+    feature_axis: int | None
+    documented: tuple[dict, ...]
 
 
-def expected_for(case: Case, inputs, profile: dict[str, str]):
-    """(compared outputs, intermediates) of one variant combination, in float64."""
-    conv = {k: v for k, v in profile.items() if k in ref.CONVENTIONS}
-    eps = float(profile["default_eps"]) if "default_eps" in profile else case.eps
-    momentum = float(profile["default_momentum"]) if "default_momentum" in profile else case.momentum
-    feature_axis = int(profile["default_feature_axis"]) if "default_feature_axis" in profile else case.axes[0]
-    x = _f64(inputs["x"])
-    gamma, beta = _f64(inputs.get("gamma")), _f64(inputs.get("beta"))
-    if case.layer == "layer_norm":
-        g, b = _ln_params(case, inputs)
-        out = ref.layer_norm(x, case.axes, g, b, eps, norm_variance=conv.get("norm_variance", "biased"),
-                             eps_placement=conv.get("eps_placement", "inside_sqrt"))
-        return {"y": out.y}, {"mean": out.mean, "inv_std": out.inv_std}
-    if case.layer == "batch_norm_eval":
-        if conv.get("eval_statistics", "running") == "batch":
-            out = ref.batch_norm_train(x, feature_axis, gamma, beta, eps)
-        else:
-            out = ref.batch_norm_eval(x, feature_axis, _f64(inputs["running_mean"]),
-                                      _f64(inputs["running_var"]), gamma, beta, eps)
-        return {"y": out.y}, {"mean": out.mean, "inv_std": out.inv_std}
+def calls(case: Case) -> list[Call]:
+    eps_values = DEFAULT_VALUES["eps"] if "eps" in case.defaults else (case.eps,)
+    axes = DEFAULT_VALUES["feature_axis"] if "feature_axis" in case.defaults else (None,)
+    torch, keras = DOCUMENTED_PROFILES
+    if case.layer != "batch_norm":
+        momenta = [(None, ({},))]
+    elif "momentum" in case.defaults:  # measured as the weight on the new batch
+        new = {"momentum_form": "weight_on_new"}
+        momenta = [(w, ({**p, **new},)) for w, p in zip(DEFAULT_VALUES["momentum"], (torch, keras))]
+    elif case.momentum is None:
+        cumulative = {"momentum_form": "cumulative_average"}
+        momenta = [(None, ({**torch, **cumulative}, {**keras, **cumulative}))]
+    elif case.raw_momentum or case.momentum == 1.0 - case.momentum:
+        momenta = [(case.momentum, (torch, keras))]
+    else:
+        momenta = [(case.momentum, (torch,)), (1.0 - case.momentum, (keras,))]
+    return [Call(e, m, a, docs) for e in eps_values for m, docs in momenta for a in axes]
+
+
+def allowed_variants(case: Case, momentum) -> dict[str, tuple[str, ...]]:
+    """Conventions a call pins: a None momentum is the cumulative average; a measured momentum cannot
+    tell the weight on the new batch from the weight on the old."""
+    if case.layer != "batch_norm":
+        return {}
+    if "momentum" in case.defaults:
+        return {"momentum_form": ("weight_on_new", "cumulative_average")}
     if momentum is None:
-        conv["momentum_form"] = "cumulative_average"
-    elif not case.raw_momentum:
-        conv["momentum_form"] = "weight_on_new"  # the adapter translates PyTorch form to its own
-    run = ref.batch_norm_steps(list(x), _f64(inputs["x_eval"]), feature_axis, gamma, beta, eps,
-                               momentum, conv)
-    return ({"y_train": run.y_train, "running_mean": run.running_mean, "running_var": run.running_var,
-             "y_eval": run.y_eval}, {})
+        return {"momentum_form": ("cumulative_average",)}
+    return {}
+
+
+def candidate_set(case: Case, inputs, call: Call, tolerances: dict[str, float]):
+    """Every profile under one call, with its outputs.  A default-feature-axis probe has one group of
+    profiles per axis of the input (the profile names it as `feature_axis`).  The judge's calls hand
+    estimators (callables) as eps or momentum where it measures a default."""
+    eps, momentum = call.eps, call.momentum
+    allowed = allowed_variants(case, momentum)
+    if "feature_axis" not in case.defaults:
+        groups = [(cand.for_case(case, inputs, eps=eps, momentum=momentum), cand.profiles(case.layer, allowed))]
+    else:
+        ndim = len(case.shape)
+        groups = [(cand.for_case(case, inputs, eps=eps, momentum=momentum, feature_axis=a),
+                   [{**p, "feature_axis": axis_name(a, ndim)} for p in cand.profiles(case.layer, allowed)])
+                  for a in range(ndim)]
+    return cand.CandidateSet(groups, tolerances)
+
+
+def expected_shapes(case: Case) -> dict[str, set[tuple]]:
+    """The output shapes a layer may return for the case (a default-axis probe: any feature axis)."""
+    if case.layer != "batch_norm":
+        return {"y": {case.shape}}
+    axes = range(len(case.shape)) if "feature_axis" in case.defaults else (case.axes[0],)
+    running = {(case.steps, case.shape[a]) for a in axes}
+    return {"y_train": {(case.steps, *case.shape)}, "running_mean": running, "running_var": running,
+            "y_eval": {case.shape}}
+
+
+def axis_name(axis: int, ndim: int) -> str:
+    """An axis as users write it: -1 for the last, else its index."""
+    return "-1" if axis % ndim == ndim - 1 else str(axis % ndim)
+
+
+def documented_profile(case: Case, call: Call, documented: dict) -> dict:
+    p = cand.base_profile(case.layer, {k: v for k, v in documented.items() if k in ref.LAYER_CONVENTIONS[case.layer]})
+    if call.feature_axis is not None:
+        p["feature_axis"] = axis_name(call.feature_axis, len(case.shape))
+    return p
+
+
+def tolerances_of(case: Case, tol: float) -> dict[str, float]:
+    outputs = cand.BatchNormCandidates.OUTPUTS if case.layer == "batch_norm" else ("y",)
+    return dict.fromkeys(outputs, tol)
+
+
+def build_fixture(case: Case) -> Fixture:
+    inputs = make_inputs(case)
+    cond = conditioning(case, inputs)
+    tol = tolerance(case.dtype, case.reduction_size, cond)
+    variants, expected, margins = [], [], []
+    for call in calls(case):
+        cset = candidate_set(case, inputs, call, tolerances_of(case, tol))
+        documented = [cset.profiles.index(documented_profile(case, call, d)) for d in call.documented]
+        margins.append(check_shows(case, cset, documented))
+        for i in documented:
+            variants.append({"profile": cset.profiles[i], "eps": call.eps, "momentum": call.momentum,
+                             "feature_axis": call.feature_axis})
+            expected.append(cset.outputs_of(i))
+    margin = min((m for m in margins if m is not None), default=None)
+    return Fixture(case, inputs, variants, expected, tol, cond, margin)
+
+
+def check_shows(case: Case, cset, documented: list[int]) -> float | None:
+    """Refuse the case unless each convention it declares is decided, for every profile as the truth,
+    by the profiles within DECISIVENESS_MARGIN tolerances of it (the judge's plausible set is inside
+    that radius for any implementation within 2.5 tolerances of its profile), and is shown -- not
+    inert -- under the documented profiles.  Returns the smallest distance between a profile and one
+    differing in a decided convention."""
+    if not case.shows:
+        return None
+    d = cset.distance_matrix()
+    worst = float("inf")
+    for convention in case.shows:
+        values = np.array([p[convention] for p in cset.profiles])
+        for t in range(len(cset.profiles)):
+            near = np.nonzero(d[t] < DECISIVENESS_MARGIN)[0]
+            verdict = cset.decide(near, convention)
+            if verdict == cand.UNCLEAR or (t in documented and verdict == cand.NOT_SHOWN):
+                j = next(j for j in near if values[j] != values[t])
+                raise NotDecisive(f"case {case.name!r}: {convention} is not decisive: under {cset.profiles[t]} the "
+                                  f"outputs of {cset.profiles[j]} are only {d[t, j]:.3g} tolerances away "
+                                  f"(need >= {DECISIVENESS_MARGIN:g}, or < INERT where it cannot matter)")
+            if verdict != cand.NOT_SHOWN:
+                worst = min(worst, float(d[t][values != values[t]].min(initial=np.inf)))
+    return worst
 
 
 def conditioning(case: Case, inputs) -> float:
     """max over normalized groups of |mean| / sqrt(var + eps), from the stored input in float64: the
     factor by which the output amplifies a centring error of u * |mean| (see golden/tolerance.py).
     For a default probe the smallest eps probed is used."""
-    eps = min(float(v) for v in VARIANTS["default_eps"]) if "eps" in case.defaults else case.eps
+    eps = min(DEFAULT_VALUES["eps"]) if "eps" in case.defaults else case.eps
     x = _f64(inputs["x"])
-    feature_axes = {case.axes[0]}
-    if "feature_axis" in case.defaults:
-        feature_axes |= {int(v) for v in VARIANTS["default_feature_axis"]}
+    feature_axes = set(range(len(case.shape))) if "feature_axis" in case.defaults else {case.axes[0]}
     if case.layer == "layer_norm":
         groups = [(x, ref.normalize_axes(case.axes, x.ndim))]
     elif case.layer == "batch_norm":
@@ -139,57 +237,3 @@ def conditioning(case: Case, inputs) -> float:
     return worst
 
 
-def build_fixture(case: Case) -> Fixture:
-    inputs = make_inputs(case)
-    tol = tolerance(case.dtype, case.reduction_size, conditioning(case, inputs))
-    combos = [dict(zip(case.conventions, vs)) for vs in
-              itertools.product(*(VARIANTS[c] for c in case.conventions))]
-    expected, intermediates = [], []
-    with np.errstate(divide="ignore", invalid="ignore"):  # 0/0 is the formula's answer for N-1 = 0
-        for profile in combos:
-            e, i = expected_for(case, inputs, profile)
-            expected.append(e)
-            intermediates.append(i)
-    margin = decisiveness(case, combos, expected, tol)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        check_hidden_conventions(case, inputs, combos[0], expected[0], tol)
-    return Fixture(case, inputs, combos, expected, intermediates, tol, margin)
-
-
-# Conventions on which the frameworks' documentation differs.  A case that does not list one must be
-# blind to it (its variants within NEGLIGIBLE tolerances), or some framework would fail a case for
-# following its own documentation, or pass one by luck.
-FRAMEWORKS_DIFFER = {"batch_norm": ("running_variance",)}
-NEGLIGIBLE = 0.1
-
-
-def check_hidden_conventions(case: Case, inputs, profile, expected, tol: float) -> None:
-    for convention in FRAMEWORKS_DIFFER.get(case.layer, ()):
-        if convention in case.conventions:
-            continue
-        for variant in VARIANTS[convention][1:]:
-            other, _ = expected_for(case, inputs, {**profile, convention: variant})
-            seen = distance(expected, other) / tol
-            if seen > NEGLIGIBLE:
-                raise NotDecisive(f"case {case.name!r}: {convention}={variant} moves the outputs by {seen:.3g} "
-                                  f"tolerances but the case does not list {convention}: list it (and make it "
-                                  f"decisive) or make it negligible (< {NEGLIGIBLE} tolerances)")
-
-
-def distance(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
-    """How far apart two variants' outputs are, in scaled-error units (the worst output decides)."""
-    return max(scaled_error(a[k], b[k]) for k in a)
-
-
-def decisiveness(case: Case, combos, expected, tol: float) -> float | None:
-    if len(combos) < 2:
-        return None
-    worst, worst_pair = float("inf"), None
-    for i, j in itertools.combinations(range(len(combos)), 2):
-        margin = distance(expected[i], expected[j]) / tol
-        if margin < worst:
-            worst, worst_pair = margin, (combos[i], combos[j])
-    if worst < DECISIVENESS_MARGIN:
-        raise NotDecisive(f"case {case.name!r}: variants {worst_pair[0]} and {worst_pair[1]} are only "
-                          f"{worst:.3g} tolerances apart (need >= {DECISIVENESS_MARGIN:g})")
-    return worst

@@ -13,7 +13,7 @@ from golden.tolerance import DECISIVENESS_MARGIN
 LOADED = {name: fixtures.load_case(name) for name in CASES}
 
 
-@pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if c.conventions))
+@pytest.mark.parametrize("name", sorted(n for n, c in CASES.items() if c.shows))
 def test_every_convention_case_is_decisive(name):
     margin = LOADED[name].meta["decisiveness_margin"]
     assert margin is not None and margin >= DECISIVENESS_MARGIN
@@ -40,7 +40,7 @@ def test_inputs_are_exactly_representable_in_their_dtype():
 
 def test_nondecisive_case_is_refused():
     # momentum 0 keeps the running variance at 1: biased and unbiased cannot be told apart.
-    case = Case("refused", "batch_norm", (8, 2), (1,), momentum=0.0, conventions=("running_variance",))
+    case = Case("refused", "batch_norm", (8, 2), (1,), momentum=0.0, shows=("running_variance",))
     with pytest.raises(NotDecisive, match="refused"):
         build_fixture(case)
 
@@ -50,7 +50,7 @@ def test_duplicate_and_unknown_names_are_rejected():
     with pytest.raises(ValueError, match="duplicate case name 'a'"):
         _registry([Case("a", "layer_norm", (2, 2), (1,)), Case("a", "layer_norm", (2, 2), (1,))])
     with pytest.raises(ValueError, match="unknown convention 'wobble'"):
-        Case("b", "layer_norm", (2, 2), (1,), conventions=("wobble",))
+        Case("b", "layer_norm", (2, 2), (1,), shows=("wobble",))
 
 
 def _copy(tmp_path, name="bn1d_nc"):
@@ -93,7 +93,8 @@ def test_newer_schema_is_refused(tmp_path):
     with zipfile.ZipFile(p, "w") as zf:
         with zf.open("meta.npy", "w") as f:
             np.lib.format.write_array(f, np.frombuffer(json.dumps(meta).encode(), np.uint8))
-    with pytest.raises(fixtures.FixtureError, match=r"schema version 2, this normconf reads 1"):
+    with pytest.raises(fixtures.FixtureError, match=rf"schema version {fixtures.SCHEMA_VERSION + 1}, this normconf "
+                                                     rf"reads {fixtures.SCHEMA_VERSION}"):
         fixtures.load(p)
 
 
