@@ -7,7 +7,7 @@ import platform
 import pytest
 
 from adapters import registry
-from adapters.expectations import Expectation, load_all
+from judge.expectations import ExpectationError, load_all
 from adapters.remote import RemoteAdapter
 
 
@@ -29,21 +29,34 @@ def family(name: str) -> str:
 
 
 def select_adapters(config) -> dict:
-    pool = dict(registry.BUILTINS)
+    """Built-ins and entry-point plug-ins filtered by --frameworks (names or families), plus every
+    --adapter plug-in; --frameworks may name plug-ins too, so a plug-in can run alone."""
     try:
-        pool.update(registry.plugins())
-        explicit = [registry.load_spec(spec) for spec in config.getoption("--adapter")]
+        discovered = registry.plugins()
+        explicit = {a.name: a for a in (registry.load_spec(spec) for spec in config.getoption("--adapter"))}
     except (ValueError, TypeError) as exc:
         raise pytest.UsageError(str(exc)) from None
+    for name, adapter in {**discovered, **explicit}.items():
+        if name in registry.BUILTINS:
+            raise pytest.UsageError(f"plug-in {name!r} ({adapter.spec}) is named like a built-in adapter: rename it")
+    pool = {**registry.BUILTINS, **discovered, **explicit}
     wanted = config.getoption("--frameworks")
-    if wanted:
-        names = [w.strip() for w in wanted.split(",") if w.strip()]
-        unknown = [w for w in names if w not in pool and w not in {family(n) for n in pool}]
-        if unknown:
-            raise pytest.UsageError(f"--frameworks: unknown {', '.join(unknown)}; known adapters: {', '.join(pool)}")
-        pool = {n: a for n, a in pool.items() if n in names or family(n) in names}
-    pool.update({a.name: a for a in explicit})
-    return pool
+    if not wanted:
+        return pool
+    names = [w.strip() for w in wanted.split(",") if w.strip()]
+    unknown = [w for w in names if w not in pool and w not in {family(n) for n in pool}]
+    if unknown:
+        raise pytest.UsageError(f"--frameworks: unknown {', '.join(unknown)}; known adapters: {', '.join(pool)}")
+    chosen = {n: a for n, a in pool.items() if n in names or family(n) in names}
+    return {**chosen, **explicit}
+
+
+def adapter_info(adapter) -> dict:
+    """What an adapter declares about itself, for the report (built-in types only)."""
+    return {"momentum_form": getattr(adapter, "momentum_form", None),
+            "execution_mode": getattr(adapter, "execution_mode", None),
+            "child_process": getattr(adapter, "reason", None) if isinstance(adapter, RemoteAdapter) else None,
+            "plugin": getattr(adapter, "spec", None)}
 
 
 class NormconfSession:
@@ -54,10 +67,13 @@ class NormconfSession:
         self.adapters = select_adapters(config)
         self.expectations, self.expectation_errors = load_all()
         for adapter in self.adapters.values():
-            if getattr(adapter, "documented", None) and adapter.name not in self.expectations:
-                self.expectations[adapter.name] = Expectation(
-                    f"plug-in {adapter.name}", (adapter.name,),
-                    {c: {"variant": v, "cite": "declared by the plug-in"} for c, v in adapter.documented.items()})
+            if isinstance(adapter, registry.PluginAdapter):
+                try:
+                    declared = registry.declared_expectation(adapter)
+                except ExpectationError as exc:
+                    raise pytest.UsageError(str(exc)) from None
+                if declared is not None:
+                    self.expectations[adapter.name] = declared
         self._unavailable = {}
 
     def unavailable(self, name) -> str | None:
@@ -99,7 +115,7 @@ def pytest_report_header(config):
     lines = [f"normconf: platform {platform.platform()}, python {platform.python_version()}"]
     for name, adapter in config.normconf.adapters.items():
         versions = ", ".join(f"{k} {v}" for k, v in adapter.versions().items() if k != "python")
-        where = " (in a child process: Keras fixes its backend per process)" if isinstance(adapter, RemoteAdapter) else ""
+        where = f" (in a child process: {adapter.reason})" if isinstance(adapter, RemoteAdapter) else ""
         lines.append(f"  {name}: {versions}{where}")
     for error in config.normconf.expectation_errors:
         lines.append(f"  expectations error: {error}")

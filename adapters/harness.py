@@ -1,19 +1,31 @@
 """Feed one golden fixture to one adapter: the case's explicit parameters become the adapter call."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from adapters.base import DEFAULT, native_momentum
 
 
-def call(adapter, fixture) -> dict:
+@dataclass(frozen=True)
+class Arguments:
+    """One adapter call, and the numbers it handed the layer (DEFAULT: left to the framework)."""
+    op: str
+    args: tuple
+    eps: object = None
+    momentum: object = None       # in the adapter's own form, None for the cumulative average
+    feature_axis: object = None
+
+
+def arguments(adapter, fixture) -> Arguments:
     case, inp = fixture.case, fixture.inputs
     gamma, beta = inp.get("gamma"), inp.get("beta")
     eps = DEFAULT if "eps" in case.defaults else case.eps
     if case.layer == "layer_norm":
         affine_axes = case.axes if case.layernorm_affine == "per_element" else (len(case.shape) - 1,)
-        return adapter.layer_norm(inp["x"], case.axes, gamma, beta, eps, affine_axes)
+        return Arguments("layer_norm", (inp["x"], case.axes, gamma, beta, eps, affine_axes), eps)
     if case.layer == "batch_norm_eval":
-        return adapter.batch_norm_eval(inp["x"], case.axes[0], inp["running_mean"], inp["running_var"],
-                                       gamma, beta, eps)
+        return Arguments("batch_norm_eval", (inp["x"], case.axes[0], inp["running_mean"], inp["running_var"],
+                                             gamma, beta, eps), eps, feature_axis=case.axes[0])
     if "momentum" in case.defaults:
         momentum = DEFAULT
     elif case.raw_momentum:
@@ -21,11 +33,19 @@ def call(adapter, fixture) -> dict:
     else:
         momentum = native_momentum(adapter, case.momentum)
     feature_axis = DEFAULT if "feature_axis" in case.defaults else case.axes[0]
-    return adapter.batch_norm_steps(list(inp["x"]), inp["x_eval"], feature_axis, gamma, beta, eps, momentum)
+    return Arguments("batch_norm_steps", (list(inp["x"]), inp["x_eval"], feature_axis, gamma, beta, eps, momentum),
+                     eps, momentum, feature_axis)
 
 
-def snippet_for(adapter_name: str, case_name: str) -> str:
-    """A short reproduction of the call, for reports and failure messages."""
-    return (f"from golden.fixtures import load_case; from adapters.registry import get\n"
-            f"from adapters.harness import call\n"
-            f"out = call(get({adapter_name!r}), load_case({case_name!r}))")
+def call(adapter, fixture) -> dict:
+    a = arguments(adapter, fixture)
+    return getattr(adapter, a.op)(*a.args)
+
+
+def snippet_for(adapter_name: str, case_name: str, spec: str | None = None) -> str:
+    """A short reproduction of the call, for reports and failure messages.  `spec` is a plug-in's
+    module:attribute (or path/file.py:attribute), which get() does not know."""
+    load = (f"from adapters.registry import load_spec; adapter = load_spec({spec!r})" if spec else
+            f"from adapters.registry import get; adapter = get({adapter_name!r})")
+    return (f"from golden.fixtures import load_case; from adapters.harness import call\n"
+            f"{load}\nout = call(adapter, load_case({case_name!r}))")

@@ -115,4 +115,5 @@ def remote_keras(backend: str):
     from adapters.remote import RemoteAdapter
     return RemoteAdapter(name=f"keras[{backend}]", target="adapters.keras_adapter:KerasAdapter",
                          env={"KERAS_BACKEND": backend}, requires=("keras", backend),
-                         momentum_form=KerasAdapter.momentum_form)
+                         momentum_form=KerasAdapter.momentum_form,
+                         reason="Keras reads KERAS_BACKEND once per process, at its first import")

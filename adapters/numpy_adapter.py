@@ -18,6 +18,7 @@ PYTORCH_PROFILE = {
     "eps_placement": "inside_sqrt",
     "initial_running_stats": "zero_one",
     "eval_statistics": "running",
+    "training_statistics": "batch",
     "default_eps": 1e-5,
     "default_momentum": 0.1,
     "default_feature_axis": 1,
@@ -94,10 +95,10 @@ class NumpyAdapter(ImportingAdapter):
         g = _broadcast(gamma, batches[0].ndim, (fa,), ct)
         b = _broadcast(beta, batches[0].ndim, (fa,), ct)
         ys, means, vars_ = [], [], []
+        shown = (run_mean, run_var)  # what the layer reports before a step (raw accumulators at first)
         for step, x in enumerate(batches, start=1):
             xc = x.astype(ct)
             mean, var = self.statistics(xc, axes, self._ddof_norm())
-            ys.append(self.finish(self.normalize(xc, mean, var, eps, g, b), x))
             n = self._size(xc, axes)
             biased = var.reshape(-1) * (n - self._ddof_norm()) / n
             if n == 1 and self.profile["running_variance"] == "unbiased":
@@ -105,13 +106,19 @@ class NumpyAdapter(ImportingAdapter):
             stored = biased * n / (n - 1) if self.profile["running_variance"] == "unbiased" else biased
             run_mean = self.update(run_mean, mean.reshape(-1), momentum, step)
             run_var = self.update(run_var, stored, momentum, step)
+            before = shown
             if debias and momentum is not None:  # a cumulative average has total weight 1 already
                 w_new = momentum if self.momentum_form == "weight_on_new" else 1 - momentum
-                means.append(run_mean / (1 - (1 - w_new) ** step))
-                vars_.append(run_var / (1 - (1 - w_new) ** step))
+                shown = (run_mean / (1 - (1 - w_new) ** step), run_var / (1 - (1 - w_new) ** step))
             else:
-                means.append(run_mean.copy())
-                vars_.append(run_var.copy())
+                shown = (run_mean.copy(), run_var.copy())
+            means.append(shown[0])
+            vars_.append(shown[1])
+            centre, spread = {"batch": (mean, var), "running_updated": shown,
+                              "running_previous": before}[self.profile["training_statistics"]]
+            cshape = mean.shape
+            ys.append(self.finish(self.normalize(xc, np.reshape(centre, cshape), np.reshape(spread, cshape),
+                                                 eps, g, b), x))
         y_eval = self.eval_forward(x_eval, fa, means[-1], vars_[-1], g, b, eps)
         return {"y_train": np.stack(ys), "running_mean": np.stack(means), "running_var": np.stack(vars_),
                 "y_eval": y_eval}
@@ -127,7 +134,7 @@ class NumpyAdapter(ImportingAdapter):
         xc = x.astype(ct)
         if self.profile["eval_statistics"] == "batch":
             axes = tuple(a for a in range(x.ndim) if a != fa)
-            mean, var = self.statistics(xc, axes, 0)
+            mean, var = self.statistics(xc, axes, self._ddof_norm())
         else:
             shape = tuple(-1 if a == fa else 1 for a in range(x.ndim))
             mean = np.asarray(running_mean, ct).reshape(shape)

@@ -8,7 +8,7 @@ import importlib.metadata
 import sys
 from pathlib import Path
 
-from adapters.base import Adapter, Unsupported
+from adapters.base import Adapter, Unsupported  # noqa: F401 - Adapter: the interface plug-ins follow
 
 ENTRY_POINT_GROUP = "normconf.adapters"
 
@@ -35,19 +35,24 @@ def get(name: str) -> Adapter:
 
 
 class PluginAdapter:
-    """Wraps a user's object: ops it lacks raise Unsupported; availability and versions get defaults.
-    `documented` (convention -> variant) stands in for an expectations file."""
+    """Wraps a user's object: operations it lacks raise Unsupported; availability and versions get
+    defaults; every other attribute (layout_note, execution_mode, ...) is the object's own.  `spec`
+    is where it came from (module:attribute, path/file.py:attribute or an entry point), for repro snippets."""
 
-    def __init__(self, obj, origin: str):
-        self._obj, self.origin = obj, origin
+    def __init__(self, obj, spec: str):
+        self._obj, self.spec = obj, spec
         self.name = str(obj.name)
         self.momentum_form = getattr(obj, "momentum_form", "weight_on_new")
-        self.documented = dict(getattr(obj, "documented", {}))
 
-    def __getattr__(self, op):
-        if op in OPS:
-            return lambda *a, **k: _unsupported(self.name, op)
-        raise AttributeError(op)
+    def __getattr__(self, attr):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        value = getattr(self._obj, attr, None)
+        if value is not None:
+            return value
+        if attr in OPS:
+            return lambda *a, **k: _unsupported(self.name, attr)
+        raise AttributeError(attr)
 
     def availability(self):
         fn = getattr(self._obj, "availability", None)
@@ -55,7 +60,7 @@ class PluginAdapter:
 
     def versions(self):
         fn = getattr(self._obj, "versions", None)
-        return dict(fn()) if fn else {"plugin": self.origin}
+        return dict(fn()) if fn else {"plugin": self.spec}
 
 
 OPS = ("layer_norm", "batch_norm_steps", "batch_norm_eval")
@@ -65,21 +70,15 @@ def _unsupported(name, op):
     raise Unsupported(f"plug-in {name!r} does not implement {op}")
 
 
-def _instantiate(obj, origin: str):
+def _instantiate(obj, spec: str) -> PluginAdapter:
     adapter = obj() if isinstance(obj, type) or (callable(obj) and not hasattr(obj, "name")) else obj
     if not hasattr(adapter, "name") or not any(hasattr(adapter, op) for op in OPS):
-        raise TypeError(f"{origin}: not an adapter: needs `name` and at least one of {', '.join(OPS)} "
+        raise TypeError(f"{spec}: not an adapter: needs `name` and at least one of {', '.join(OPS)} "
                         "(see adapters/base.py)")
-    if isinstance(adapter, PluginAdapter) or all(hasattr(adapter, a) for a in OPS + ("availability", "versions")):
-        return adapter
-    wrapped = PluginAdapter(adapter, origin)
-    for op in OPS:
-        if hasattr(adapter, op):
-            setattr(wrapped, op, getattr(adapter, op))
-    return wrapped
+    return adapter if isinstance(adapter, PluginAdapter) else PluginAdapter(adapter, spec)
 
 
-def load_spec(spec: str) -> Adapter:
+def load_spec(spec: str) -> PluginAdapter:
     """`module:attribute` or `path/to/file.py:attribute`."""
     target, sep, attr = spec.rpartition(":")
     if not sep or not target or not attr:
@@ -96,12 +95,29 @@ def load_spec(spec: str) -> Adapter:
         obj = getattr(module, attr)
     except (ImportError, AttributeError, OSError) as exc:
         raise ValueError(f"--adapter {spec!r}: {type(exc).__name__}: {exc}") from None
-    return _instantiate(obj, f"--adapter {spec}")
+    return _instantiate(obj, str(Path(target).resolve()) + ":" + attr if target.endswith(".py") else spec)
 
 
-def plugins() -> dict[str, Adapter]:
+def plugins() -> dict[str, PluginAdapter]:
     out = {}
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        adapter = _instantiate(ep.load(), f"entry point {ep.name}")
+        adapter = _instantiate(ep.load(), ep.value)
         out[adapter.name] = adapter
     return out
+
+
+def declared_expectation(adapter: PluginAdapter):
+    """What a plug-in declares, in the schema of adapters/expectations/*.toml: `documented` (convention
+    -> variant, or -> {variant, cite}), `outcomes` ([[outcome]] entries) and `deviations` ([[deviation]]
+    entries).  None when it declares nothing; ExpectationError naming the plug-in when it is invalid."""
+    from judge.expectations import from_data
+    origin = f"plug-in {adapter.name!r} ({adapter.spec})"
+    data = {}
+    documented = getattr(adapter, "documented", None)
+    if documented:
+        data["documented"] = {k: v if isinstance(v, dict) else {"variant": v, "cite": f"declared by {origin}"}
+                              for k, v in dict(documented).items()}
+    for attr, key in (("outcomes", "outcome"), ("deviations", "deviation")):
+        if getattr(adapter, attr, None):
+            data[key] = list(getattr(adapter, attr))
+    return from_data(data, origin, adapters=(adapter.name,)) if data else None

@@ -77,10 +77,12 @@ def unpack_call(data: bytes) -> tuple[str, dict]:
 
 
 class RemoteAdapter(ImportingAdapter):
-    kills_on_timeout = True  # enforces CALL_TIMEOUT_S itself, by killing the child (reports/cells.py)
+    kills_on_timeout = True  # enforces CALL_TIMEOUT_S itself, by killing the child (judge/verdict.py)
 
-    def __init__(self, name, target, env, requires, momentum_form):
-        self.name, self.target, self.env = name, target, dict(env)
+    def __init__(self, name, target, env, requires, momentum_form, reason="the framework fixes global state per process"):
+        """`target` (module:attribute) is built in the child with `env` set; `reason` says why it
+        needs its own process (the report header shows it)."""
+        self.name, self.target, self.env, self.reason = name, target, dict(env), reason
         self.requires, self.momentum_form = tuple(requires), momentum_form
         self._proc = None
         self._log = None

@@ -1,28 +1,39 @@
-"""Expectations as data: adapters/expectations/*.toml, one file per framework naming its adapters.
+"""What each adapter documents, as data: adapters/expectations/*.toml (one file per framework naming
+its adapters), or a plug-in's own declarations in the same schema (`from_data`).
 
     adapters = ["torch", "torch_functional"]
     [documented]                       # convention (or convention@layer) -> documented variant + citation
     running_variance = { variant = "unbiased", cite = "..." }
+    default_eps = { variant = 1e-5, cite = "..." }        # defaults are numbers (momentum: weight on the new batch)
     [[outcome]]                        # documented behaviour other than an output (e.g. raising)
     cases = ["glob*"]; outcome = "raises"; match = "text in the error"; cite = "..."
     [[deviation]]                      # known deviation: a strict xfail, so a fix shows up as XPASS
     adapters = [...] (optional); cases = ["glob*"]; match = "text in the failure"; reason = "..."; link = "..."
 
 Everything is validated on load: an unknown convention, variant or key is an ExpectationError naming
-the file and the entry.
+the file (or plug-in) and the entry.
 """
 from __future__ import annotations
 
 import fnmatch
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from golden.cases import LAYERS, VARIANTS
+from golden.cases import LAYERS
+from golden.reference import CONVENTIONS
 
-EXPECTATIONS_DIR = Path(os.environ.get("NORMCONF_EXPECTATIONS_DIR") or Path(__file__).resolve().parent / "expectations")
+EXPECTATIONS_DIR = Path(os.environ.get("NORMCONF_EXPECTATIONS_DIR")
+                        or Path(__file__).resolve().parent.parent / "adapters" / "expectations")
 OUTCOMES = ("raises",)
+# Documented defaults, measured by the default probes: name -> (type, check of the value).
+DEFAULTS = {
+    "default_eps": (float, lambda v: v >= 0),
+    "default_momentum": (float, lambda v: 0 <= v <= 1),  # the weight on the new batch (PyTorch's form)
+    "default_feature_axis": (int, lambda v: True),
+}
 
 
 class ExpectationError(ValueError):
@@ -95,27 +106,51 @@ def load_file(path) -> Expectation:
         raise ExpectationError(path, f"unreadable ({exc})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ExpectationError(path, f"not valid TOML ({exc})") from None
+    return from_data(data, path)
+
+
+def from_data(data: dict, origin, adapters: tuple[str, ...] | None = None) -> Expectation:
+    """Validate expectations given as data (a TOML file's, or a plug-in's declarations)."""
+    if not isinstance(data, dict):
+        raise ExpectationError(origin, f"expectations must be a table, got {type(data).__name__}")
     unknown = set(data) - {"adapters", "documented", "outcome", "deviation"}
     if unknown:
-        raise ExpectationError(path, f"unknown top-level key(s) {sorted(unknown)}")
-    adapters = tuple(data.get("adapters", ()))
+        raise ExpectationError(origin, f"unknown top-level key(s) {sorted(unknown)}")
+    adapters = tuple(data.get("adapters", ())) or adapters
     if not adapters:
-        raise ExpectationError(path, "`adapters` must name the adapters this file describes")
-    documented = {}
-    for key, entry in data.get("documented", {}).items():
-        convention, _, layer = key.partition("@")
-        if convention not in VARIANTS:
-            raise ExpectationError(path, f"[documented] {key}: unknown convention {convention!r}; known: {sorted(VARIANTS)}")
-        if layer and layer not in LAYERS:
-            raise ExpectationError(path, f"[documented] {key}: unknown layer {layer!r}; known: {LAYERS}")
-        if not isinstance(entry, dict) or entry.get("variant") not in VARIANTS[convention]:
-            got = entry.get("variant") if isinstance(entry, dict) else entry
-            raise ExpectationError(path, f"[documented] {key}: unknown variant {got!r}; known: {VARIANTS[convention]}")
-        if not entry.get("cite"):
-            raise ExpectationError(path, f"[documented] {key}: a documented variant needs a `cite`")
-        documented[key] = {"variant": entry["variant"], "cite": entry["cite"]}
-    return Expectation(str(path), adapters, documented, _rules(path, data, "outcome", adapters),
-                       _rules(path, data, "deviation", adapters))
+        raise ExpectationError(origin, "`adapters` must name the adapters this file describes")
+    documented = {key: _documented(origin, key, entry) for key, entry in data.get("documented", {}).items()}
+    return Expectation(str(origin), adapters, documented, _rules(origin, data, "outcome", adapters),
+                       _rules(origin, data, "deviation", adapters))
+
+
+def _documented(origin, key: str, entry) -> dict:
+    """One [documented] entry: a convention's variant, or a default's number, with its citation."""
+    convention, _, layer = key.partition("@")
+    known = sorted(CONVENTIONS) + sorted(DEFAULTS)
+    if convention not in CONVENTIONS and convention not in DEFAULTS:
+        raise ExpectationError(origin, f"[documented] {key}: unknown convention {convention!r}; known: {known}")
+    if layer and layer not in LAYERS:
+        raise ExpectationError(origin, f"[documented] {key}: unknown layer {layer!r}; known: {LAYERS}")
+    if not isinstance(entry, dict) or set(entry) - {"variant", "cite"}:
+        extra = sorted(set(entry) - {"variant", "cite"}) if isinstance(entry, dict) else entry
+        raise ExpectationError(origin, f"[documented] {key}: expected {{ variant = ..., cite = ... }}, got {extra!r}")
+    variant = entry.get("variant")
+    if convention in CONVENTIONS:
+        if variant not in CONVENTIONS[convention]:
+            raise ExpectationError(origin, f"[documented] {key}: unknown variant {variant!r}; "
+                                           f"known: {CONVENTIONS[convention]}")
+    else:
+        kind, valid = DEFAULTS[convention]
+        try:
+            variant = kind(variant)
+        except (TypeError, ValueError):
+            raise ExpectationError(origin, f"[documented] {key}: {variant!r} is not a {kind.__name__}") from None
+        if not (math.isfinite(variant) and valid(variant)):
+            raise ExpectationError(origin, f"[documented] {key}: {variant!r} is out of range")
+    if not entry.get("cite"):
+        raise ExpectationError(origin, f"[documented] {key}: a documented variant needs a `cite`")
+    return {"variant": variant, "cite": entry["cite"]}
 
 
 def load_all(directory=EXPECTATIONS_DIR) -> tuple[dict[str, Expectation], list[str]]:

@@ -36,9 +36,9 @@ def compare(baseline: dict, current: dict) -> tuple[list[str], list[str]]:
             was = b.get("conventions", {}).get(conv, {}).get("observed")
             if was is not None and was != entry["observed"]:
                 regressions.append(f"{key}: {conv} observed {was} -> {entry['observed']}")
-        be, ce, tol = b.get("scaled_error"), c.get("scaled_error"), c.get("tolerance") or b.get("tolerance")
-        if be is not None and ce is not None and tol and ce - be > tol:
-            regressions.append(f"{key}: error grew from {be / tol:.3g}x to {ce / tol:.3g}x tolerance ({tol:.3g})")
+        be, ce = (b.get("accuracy") or {}).get("error"), (c.get("accuracy") or {}).get("error")
+        if be is not None and ce is not None and ce - be > 1:
+            regressions.append(f"{key}: error grew from {be:.3g}x to {ce:.3g}x tolerance")
     for key in sorted(set(cur) - set(base)):
         changes.append(f"{key}: new cell ({cur[key]['outcome']})")
     return regressions, changes

@@ -76,15 +76,15 @@ def accuracy_table(cells: list[dict], adapters: list[str]) -> str:
     for a in adapters:
         out.append(f"<tr><th>{e(a)}</th>")
         for d in dtypes:
-            mine = [c for c in cells if c["adapter"] == a and c.get("dtype") == d and c.get("scaled_error") is not None
-                    and c["family"] not in ("stress", "long")]
+            mine = [c for c in cells if c["adapter"] == a and c.get("dtype") == d and (c.get("accuracy") or {}).get("error")
+                    is not None and c["family"] not in ("stress", "long")]
             if not mine:
                 out.append('<td class="not-run">-</td>')
                 continue
-            worst = max(mine, key=lambda c: c["scaled_error"] / c["tolerance"])
-            ratio = worst["scaled_error"] / worst["tolerance"]
+            worst = max(mine, key=lambda c: c["accuracy"]["error"])
+            ratio = worst["accuracy"]["error"]
             cls = "agrees" if ratio <= 1 else "disagrees"
-            out.append(f'<td class="num {cls}">{_fmt(max(c["max_ulp"] or 0 for c in mine), ".1f")} ULP / '
+            out.append(f'<td class="num {cls}">{_fmt(max(c["accuracy"]["max_ulp"] or 0 for c in mine), ".1f")} ULP / '
                        f'{_fmt(ratio)}x <small>({e(worst["case"])})</small></td>')
         out.append("</tr>")
     out.append("</table>")
@@ -102,7 +102,8 @@ def stress_table(cells: list[dict], adapters: list[str]) -> str:
             if c is None:
                 out.append("<td>-</td>")
                 continue
-            ratio = "" if c.get("scaled_error") is None else f" {_fmt(c['scaled_error'] / c['tolerance'])}x tol"
+            error = (c.get("accuracy") or {}).get("error")
+            ratio = "" if error is None else f" {_fmt(error)}x tol"
             behaviour = f" ({e(c['behaviour'])})" if c.get("behaviour") else ""
             out.append(f'<td class="{e(c["outcome"])}">{e(c["outcome"])}{ratio}{behaviour}</td>')
         out.append("</tr>")
@@ -113,17 +114,24 @@ def stress_table(cells: list[dict], adapters: list[str]) -> str:
 def drilldown(cells: list[dict]) -> str:
     out = []
     for c in cells:
-        ratio = "" if c.get("scaled_error") is None or not c.get("tolerance") else \
-            f"error {_fmt(c['scaled_error'])} = {_fmt(c['scaled_error'] / c['tolerance'])}x tolerance {_fmt(c['tolerance'])}; "
+        acc = c.get("accuracy") or {}
+        ratio = "" if acc.get("error") is None else f"error {_fmt(acc['error'])}x tolerance {_fmt(c['tolerance'])}; "
         out.append(
             f'<details class="cell" data-case="{e(c["case"])}" data-adapter="{e(c["adapter"])}">'
             f'<summary><span class="{e(c["outcome"])}">{e(c["outcome"])}</span> {e(c["case"])} @ {e(c["adapter"])}</summary>'
-            f"<small>{e(ratio)}max abs {_fmt(c.get('max_abs'))}, max rel {_fmt(c.get('max_rel'))}, "
-            f"max ULP {_fmt(c.get('max_ulp'))}; margin to the nearest other variant {_fmt(c.get('margin'))}x</small>"
+            f"<small>{e(ratio)}max abs {_fmt(acc.get('max_abs'))}, max rel {_fmt(acc.get('max_rel'))}, "
+            f"max ULP {_fmt(acc.get('max_ulp'))}</small>"
             f"<pre>{e(c.get('message'))}</pre>"
-            f"<small>observed: {e(c.get('observed'))}; documented: {e(c.get('expected'))}</small>"
+            f"<small>{e(_conventions_text(c))}</small>"
             f"<pre>{e(snippet_for(c['adapter'], c['case']))}</pre></details>")
     return "".join(out)
+
+
+def _conventions_text(c: dict) -> str:
+    parts = [f"{k}: {v['observed']} (documented {v.get('expected')}, nearest rival {_fmt(v.get('margin'))}x)"
+             for k, v in c.get("conventions", {}).items() if v["state"] != "not_shown"]
+    parts += [f"{k}: {m['display']}" for k, m in c.get("measured", {}).items()]
+    return "; ".join(parts)
 
 
 def mutant_section(data: dict) -> str:

@@ -1,106 +1,187 @@
-"""The conformance matrix: conventions, defaults and behaviours as rows, adapters as columns, each
-cell the variant observed over all cases that show it, next to what the adapter documents."""
+"""The conformance matrix: conventions, measured defaults and behaviours as rows, adapters as columns.
+
+A convention cell aggregates the cases that name a variant (judge/identify.py): one variant is the
+cell, several are "mixed".  Cases where the variant is unclear are listed beside it, never counted as
+a variant; cases that do not show the convention are left out.  A default cell is the measurement of
+its probe, with its uncertainty.
+"""
 from __future__ import annotations
 
 from collections import Counter
 
-from golden.compare import NO_MATCH
+from judge.measure import short_decimal
 
 CONVENTION_ROWS = ("norm_variance", "running_variance", "momentum_form", "eps_placement",
-                   "initial_running_stats", "eval_statistics")
-DEFAULT_ROWS = (("default_eps", "layer_norm"), ("default_eps", "batch_norm"), ("default_momentum", "batch_norm"),
-                ("default_feature_axis", "batch_norm"))
-# Behaviour rows: (title, case, how to read the cell's outcome)
+                   "initial_running_stats", "eval_statistics", "training_statistics")
+MEASURED_ROWS = (  # (row title, measured key, layer)
+    ("default eps (LayerNorm)", "default_eps", "layer_norm"),
+    ("default eps (BatchNorm)", "default_eps", "batch_norm"),
+    ("default momentum (BatchNorm, weight on the new batch)", "default_momentum", "batch_norm"),
+    ("default feature axis (BatchNorm)", "default_feature_axis", "batch_norm"),
+)
+OWN_FORM_ROW = "default momentum (BatchNorm, the framework's own form)"
+FACTOR_ROW = "running-variance factor"
+# Behaviour rows: (title, case, how to read the cell)
 BEHAVIOUR_ROWS = (
     ("BatchNorm channels-last input", "bn2d_nhwc", "layout"),
     ("cumulative average (momentum=None)", "bn_cumulative", {"pass": "supported", "unsupported": "not available"}),
     ("one value per channel (training)", "stress_bn_one_value_per_channel", None),
     ("LayerNorm over non-trailing axes", "ln_noncontiguous_1_3", {"pass": "supported", "unsupported": "trailing only"}),
     ("LayerNorm per-feature-axis affine", "ln_affine_per_feature", {"pass": "supported", "unsupported": "per element only"}),
-    ("mean offset 1e4 x std (LayerNorm)", "stress_ln_offset_1e4", {"pass": "accurate", "xfail": "inaccurate (known)", "fail": "inaccurate"}),
-    ("mean offset 1e4 x std (BatchNorm)", "stress_bn_offset_1e4", {"pass": "accurate", "xfail": "inaccurate (known)", "fail": "inaccurate"}),
-    ("float64 kept float64 (BatchNorm)", "dtype_bn_float64", {"pass": "yes", "xfail": "no (known)", "fail": "no"}),
+    ("mean offset 1e4 x std (LayerNorm)", "stress_ln_offset_1e4", "accuracy"),
+    ("mean offset 1e4 x std (BatchNorm)", "stress_bn_offset_1e4", "accuracy"),
+    ("float64 kept float64 (BatchNorm)", "dtype_bn_float64", "float64"),
 )
+NOT_RUN = {"observed": None, "expected": None, "status": "not-run", "cases": []}
+STATUS_OF_OUTCOME = {"pass": "agrees", "xfail": "known", "unsupported": "no-doc"}
 
 
-def _plain(variant: str) -> str:
-    return NO_MATCH if variant.startswith(NO_MATCH) else variant
-
-
-def _summarize(observed: Counter) -> str:
-    if len(observed) == 1:
-        return next(iter(observed))
-    return "mixed: " + ", ".join(f"{v} x{n}" for v, n in observed.most_common())
-
-
-def _convention_cell(cells, adapter, convention, layer=None) -> dict:
-    seen, expected, cite, cases = Counter(), set(), None, []
+def _convention_cell(cells, adapter, convention) -> dict:
+    named, unclear, expected, cite = Counter(), [], set(), None
     for c in cells:
-        if c["adapter"] != adapter or convention not in c.get("conventions", {}):
+        entry = c.get("conventions", {}).get(convention) if c["adapter"] == adapter else None
+        if entry is None:
             continue
-        if layer and c.get("layer") != layer:
-            continue
-        if c["outcome"] == "xfail":  # a known deviation says nothing about the convention
-            continue
-        entry = c["conventions"][convention]
-        seen[_plain(entry["observed"])] += 1
-        expected.add(entry["expected"])
-        cite = cite or entry.get("cite")
-        cases.append(c["case"])
-    if not seen:
-        return {"observed": None, "expected": None, "status": "not-run", "cases": []}
-    observed = _summarize(seen)
+        if entry["state"] == "named":
+            named[entry["observed"]] += 1
+            expected.add(entry["expected"])
+            cite = cite or entry.get("cite")
+        elif entry["state"] == "unclear":
+            unclear.append(c["case"])
+    cases = sorted(c["case"] for c in cells if c["adapter"] == adapter
+                   and c.get("conventions", {}).get(convention, {}).get("state") == "named")
+    if not named:
+        return {**NOT_RUN, "observed": "unclear" if unclear else None, "status": "unclear" if unclear else "not-run",
+                "unclear": sorted(unclear)}
     doc = next(iter(expected)) if len(expected) == 1 else None
-    status = "agrees" if observed == doc else ("no-doc" if doc is None else "disagrees")
-    return {"observed": observed, "expected": doc, "status": status, "cases": sorted(cases), "cite": cite}
+    if len(named) == 1:
+        observed = next(iter(named))
+        status = "no-doc" if doc is None else ("agrees" if observed == doc else "disagrees")
+    else:
+        observed = "mixed: " + ", ".join(f"{v} x{n}" for v, n in named.most_common())
+        status = "mixed"
+    return {"observed": observed, "expected": doc, "status": status, "cases": cases, "cite": cite,
+            "unclear": sorted(unclear)}
+
+
+def _measured_cell(cells, adapter, key, layer) -> dict:
+    for c in cells:
+        if c["adapter"] == adapter and c.get("layer") == layer and key in c.get("measured", {}):
+            m = c["measured"][key]
+            return {"observed": m["display"], "value": m["value"], "uncertainty": m["uncertainty"], "name": m["name"],
+                    "expected": m.get("expected"), "status": m.get("status", "no-doc"), "cases": [c["case"]],
+                    "cite": m.get("cite")}
+    return dict(NOT_RUN)
+
+
+def _own_form_cell(weight: dict, form: dict) -> dict:
+    """The measured default momentum as the framework's own argument reads it (the measured form)."""
+    if weight.get("value") is None or form.get("observed") not in ("weight_on_new", "weight_on_old"):
+        return dict(NOT_RUN)
+    value = weight["value"] if form["observed"] == "weight_on_new" else 1.0 - weight["value"]
+    name = short_decimal(value, weight["uncertainty"])
+    return {**weight, "observed": f"{name or f'{value:.4g}'} ({form['observed']})", "value": value, "expected": None,
+            "status": weight["status"]}
+
+
+def _factor_cell(cells, adapter) -> dict:
+    names, unnamed, cases = Counter(), [], []
+    for c in cells:
+        m = c.get("measured", {}).get("running_variance_factor") if c["adapter"] == adapter else None
+        accurate = ((c.get("accuracy") or {}).get("error") or float("inf")) <= 1
+        if m is None or not accurate or c.get("conventions", {}).get("running_variance", {}).get("state") != "named":
+            continue  # an inaccurate cell's factor is an accuracy figure, shown there
+        cases.append(c["case"])
+        if m["name"]:
+            names[m["name"]] += 1
+        elif m["value"] is not None:
+            unnamed.append(f"{m['value']:.5g} at N={m['n']} ({c['case']})")
+    if not cases:
+        return dict(NOT_RUN)
+    parts = [name for name, _ in names.most_common()] + unnamed[:2]
+    return {"observed": "; ".join(parts), "expected": None, "status": "no-doc" if not unnamed else "disagrees",
+            "cases": sorted(cases)}
+
+
+def nonfinite_summary(cell: dict) -> str | None:
+    """'NaN 24/96 in y_train' style, for cells that returned NaN or inf where numbers were due."""
+    bad = [(o, n) for o, n in (cell.get("nonfinite") or {}).items() if n.get("unexpected")]
+    if not bad:
+        return None
+    return ", ".join(f"{'NaN' if n['nan'] else 'inf'} {n['nan'] + n['inf']}/{n['size']} in {o}" for o, n in bad)
 
 
 def _behaviour_cell(cells, adapter, case, reading) -> dict:
     cell = next((c for c in cells if c["adapter"] == adapter and c["case"] == case), None)
     if cell is None or cell["outcome"] in ("not_installed", "missing"):
-        return {"observed": None, "expected": None, "status": "not-run", "cases": []}
+        return dict(NOT_RUN)
+    status = STATUS_OF_OUTCOME.get(cell["outcome"], "disagrees")
     if reading == "layout":
         observed = "axis argument" if (cell.get("layout") or "").startswith("native") else "moved to channels-first"
-        return {"observed": observed, "expected": None, "status": "agrees" if cell["outcome"] == "pass"
-                else "disagrees", "cases": [case], "kind": "layout"}
-    if reading is None:
+        if cell["outcome"] == "unsupported":
+            observed, status = "not supported", "no-doc"
+        return {"observed": observed, "expected": None, "status": status, "cases": [case], "kind": "layout"}
+    if reading == "accuracy":
+        observed = _accuracy_reading(cell)
+    elif reading == "float64":
+        observed = _float64_reading(cell)
+    elif reading is None:
         observed = cell.get("behaviour") or cell["outcome"]
     else:
         observed = reading.get(cell["outcome"], cell["outcome"])
-    status = {"pass": "agrees", "xfail": "known", "unsupported": "no-doc"}.get(cell["outcome"], "disagrees")
     return {"observed": observed, "expected": None, "status": status, "cases": [case]}
 
 
-def _native_momentum_row(rows, adapters) -> dict:
-    """The default momentum as the framework's own argument reads it, from the two measured rows."""
-    by_name = {r["row"]: r for r in rows}
-    pytorch_form = by_name["default_momentum (batch_norm, PyTorch form)"]["cells"]
-    forms = by_name["momentum_form"]["cells"]
-    cells = {}
-    for a in adapters:
-        value, form = pytorch_form[a]["observed"], forms[a]["observed"]
-        if value is None or form not in ("weight_on_new", "weight_on_old"):
-            cells[a] = {"observed": None, "expected": None, "status": "not-run", "cases": []}
-            continue
-        native = float(value) if form == "weight_on_new" else 1.0 - float(value)
-        cells[a] = {**pytorch_form[a], "observed": f"{native:g} ({form})", "expected": None}
-    return {"row": "default_momentum (batch_norm, own form)", "kind": "derived", "cells": cells}
+def _accuracy_reading(cell) -> str:
+    if cell["outcome"] in ("unsupported", "error", "bad_output", "timeout", "crashed"):
+        return cell["outcome"]
+    nan = nonfinite_summary(cell)
+    error = (cell.get("accuracy") or {}).get("error")
+    if error is not None and error <= 1 and not nan:
+        return "accurate"
+    text = "inaccurate" + (f" ({error:.2g}x tolerance)" if error is not None else "")
+    return f"{text}, {nan}" if nan else text
+
+
+def _float64_reading(cell) -> str:
+    acc = cell.get("accuracy")
+    if not acc:
+        return cell["outcome"]
+    coarse = [(o, a) for o, a in acc["outputs"].items() if a["dtype"] != "float64" or a["precision"] != "float64"]
+    if not coarse:
+        return "yes"
+    o, a = coarse[0]
+    return f"no: {o} {a['dtype']}" if a["dtype"] != "float64" else f"no: {o} in {a['precision']} precision"
 
 
 def build_matrix(cells: list[dict], adapters: list[str]) -> dict:
-    rows = []
-    for convention in CONVENTION_ROWS:
-        rows.append({"row": convention, "kind": "convention",
-                     "cells": {a: _convention_cell(cells, a, convention) for a in adapters}})
-    for convention, layer in DEFAULT_ROWS:
-        rows.append({"row": f"{convention} ({layer}, PyTorch form)" if convention == "default_momentum"
-                     else f"{convention} ({layer})", "kind": "default",
-                     "cells": {a: _convention_cell(cells, a, convention, layer) for a in adapters}})
-    rows.insert(len(rows) - 1, _native_momentum_row(rows, adapters))
+    rows = [{"row": c, "kind": "convention", "cells": {a: _convention_cell(cells, a, c) for a in adapters}}
+            for c in CONVENTION_ROWS]
+    forms = rows[CONVENTION_ROWS.index("momentum_form")]["cells"]
+    for title, key, layer in MEASURED_ROWS:
+        rows.append({"row": title, "kind": "default", "key": key,
+                     "cells": {a: _measured_cell(cells, a, key, layer) for a in adapters}})
+        if key == "default_momentum":
+            rows.append({"row": OWN_FORM_ROW, "kind": "derived",
+                         "cells": {a: _own_form_cell(rows[-1]["cells"][a], forms[a]) for a in adapters}})
+    rows.append({"row": FACTOR_ROW, "kind": "measured", "cells": {a: _factor_cell(cells, a) for a in adapters}})
     for title, case, reading in BEHAVIOUR_ROWS:
         rows.append({"row": title, "kind": "behaviour",
                      "cells": {a: _behaviour_cell(cells, a, case, reading) for a in adapters}})
     return {"adapters": adapters, "rows": rows}
+
+
+def momentum_form_warnings(matrix: dict, declared: dict[str, str]) -> list[str]:
+    """Adapters whose declared momentum_form contradicts the measured one: every momentum the suite
+    translated for them was wrong."""
+    forms = next(r for r in matrix["rows"] if r["row"] == "momentum_form")["cells"]
+    out = []
+    for adapter, form in declared.items():
+        measured = forms.get(adapter, {}).get("observed")
+        if form and measured in ("weight_on_new", "weight_on_old") and measured != form:
+            out.append(f"{adapter} declares momentum_form={form}, but the probes measure {measured}: every momentum "
+                       f"normconf translated for it was wrong")
+    return out
 
 
 def text_matrix(matrix: dict) -> str:

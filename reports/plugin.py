@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from reports import results
-from reports.cells import new_cell
+from judge.verdict import new_cell
 
 
 class ReportPlugin:
@@ -61,6 +61,7 @@ class ReportPlugin:
     def pytest_sessionfinish(self, session, exitstatus):
         if not self.expected:
             return  # not a conformance run (e.g. the self-tests)
+        from conftest import adapter_info
         ns = self.config.normconf
         cells = self._all_cells()
         versions, seconds = {}, defaultdict(float)
@@ -74,6 +75,7 @@ class ReportPlugin:
             timings={"wall_s": round(time.time() - self.started, 2), "cell_s_by_adapter": dict(seconds),
                      "workers": getattr(self.config.option, "numprocesses", None) or 0},
             stale=stale_rules(ns, cells), expectation_errors=ns.expectation_errors,
+            adapter_info={name: adapter_info(a) for name, a in ns.adapters.items()},
             extra=results.mutant_section(list(self.mutants.values())))
         out = Path(self.config.getoption("--report-dir"))
         if not out.is_absolute():
@@ -98,6 +100,8 @@ class ReportPlugin:
         data = self.data
         tr = terminalreporter
         tr.section("normconf conformance matrix")
+        for warning in data["warnings"]:
+            tr.write_line(f"WARNING: {warning}", yellow=True)
         tr.write_line(text_matrix(data["matrix"]))
         tr.write_line("outcomes: " + ", ".join(f"{k} {v}" for k, v in data["summary"].items() if v))
         if data.get("mutant_summary"):

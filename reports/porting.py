@@ -23,11 +23,13 @@ def pair_advice(matrix: dict, a: str, b: str) -> tuple[list[str], list[str]]:
         new, old = (a, b) if fa == "weight_on_new" else (b, a)
         fix.append(f"momentum: {new} momentum m is {old} momentum 1 - m (e.g. 0.1 is 0.9)")
     for row in matrix["rows"]:
-        va, vb = row["cells"][a]["observed"], row["cells"][b]["observed"]
-        if not va or not vb or va == vb:
+        ca, cb = row["cells"][a], row["cells"][b]
+        va, vb = ca["observed"], cb["observed"]
+        if not va or not vb or va == vb or row["kind"] in ("derived", "measured") \
+                or {ca["status"], cb["status"]} & {"mixed", "unclear", "not-run"}:
             continue
         if row["kind"] == "default":  # an explicit argument removes the difference
-            what = next(w for w in ("eps", "momentum", "feature_axis") if row["row"].startswith(f"default_{w}"))
+            what = row["key"].removeprefix("default_")
             fix.append(f"{row['row']}: {a} defaults to {va}, {b} to {vb}: pass {what} explicitly")
         elif row["row"] == "BatchNorm channels-last input":
             fix.append(f"channels-last BatchNorm: {a} {va}, {b} {vb}: pass the feature axis (axis=-1) where there is "

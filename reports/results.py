@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 from golden.cases import CASES
-from reports.matrix import build_matrix
+from reports.matrix import build_matrix, momentum_form_warnings
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 OUTCOMES = ("pass", "fail", "xfail", "xpass", "unsupported", "not_installed", "error", "bad_output", "timeout",
             "crashed", "missing")
 
@@ -27,12 +27,18 @@ def split_nodeid(nodeid: str) -> tuple[str, str] | None:
 
 
 def assemble(cells: list[dict], *, adapters: list[str], versions: dict, timings: dict, stale: list[str],
-             expectation_errors: list[str], extra: dict | None = None) -> dict:
+             expectation_errors: list[str], adapter_info: dict | None = None, extra: dict | None = None) -> dict:
+    """`adapter_info`: per adapter, what it declares (momentum_form, execution mode, why it runs in a
+    child process); the matrix's measurements are checked against it."""
     cells = sorted(cells, key=lambda c: (c["adapter"], c["case"]))
     summary = {o: 0 for o in OUTCOMES}
     for c in cells:
         summary[c["outcome"]] = summary.get(c["outcome"], 0) + 1
-    margins = [(c["margin"], c["case"], c["adapter"]) for c in cells if c.get("margin") is not None]
+    # how far the nearest rival of a named convention was, over every cell: the decisiveness the run saw
+    margins = [(v["margin"], c["case"], c["adapter"]) for c in cells for v in c.get("conventions", {}).values()
+               if v.get("state") == "named" and v.get("margin") is not None]
+    adapter_info = adapter_info or {}
+    matrix = build_matrix(cells, adapters)
     from golden import fixtures  # the decisiveness the fixtures promise, next to what the run saw
     fixture_margins = []
     for name in CASES:
@@ -51,7 +57,9 @@ def assemble(cells: list[dict], *, adapters: list[str], versions: dict, timings:
         "versions": versions,
         "summary": summary,
         "cells": cells,
-        "matrix": build_matrix(cells, adapters),
+        "matrix": matrix,
+        "adapter_info": adapter_info,
+        "warnings": momentum_form_warnings(matrix, {a: i.get("momentum_form") for a, i in adapter_info.items()}),
         "decisiveness": {
             "smallest_fixture_margin": min(fixture_margins)[0] if fixture_margins else None,
             "smallest_fixture_margin_case": min(fixture_margins)[1] if fixture_margins else None,

@@ -3,7 +3,7 @@ follows, whether that is what it documents, and how accurate it is against the f
 import pytest
 
 from adapters.harness import snippet_for
-from reports.cells import run_cell
+from judge.verdict import run_cell
 
 
 def test_golden(case_name, adapter_name, request):

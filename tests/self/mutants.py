@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from adapters.base import DEFAULT
-from adapters.expectations import Expectation, load_all
+from judge.expectations import Expectation, load_all
 from adapters.numpy_adapter import NumpyAdapter
 from golden.cases import CASES
-from reports.cells import run_cell
+from judge.verdict import run_cell
 
 
 @dataclass(frozen=True)

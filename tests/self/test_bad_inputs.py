@@ -41,7 +41,7 @@ def test_bad_fixtures_cost_their_own_cells_only(tmp_path):
             np.lib.format.write_array(f, np.array([object()], dtype=object), allow_pickle=True)
     arrays = npzio.loads((gold / "bn2d_nchw.npz").read_bytes())
     meta = npzio.from_json_array(arrays["meta"])
-    arrays["meta"] = npzio.json_array({**meta, "schema_version": 2})                        # newer schema
+    arrays["meta"] = npzio.json_array({**meta, "schema_version": fixtures.SCHEMA_VERSION + 1})  # newer schema
     (gold / "bn2d_nchw.npz").write_bytes(npzio.dumps(arrays))
     manifest = json.loads((gold / "manifest.json").read_text())
     manifest["files"]["bn2d_nchw.npz"] = fixtures.sha256((gold / "bn2d_nchw.npz").read_bytes())
@@ -51,7 +51,8 @@ def test_bad_fixtures_cost_their_own_cells_only(tmp_path):
     cells = _cells(data)
     expect = {"bn1d_nc": "bn1d_nc.npz: SHA-256 differs", "ln_last1": "ln_last1.npz: SHA-256 differs",
               "ln_last2": "ln_last2.npz: SHA-256 differs", "ln_last3": "ln_last3.npz: SHA-256 differs",
-              "bn2d_nchw": "bn2d_nchw.npz: schema version 2, this normconf reads 1"}
+              "bn2d_nchw": f"bn2d_nchw.npz: schema version {fixtures.SCHEMA_VERSION + 1}, this normconf reads "
+                           f"{fixtures.SCHEMA_VERSION}"}
     for case, text in expect.items():
         assert cells[case]["outcome"] == "error" and text in cells[case]["message"], (case, cells[case]["message"])
     assert {c["outcome"] for n, c in cells.items() if n not in expect} == {"pass"}

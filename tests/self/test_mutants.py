@@ -1,10 +1,10 @@
 """Meta-tests: the conformance checks catch every mutant, name what it broke, and raise no false alarm."""
 import pytest
 
-from adapters.expectations import load_all
+from judge.expectations import load_all
 from adapters.numpy_adapter import NumpyAdapter
 from golden.cases import CASES
-from reports.cells import run_cell
+from judge.verdict import run_cell
 from tests.self.mutants import MUTANTS, MUTANTS_BY_NAME, kill_record, unavailable
 
 

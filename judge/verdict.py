@@ -1,0 +1,285 @@
+"""One cell of the matrix: a golden case run through one adapter, identified, measured and judged
+against what the adapter documents, as a record of built-in Python types only (it crosses from xdist
+workers to the controller).
+
+Outcomes: pass, fail, xfail (a known deviation), xpass (a known deviation that no longer happens),
+unsupported, not_installed, error (raised, fixture or expectation problem), bad_output (missing
+output, wrong shape or dtype), timeout, and, filled in by the controller, crashed and missing.
+A failing cell lists its failures by kind, each with a message:
+  convention  a convention the case shows is named, and differs from the documented variant
+  unclear     a convention the case shows matches no variant ("matches no variant")
+  default     a measured default differs from the documented one
+  nonfinite   NaN or inf where the formula gives a number
+  accuracy    the outputs miss the reference profile by more than the tolerance
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import signal
+import threading
+import time
+import traceback
+
+import numpy as np
+
+from adapters.base import CALL_TIMEOUT_S, Unsupported
+from adapters.harness import arguments
+from golden import candidates as cand
+from golden import fixtures
+from golden.generate import axis_name, expected_shapes
+from golden.tolerance import UNIT_ROUNDOFF, error_measures, scaled_error, scaled_errors, tolerance
+from judge import measure
+from judge.identify import identify
+
+PASSING = ("pass", "xfail")
+NOT_RUN = ("unsupported", "not_installed")
+DEFAULT_KEYS = ("default_eps", "default_momentum", "default_feature_axis")
+
+
+def new_cell(case_name: str, adapter_name: str) -> dict:
+    return {"case": case_name, "adapter": adapter_name, "outcome": "error", "message": "", "failures": [],
+            "layer": None, "family": None, "dtype": None, "tolerance": None, "conventions": {}, "measured": {},
+            "accuracy": None, "nonfinite": {}, "behaviour": None, "layout": None, "rule": None, "seconds": None}
+
+
+def one_value_behaviour(outputs, fixture) -> str:
+    """What a layer did with one value per channel: NaN, zeros (beta), or the input back."""
+    y = np.asarray(outputs["y_train"], dtype=np.float64)
+    x = np.asarray(fixture.inputs["x"], dtype=np.float64)
+    beta = fixture.inputs.get("beta")
+    if np.isnan(y).any():
+        return "NaN"
+    if np.allclose(y, x):
+        return "returns the input"
+    target = 0.0
+    if beta is not None:  # y_train is (steps, *shape): the feature axis moves one to the right
+        shape = [1] * y.ndim
+        shape[1 + fixture.case.axes[0] % len(fixture.case.shape)] = -1
+        target = np.asarray(beta, np.float64).reshape(shape)
+    return "zeros (beta)" if np.allclose(y, target) else "other"
+
+
+class CellTimeout(TimeoutError):
+    pass
+
+
+@contextlib.contextmanager
+def deadline(seconds: float):
+    """Raise CellTimeout in the main thread after `seconds` (in-process adapters; remote ones are
+    killed by adapters/remote.py).  Code stuck inside C is interrupted when it returns to Python."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def _fire(signum, frame):
+        raise CellTimeout(f"no result within {seconds:g} s (NORMCONF_CALL_TIMEOUT)")
+
+    previous = signal.signal(signal.SIGALRM, _fire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def run_cell(adapter, adapter_name: str, case_name: str, expectation, unavailable: str | None) -> dict:
+    cell = new_cell(case_name, adapter_name)
+    start = time.perf_counter()
+    try:
+        # A remote adapter kills its child on time; a second timer could fire first and leave the child's
+        # late answer in the pipe for the next cell.
+        guard = contextlib.nullcontext() if getattr(adapter, "kills_on_timeout", False) else deadline(CALL_TIMEOUT_S)
+        with guard:
+            _judge(cell, adapter, case_name, expectation, unavailable)
+    except CellTimeout as exc:
+        cell.update(outcome="timeout", message=str(exc))
+    except Exception as exc:  # a bug in a plug-in adapter must cost one cell, not the run
+        cell.update(outcome="error", message=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}")
+    cell["seconds"] = round(time.perf_counter() - start, 4)
+    return cell
+
+
+@functools.lru_cache(maxsize=None)
+def load_fixture(case_name: str, directory=None) -> fixtures.LoadedFixture:
+    """A fixture, loaded, hash-checked and compared with golden/reference.py once per process."""
+    fx = fixtures.load_case(case_name, directory or fixtures.GOLDEN_DIR)
+    for i, variant in enumerate(fx.variants):
+        cands = cand.for_case(fx.case, fx.inputs, eps=variant["eps"], momentum=variant["momentum"],
+                              feature_axis=variant["feature_axis"])
+        profile = {c: v for c, v in variant["profile"].items() if c != "feature_axis"}
+        for name, stored in fx.expected[i].items():
+            if scaled_error(cands.output(name, profile), stored) > 1e-9:
+                raise fixtures.FixtureError(fx.path, f"variant {i} ({name}) disagrees with golden/reference.py: "
+                                                     "regenerate with `python -m golden generate`")
+    return fx
+
+
+def _judge(cell, adapter, case_name, expectation, unavailable):
+    if unavailable:
+        cell.update(outcome="not_installed", message=unavailable)
+        return
+    try:
+        fx = load_fixture(case_name)
+    except fixtures.FixtureError as exc:
+        cell.update(outcome="error", message=str(exc))
+        return
+    case = fx.case
+    cell.update(layer=case.layer, family=case.family, dtype=case.dtype, tolerance=fx.tolerance)
+    if case.layer != "layer_norm" and case.axes[0] % len(case.shape) != 1:  # channels-last input
+        cell["layout"] = getattr(adapter, "layout_note", None) or "native feature-axis argument"
+    if expectation is None:
+        cell.update(outcome="error", message=f"no expectations file names adapter {cell['adapter']!r}")
+        return
+    if getattr(expectation, "error", ""):
+        cell.update(outcome="error", message=f"expectations unusable: {expectation.error}")
+        return
+    raises_rules = expectation.rules_for(cell["adapter"], case.name, "outcome")
+    args = arguments(adapter, fx)
+    try:
+        outputs = getattr(adapter, args.op)(*args.args)
+    except Unsupported as exc:
+        cell.update(outcome="unsupported", message=str(exc))
+        return
+    except TimeoutError as exc:
+        cell.update(outcome="timeout", message=str(exc))
+        return _deviation(cell, expectation)
+    except Exception as exc:
+        message = f"{type(exc).__name__}: {exc}"
+        rule = next((r for r in raises_rules if r.match in message), None)
+        if rule is not None:
+            cell.update(outcome="pass", behaviour="raises", rule=rule.id, message=message)
+        else:
+            cell.update(outcome="error", behaviour="raises", message=message)
+            _deviation(cell, expectation)
+        return
+    if raises_rules:
+        cell.update(outcome="fail", message=f"documented to raise ({raises_rules[0].match!r}), returned outputs",
+                    rule=raises_rules[0].id)
+        return _deviation(cell, expectation)
+    if case.family == "one_value_per_channel":
+        cell["behaviour"] = one_value_behaviour(outputs, fx)
+    problem = check_outputs(outputs, fx)
+    if problem:
+        cell.update(outcome="bad_output", message=problem)
+        return _deviation(cell, expectation)
+    _compare(cell, fx, outputs, args, expectation)
+    _deviation(cell, expectation)
+
+
+def check_outputs(outputs, fixture) -> str | None:
+    """Why the outputs cannot be compared (missing, wrong shape or dtype), or None."""
+    in_dtype = str(fixture.inputs["x"].dtype)
+    for name, shapes in expected_shapes(fixture.case).items():
+        if name not in outputs:
+            return f"output {name!r} missing"
+        got = np.asarray(outputs[name])
+        if got.shape not in shapes:
+            return f"output {name!r} has shape {got.shape}, expected {' or '.join(map(str, sorted(shapes)))}"
+        if name.startswith("y") and str(got.dtype) != in_dtype:
+            return f"output {name!r} has dtype {got.dtype}, input was {in_dtype}"
+        if got.dtype.kind != "f" and str(got.dtype) != "bfloat16":
+            return f"output {name!r} has non-float dtype {got.dtype}"
+    return None
+
+
+def _compare(cell, fx, outputs, args, expectation):
+    case = fx.case
+
+    def documented(convention):
+        doc = expectation.documented_variant(convention, case.layer)
+        return None if doc is None else doc["variant"]
+
+    ident = identify(fx, outputs, args, documented)
+    failures = []
+    for c, v in ident.conventions.items():
+        doc = expectation.documented_variant(c, case.layer)
+        status = _status(v, doc)
+        cell["conventions"][c] = {**v, "expected": doc["variant"] if doc else None,
+                                  "cite": doc["cite"] if doc else None, "status": status}
+        if status == "disagrees":
+            failures.append(("convention", f"{c}: observed {v['observed']}, documented {doc['variant']}"))
+        elif status == "unclear":
+            failures.append(("unclear", f"{c} matches no variant (nearest {v['nearest']}, "
+                                        f"{ident.errors.min():.3g}x tolerance)"))
+    for key, m in ident.measured.items():
+        doc = expectation.documented_variant(key, case.layer) if key in DEFAULT_KEYS else None
+        m["expected"], m["cite"] = (doc["variant"], doc["cite"]) if doc else (None, None)
+        m["status"] = _measured_status(key, m, doc, len(case.shape))
+        if m["status"] == "disagrees":
+            failures.append(("default", f"{key}: measured {m['display']}, documented {doc['variant']}"))
+        cell["measured"][key] = m
+    cell["accuracy"] = accuracy(fx, outputs, ident)
+    cell["nonfinite"] = measure.nonfinite(outputs, ident.expected)
+    unexpected = [measure.nonfinite_text(o, n) for o, n in cell["nonfinite"].items() if n["unexpected"]]
+    if unexpected:
+        failures.append(("nonfinite", "; ".join(unexpected) + " where the formula gives numbers"))
+    acc = cell["accuracy"]
+    if acc["error"] is None or acc["error"] > 1:
+        shown = "infinitely far" if acc["error"] is None else f"{acc['error']:.3g}x tolerance ({fx.tolerance:.3g})"
+        worst = acc["outputs"][acc["worst_output"]]
+        precision = f" (computed in {worst['precision']} precision)" if case.dtype == "float64" else ""
+        failures.append(("accuracy", f"misses the reference profile by {shown} in {acc['worst_output']}{precision}"))
+    cell["failures"] = [{"kind": k, "message": m} for k, m in failures]
+    if failures:
+        cell.update(outcome="fail", message="; ".join(f"{k}: {m}" for k, m in failures))
+    else:
+        cell.update(outcome="pass", message=f"within tolerance ({acc['error']:.3g}x)")
+
+
+def _status(v: dict, doc) -> str:
+    if v["state"] != "named":
+        return {"not_shown": "not-shown", "unclear": "unclear"}[v["state"]]
+    if doc is None:
+        return "no-doc"
+    return "agrees" if v["observed"] == doc["variant"] else "disagrees"
+
+
+def _measured_status(key: str, m: dict, doc, ndim: int) -> str:
+    if doc is None:
+        return "no-doc"
+    if key == "default_feature_axis":
+        return "agrees" if m["name"] == axis_name(doc["variant"], ndim) else "disagrees"
+    return "agrees" if measure.agrees(m, float(doc["variant"])) else "disagrees"
+
+
+def accuracy(fx, outputs, ident) -> dict:
+    """Error against the reference profile, per output and overall, in tolerances, ULPs and the
+    finest precision whose tolerance covers it (float64 for a float64 computation)."""
+    case = fx.case
+    per, worst, worst_error = {}, None, -1.0
+    cond = fx.meta.get("conditioning", 0.0)
+    for name, expected in ident.expected.items():
+        err = float(scaled_errors(outputs[name], [expected], ignore_nonfinite_actual=True)[0]) / fx.tolerance
+        scaled = err * fx.tolerance
+        precision = next((d for d in UNIT_ROUNDOFF if scaled <= tolerance(d, case.reduction_size, cond)),
+                         "coarser than bfloat16")
+        per[name] = {"error": _finite(err), "dtype": str(np.asarray(outputs[name]).dtype), "precision": precision}
+        if not math.isfinite(err) or err > worst_error:
+            worst, worst_error = name, err if math.isfinite(err) else math.inf
+    m = {"max_abs": 0.0, "max_rel": 0.0, "max_ulp": 0.0}
+    for name, expected in ident.expected.items():
+        got = error_measures(outputs[name], expected, case.dtype)
+        m = {k: max(m[k], got[k]) for k in m}
+    return {"error": _finite(worst_error), "worst_output": worst, "outputs": per,
+            "profile": ident.profiles[ident.reference], **{k: _finite(v) for k, v in m.items()}}
+
+
+def _finite(x) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
+
+
+def _deviation(cell, expectation):
+    """A known deviation turns its failure into xfail; a listed cell that passes becomes xpass."""
+    rules = expectation.rules_for(cell["adapter"], cell["case"], "deviation")
+    if not rules:
+        return
+    if cell["outcome"] == "pass":
+        cell.update(outcome="xpass", rule=rules[0].id,
+                    message=f"known deviation {rules[0].id} no longer happens: {rules[0].reason}")
+        return
+    rule = next((r for r in rules if r.match in cell["message"]), None)
+    if rule is not None:
+        cell.update(outcome="xfail", rule=rule.id, message=f"{cell['message']} [known: {rule.reason}]")
