@@ -7,7 +7,7 @@ import platform
 import pytest
 
 from adapters import registry
-from judge.expectations import ExpectationError, load_all
+from judge.expectations import Expectation, ExpectationError, load_all
 from adapters.remote import RemoteAdapter
 
 
@@ -66,12 +66,18 @@ class NormconfSession:
     def __init__(self, config):
         self.adapters = select_adapters(config)
         self.expectations, self.expectation_errors = load_all()
+        self.warnings: list[str] = []
         for adapter in self.adapters.values():
             if isinstance(adapter, registry.PluginAdapter):
                 try:
                     declared = registry.declared_expectation(adapter)
                 except ExpectationError as exc:
                     raise pytest.UsageError(str(exc)) from None
+                if declared is None and adapter.name not in self.expectations:
+                    # nothing to judge conventions against: they are identified and shown, not judged
+                    declared = Expectation(f"plug-in {adapter.name!r}", (adapter.name,), {})
+                    self.warnings.append(f"plug-in {adapter.name} documents nothing: its conventions and defaults "
+                                         f"are reported, not judged (declare `documented`, see README)")
                 if declared is not None:
                     self.expectations[adapter.name] = declared
         self._unavailable = {}

@@ -98,12 +98,13 @@ class NumpyAdapter(ImportingAdapter):
         shown = (run_mean, run_var)  # what the layer reports before a step (raw accumulators at first)
         for step, x in enumerate(batches, start=1):
             xc = x.astype(ct)
-            mean, var = self.statistics(xc, axes, self._ddof_norm())
+            mean, biased = self.statistics(xc, axes, 0)
             n = self._size(xc, axes)
-            biased = var.reshape(-1) * (n - self._ddof_norm()) / n
             if n == 1 and self.profile["running_variance"] == "unbiased":
                 raise ValueError(f"Expected more than 1 value per channel when training, got input size {x.shape}")
-            stored = biased * n / (n - 1) if self.profile["running_variance"] == "unbiased" else biased
+            with np.errstate(divide="ignore", invalid="ignore"):  # N - 1 = 0: the formula's own 0/0
+                var = biased * n / (n - 1) if self._ddof_norm() else biased
+                stored = (biased * n / (n - 1) if self.profile["running_variance"] == "unbiased" else biased).reshape(-1)
             run_mean = self.update(run_mean, mean.reshape(-1), momentum, step)
             run_var = self.update(run_var, stored, momentum, step)
             before = shown

@@ -255,12 +255,18 @@ class CandidateSet:
         return {o: self._unique[o][self._index[o][i]] for o in self.outputs}
 
     def errors(self, actual: dict[str, np.ndarray]) -> np.ndarray:
-        """Each profile's error against the observed outputs, in tolerances.  Elements the adapter
-        returned non-finite where a profile expects a number are left out here (judge/measure.py
-        counts them): one NaN must not hide which conventions the rest of the output shows."""
+        """Each profile's error against the observed outputs, in tolerances.  A non-finite element
+        where no profile gives one is left out here (judge/measure.py counts it): one NaN of the
+        implementation's own must not hide which conventions the rest of the output shows.  Where
+        some profile gives NaN too (0/0), it is evidence like any value."""
         worst = np.zeros(len(self.profiles))
         for o in self.outputs:
-            per_unique = scaled_errors(actual[o], self._unique[o], ignore_nonfinite_actual=True)
+            shape = np.shape(actual[o])
+            formula_nonfinite = np.zeros(shape, dtype=bool)
+            for array in self._unique[o]:
+                if array.shape == shape:
+                    formula_nonfinite |= ~np.isfinite(array)
+            per_unique = scaled_errors(actual[o], self._unique[o], ignore_nonfinite_actual=~formula_nonfinite)
             worst = np.maximum(worst, per_unique[self._index[o]] / self.tolerances[o])
         return worst
 

@@ -129,7 +129,7 @@ def batch_axes(ndim: int, feature_axis: int) -> tuple[int, ...]:
     return tuple(a for a in range(ndim) if a != f)
 
 
-def _channel_shape(ndim: int, feature_axis: int, channels: int) -> tuple[int, ...]:
+def channel_shape(ndim: int, feature_axis: int, channels: int) -> tuple[int, ...]:
     f = normalize_axes((feature_axis,), ndim)[0]
     return tuple(channels if a == f else 1 for a in range(ndim))
 
@@ -139,23 +139,24 @@ def batch_norm_train(x, feature_axis, gamma=None, beta=None, eps=1e-5, *, norm_v
     """Training forward: normalize with this batch's statistics. gamma/beta are 1-D (channels)."""
     x = np.asarray(x, dtype=np.float64)
     axes = batch_axes(x.ndim, feature_axis)
-    cshape = _channel_shape(x.ndim, feature_axis, x.shape[normalize_axes((feature_axis,), x.ndim)[0]])
-    return _normalize(x, axes, _in(gamma, cshape), _in(beta, cshape), eps, norm_variance, eps_placement)
+    cshape = channel_shape(x.ndim, feature_axis, x.shape[normalize_axes((feature_axis,), x.ndim)[0]])
+    return _normalize(x, axes, reshaped(gamma, cshape), reshaped(beta, cshape), eps, norm_variance, eps_placement)
 
 
 def batch_norm_eval(x, feature_axis, running_mean, running_var, gamma=None, beta=None, eps=1e-5, *,
                     eps_placement="inside_sqrt") -> Normalized:
     """Eval forward from given running statistics (1-D, channels)."""
     x = np.asarray(x, dtype=np.float64)
-    cshape = _channel_shape(x.ndim, feature_axis, len(running_mean))
+    cshape = channel_shape(x.ndim, feature_axis, len(running_mean))
     mean = np.reshape(np.asarray(running_mean, np.float64), cshape)
     var = np.reshape(np.asarray(running_var, np.float64), cshape)
     inv_std = _inv_std(var, eps, eps_placement)
-    return Normalized(y=normalize(x, mean, var, eps, eps_placement, _in(gamma, cshape), _in(beta, cshape)),
+    return Normalized(y=normalize(x, mean, var, eps, eps_placement, reshaped(gamma, cshape), reshaped(beta, cshape)),
                       mean=mean, var=var, inv_std=inv_std)
 
 
-def _in(param, shape):
+def reshaped(param, shape):
+    """A 1-D per-channel parameter reshaped to broadcast (None stays None)."""
     return None if param is None else np.reshape(np.asarray(param, np.float64), shape)
 
 
@@ -298,8 +299,8 @@ def batch_norm_steps(batches, x_eval, feature_axis, gamma=None, beta=None, eps=1
     stats = batch_statistics(batches, feature_axis)
     trajectory = running_trajectory(stats.mean, stored_variance(stats, p["running_variance"]), momentum,
                                     p["momentum_form"], p["initial_running_stats"])
-    cshape = _channel_shape(batches[0].ndim, feature_axis, stats.mean.shape[1])
-    g, b = _in(gamma, cshape), _in(beta, cshape)
+    cshape = channel_shape(batches[0].ndim, feature_axis, stats.mean.shape[1])
+    g, b = reshaped(gamma, cshape), reshaped(beta, cshape)
 
     def run(x, centre_var):
         centre, var = (np.reshape(s, cshape) for s in centre_var)

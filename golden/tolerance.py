@@ -44,12 +44,12 @@ def scaled_error(actual, expected) -> float:
     return float(scaled_errors(actual, [expected])[0])
 
 
-def scaled_errors(actual, candidates, *, ignore_nonfinite_actual: bool = False) -> np.ndarray:
+def scaled_errors(actual, candidates, *, ignore_nonfinite_actual=False) -> np.ndarray:
     """The scaled error of `actual` against each of `candidates` (arrays of actual's shape).
 
     NaN on both sides (the formula says 0/0) and infinities of the same sign agree; NaN or inf on one
-    side only is infinitely far -- except, with ignore_nonfinite_actual, elements where actual is
-    non-finite and the candidate is a number: those are left out (the judge counts them apart).
+    side only is infinitely far -- except where ignore_nonfinite_actual (True, or a mask of elements)
+    allows: there a non-finite actual against a number is left out (the judge counts it apart).
     A shape mismatch is infinitely far."""
     a = np.asarray(actual, dtype=np.float64)
     out = np.full(len(candidates), math.inf)
@@ -67,8 +67,8 @@ def scaled_errors(actual, candidates, *, ignore_nonfinite_actual: bool = False) 
             same = (np.isnan(a) & np.isnan(e)) | (np.isinf(a) & np.isinf(e) & (np.sign(a) == np.sign(e)))
             both = finite_a & finite_e
             bad = ~both & ~same
-            if ignore_nonfinite_actual:
-                bad &= finite_a | ~finite_e
+            if ignore_nonfinite_actual is not False:
+                bad &= finite_a | ~finite_e | ~np.asarray(ignore_nonfinite_actual, dtype=bool)
             if bad.any():
                 continue
             diff = np.where(both, np.abs(a - e), 0.0)

@@ -75,7 +75,7 @@ class ReportPlugin:
             timings={"wall_s": round(time.time() - self.started, 2), "cell_s_by_adapter": dict(seconds),
                      "workers": getattr(self.config.option, "numprocesses", None) or 0},
             stale=stale_rules(ns, cells), expectation_errors=ns.expectation_errors,
-            adapter_info={name: adapter_info(a) for name, a in ns.adapters.items()},
+            adapter_info={name: adapter_info(a) for name, a in ns.adapters.items()}, warnings=ns.warnings,
             extra=results.mutant_section(list(self.mutants.values())))
         out = Path(self.config.getoption("--report-dir"))
         if not out.is_absolute():

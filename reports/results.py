@@ -27,7 +27,8 @@ def split_nodeid(nodeid: str) -> tuple[str, str] | None:
 
 
 def assemble(cells: list[dict], *, adapters: list[str], versions: dict, timings: dict, stale: list[str],
-             expectation_errors: list[str], adapter_info: dict | None = None, extra: dict | None = None) -> dict:
+             expectation_errors: list[str], adapter_info: dict | None = None, warnings: list[str] = (),
+             extra: dict | None = None) -> dict:
     """`adapter_info`: per adapter, what it declares (momentum_form, execution mode, why it runs in a
     child process); the matrix's measurements are checked against it."""
     cells = sorted(cells, key=lambda c: (c["adapter"], c["case"]))
@@ -59,7 +60,8 @@ def assemble(cells: list[dict], *, adapters: list[str], versions: dict, timings:
         "cells": cells,
         "matrix": matrix,
         "adapter_info": adapter_info,
-        "warnings": momentum_form_warnings(matrix, {a: i.get("momentum_form") for a, i in adapter_info.items()}),
+        "warnings": list(warnings) + momentum_form_warnings(
+            matrix, {a: i.get("momentum_form") for a, i in adapter_info.items()}),
         "decisiveness": {
             "smallest_fixture_margin": min(fixture_margins)[0] if fixture_margins else None,
             "smallest_fixture_margin_case": min(fixture_margins)[1] if fixture_margins else None,
