@@ -220,7 +220,8 @@ def _compare(cell, fx, outputs, args, expectation):
     if acc["error"] is None or acc["error"] > 1:
         shown = "infinitely far" if acc["error"] is None else f"{acc['error']:.3g}x tolerance ({fx.tolerance:.3g})"
         worst = acc["outputs"][acc["worst_output"]]
-        precision = f" (computed in {worst['precision']} precision)" if case.dtype == "float64" else ""
+        precision = (f" (computed in {worst['precision']} precision)" if case.dtype == "float64"
+                     and worst["precision"] != "float64" else "")
         failures.append(("accuracy", f"misses the reference profile by {shown} in {acc['worst_output']}{precision}"))
     cell["failures"] = [{"kind": k, "message": m} for k, m in failures]
     if failures:
@@ -253,10 +254,8 @@ def accuracy(fx, outputs, ident) -> dict:
     cond = fx.meta.get("conditioning", 0.0)
     for name, expected in ident.expected.items():
         err = float(scaled_errors(outputs[name], [expected], ignore_nonfinite_actual=True)[0]) / fx.tolerance
-        scaled = err * fx.tolerance
-        precision = next((d for d in UNIT_ROUNDOFF if scaled <= tolerance(d, case.reduction_size, cond)),
-                         "coarser than bfloat16")
-        per[name] = {"error": _finite(err), "dtype": str(np.asarray(outputs[name]).dtype), "precision": precision}
+        per[name] = {"error": _finite(err), "dtype": str(np.asarray(outputs[name]).dtype),
+                     "precision": precision_of(err * fx.tolerance, case.reduction_size, cond)}
         if not math.isfinite(err) or err > worst_error:
             worst, worst_error = name, err if math.isfinite(err) else math.inf
     m = {"max_abs": 0.0, "max_rel": 0.0, "max_ulp": 0.0}
@@ -265,6 +264,18 @@ def accuracy(fx, outputs, ident) -> dict:
         m = {k: max(m[k], got[k]) for k in m}
     return {"error": _finite(worst_error), "worst_output": worst, "outputs": per,
             "profile": ident.profiles[ident.reference], **{k: _finite(v) for k, v in m.items()}}
+
+
+def precision_of(scaled: float, n: int, conditioning: float) -> str:
+    """The arithmetic an error speaks for: the dtype whose tolerance for this case is nearest in bits
+    (below the geometric mean of its tolerance and the next coarser one's).  A float64 computation
+    with a float32 constant (eps held as float32) errs by about 1e-13: float64, though over its tolerance."""
+    dtypes = list(UNIT_ROUNDOFF)  # fine to coarse
+    tols = [tolerance(d, n, conditioning) for d in dtypes]
+    for d, tol, coarser in zip(dtypes, tols, tols[1:] + [tols[-1] * 2.0 ** 8]):
+        if scaled <= math.sqrt(tol * coarser):
+            return d
+    return "coarser than bfloat16"
 
 
 def _finite(x) -> float | None:

@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 
 from adapters.harness import snippet_for
+from reports.matrix import nonfinite_summary
 from reports.porting import porting_guide
 
 STYLE = """
@@ -105,7 +106,9 @@ def stress_table(cells: list[dict], adapters: list[str]) -> str:
             error = (c.get("accuracy") or {}).get("error")
             ratio = "" if error is None else f" {_fmt(error)}x tol"
             behaviour = f" ({e(c['behaviour'])})" if c.get("behaviour") else ""
-            out.append(f'<td class="{e(c["outcome"])}">{e(c["outcome"])}{ratio}{behaviour}</td>')
+            nan = nonfinite_summary(c)
+            nan = f"<br><small>{e(nan)}</small>" if nan else ""
+            out.append(f'<td class="{e(c["outcome"])}">{e(c["outcome"])}{ratio}{behaviour}{nan}</td>')
         out.append("</tr>")
     out.append("</table>")
     return "".join(out)

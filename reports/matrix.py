@@ -125,6 +125,7 @@ def _behaviour_cell(cells, adapter, case, reading) -> dict:
         observed = _accuracy_reading(cell)
     elif reading == "float64":
         observed = _float64_reading(cell)
+        status = "agrees" if observed == "yes" else status
     elif reading is None:
         observed = cell.get("behaviour") or cell["outcome"]
     else:

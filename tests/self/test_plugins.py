@@ -153,3 +153,17 @@ def test_declared_momentum_form_contradicted_by_the_probe_is_said_once(tmp_path)
                "momentum normconf translated for it was wrong")
     assert warning in data["warnings"]
     assert output.count("declares momentum_form=weight_on_new") == 1
+
+
+def test_the_readme_plugin_example_runs_as_documented(tmp_path):
+    readme = (REPO / "README.md").read_text()
+    start = readme.index("```python\nimport numpy as np\nfrom adapters.base import DEFAULT\n\nclass MyLayerNorm:")
+    source = readme[start + len("```python\n"):readme.index("```", start + 10)]
+    plugin = write_plugin(tmp_path, source, "my_ln.py")
+    code, data, output = run_suite(tmp_path, "--frameworks=my_layernorm", f"--adapter={plugin}:MyLayerNorm", *FAST)
+    cells = {c["case"]: c for c in data["cells"]}
+    assert code == 0, output[-3000:]
+    assert cells["ln_noncontiguous_1_3"]["outcome"] == "pass" and cells["ln_noncontiguous_1_3"]["behaviour"] == "raises"
+    assert sorted(n for n, c in cells.items() if c["outcome"] == "xfail") == [
+        "stress_ln_offset_1e2", "stress_ln_offset_1e3", "stress_ln_offset_1e4"]
+    assert not data["stale_expectations"] and not data["warnings"]

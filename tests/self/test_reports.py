@@ -40,7 +40,7 @@ def test_compare_outcome_and_accuracy_regressions(numpy_run):
     _, data = numpy_run
     current = copy.deepcopy(data)
     worse = next(c for c in current["cells"] if c["case"] == "ln_last1")
-    worse["scaled_error"] = worse["scaled_error"] + 2 * worse["tolerance"]
+    worse["accuracy"]["error"] += 2
     gone = next(c for c in current["cells"] if c["case"] == "ln_last2")
     gone["outcome"] = "fail"
     regressions, _ = compare.compare(data, current)
@@ -112,8 +112,8 @@ def test_matrix_renders_in_headless_chromium(numpy_run, tmp_path):
     assert '<table id="matrix">' in dom, proc.stderr[-2000:]
     row = dom.split('data-row="running_variance"')[1].split("</tr>")[0]
     assert 'class="agrees" data-adapter="numpy"' in row and ">unbiased<" in row
-    row = dom.split('data-row="default_eps (layer_norm)"')[1].split("</tr>")[0]
-    assert ">1e-05<" in row
+    row = dom.split('data-row="default eps (LayerNorm)"')[1].split("</tr>")[0]
+    assert ">1e-05 (1e-05 ± " in row
 
 
 def test_committed_baseline_shows_the_headline_conventions():
@@ -123,6 +123,6 @@ def test_committed_baseline_shows_the_headline_conventions():
     assert running["torch"] == "unbiased" and running["keras[tensorflow]"] == "biased" and running["flax_linen"] == "biased"
     forms = {a: c["observed"] for a, c in rows["momentum_form"].items()}
     assert forms["torch"] == "weight_on_new" and forms["keras[jax]"] == "weight_on_old"
-    eps = {a: c["observed"] for a, c in rows["default_eps (layer_norm)"].items()}
+    eps = {a: c["name"] for a, c in rows["default eps (LayerNorm)"].items()}
     assert (eps["torch"], eps["flax_nnx"], eps["keras[torch]"]) == ("1e-05", "1e-06", "0.001")
     assert baseline["mutant_summary"]["survivors"] == []
