@@ -6,6 +6,24 @@ from pathlib import Path
 from reports import results
 
 
+def _run(cells: list[dict], adapters: list[str], shards: list[dict]) -> dict:
+    """The merged run is whole when the shards together cover every built-in adapter and every case,
+    the mutant checks ran in one of them, and none was interrupted."""
+    from adapters.registry import BUILTINS
+    from golden.cases import CASES
+    partial = []
+    absent = [a for a in BUILTINS if a not in adapters]
+    if absent:
+        partial.append(f"no shard ran {', '.join(absent)}")
+    left_out = len(CASES) * len(adapters) - len(cells)
+    if left_out > 0:
+        partial.append(f"{left_out} of {len(CASES) * len(adapters)} cells in no shard")
+    if not any(s.get("mutant_kill_table") for s in shards):
+        partial.append("no shard ran the mutant checks")
+    stopped = [r for s in shards for r in s.get("run", {}).get("reasons", []) if r.startswith("interrupted")]
+    return results.run_status(partial, "; ".join(r.split(": ", 1)[1] for r in stopped) or None)
+
+
 def merge(paths: list) -> dict:
     shards = [results.read(p) for p in paths]
     cells, adapters, versions, seen = [], [], {}, {}
@@ -31,13 +49,10 @@ def merge(paths: list) -> dict:
         mutants.update({row["mutant"]: row for row in shard.get("mutant_kill_table", [])})
     return results.assemble(cells, adapters=adapters, versions=versions,
                             timings={"wall_s": wall, "shards": [str(p) for p in paths]},
-                            stale=stale, expectation_errors=errors, extra=results.mutant_section(list(mutants.values())))
+                            stale=stale, expectation_errors=errors, extra=results.mutant_section(list(mutants.values())),
+                            run=_run(cells, adapters, shards))
 
 
 def merge_to(paths: list, out_dir) -> Path:
-    from reports.html import write_html
-    data = merge(paths)
-    out = Path(out_dir)
-    results.write(data, out / "results.json")
-    write_html(data, out / "report.html")
-    return out
+    results.write_report(merge(paths), Path(out_dir))
+    return Path(out_dir)

@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from pathlib import Path
 
 from golden.cases import CASES
 from reports.matrix import build_matrix, momentum_form_warnings
+from reports.schema import OUTCOMES, SchemaError, validate
 
 SCHEMA_VERSION = 2
-OUTCOMES = ("pass", "fail", "xfail", "xpass", "unsupported", "not_installed", "error", "bad_output", "timeout",
-            "crashed", "missing")
 
 
 class ResultsError(Exception):
@@ -26,11 +26,28 @@ def split_nodeid(nodeid: str) -> tuple[str, str] | None:
     return (case, adapter) if sep else None
 
 
+def run_status(partial: list[str] = (), interrupted: str | None = None) -> dict:
+    """Whether a run covers the whole catalog: `partial` says what the selection left out (-k,
+    --frameworks, --lf, deselection), `interrupted` why it stopped early (Ctrl-C, -x, a crash limit)."""
+    reasons = list(partial) + ([f"interrupted: {interrupted}"] if interrupted else [])
+    return {"complete": not reasons, "partial": bool(partial), "interrupted": bool(interrupted), "reasons": reasons}
+
+
+def is_complete(data: dict) -> bool:
+    return data.get("run", {}).get("complete", True)  # files from before `run` existed were whole runs
+
+
+def run_label(data: dict) -> str:
+    """"" for a complete run, else "partial run" / "interrupted run" for titles and terminal lines."""
+    run = data.get("run") or {}
+    return "interrupted run" if run.get("interrupted") else "partial run" if run.get("partial") else ""
+
+
 def assemble(cells: list[dict], *, adapters: list[str], versions: dict, timings: dict, stale: list[str],
              expectation_errors: list[str], adapter_info: dict | None = None, warnings: list[str] = (),
-             extra: dict | None = None) -> dict:
+             extra: dict | None = None, run: dict | None = None) -> dict:
     """`adapter_info`: per adapter, what it declares (momentum_form, execution mode, why it runs in a
-    child process); the matrix's measurements are checked against it."""
+    child process); the matrix's measurements are checked against it.  `run`: run_status()."""
     cells = sorted(cells, key=lambda c: (c["adapter"], c["case"]))
     summary = {o: 0 for o in OUTCOMES}
     for c in cells:
@@ -71,6 +88,7 @@ def assemble(cells: list[dict], *, adapters: list[str], versions: dict, timings:
         "stale_expectations": stale,
         "expectation_errors": expectation_errors,
         "timings": timings,
+        "run": run or run_status(),
         **(extra or {}),
     }
 
@@ -82,29 +100,59 @@ def mutant_section(rows: list[dict]) -> dict:
     rows = sorted(rows, key=lambda r: r["mutant"])
     return {"mutant_kill_table": rows,
             "mutant_summary": {"total": len(rows), "killed": sum(r["killed"] for r in rows),
-                               "survivors": [r["mutant"] for r in rows if not r["killed"]]}}
+                               "survivors": [r["mutant"] for r in rows if not r["killed"] and not r.get("crashed")],
+                               "crashed": [r["mutant"] for r in rows if r.get("crashed")]}}
+
+
+def write_text(path: Path, text: str) -> None:
+    """Atomically: a reader (or a run interrupted while writing) sees the old file or the new one,
+    never half of one.  OSError (read-only directory, no space) is the caller's to report."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write(results: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(results, indent=1, sort_keys=True, allow_nan=False) + "\n")
+    write_text(path, json.dumps(results, indent=1, sort_keys=True, allow_nan=False) + "\n")
+
+
+def write_report(data: dict, directory: Path) -> list[Path]:
+    """results.json and report.html in `directory`, each written atomically."""
+    from reports.html import render  # reports.html reads this module
+    directory = Path(directory)
+    write(data, directory / "results.json")
+    write_text(directory / "report.html", render(data))
+    return [directory / "results.json", directory / "report.html"]
+
+
+def _no_constants(name):
+    raise ValueError(f"{name} is not a number a results file holds")
 
 
 def read(path) -> dict:
+    """A results file, validated (reports/schema.py); any problem is a ResultsError naming the file."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ResultsError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise ResultsError(f"{path}: is a directory, expected a results.json file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ResultsError(f"{path}: unreadable ({exc})") from None
-    except json.JSONDecodeError as exc:
+        raise ResultsError(f"{path}: unreadable ({getattr(exc, 'strerror', None) or exc})") from None
+    if not text.strip():
+        raise ResultsError(f"{path}: empty file")
+    try:
+        data = json.loads(text, parse_constant=_no_constants)
+    except ValueError as exc:  # JSONDecodeError included: truncated, not JSON at all, NaN
         raise ResultsError(f"{path}: not JSON ({exc})") from None
-    if not isinstance(data, dict) or "cells" not in data:
-        raise ResultsError(f"{path}: not a normconf results file (no `cells`)")
-    if data.get("schema_version") != SCHEMA_VERSION:
-        raise ResultsError(f"{path}: schema version {data.get('schema_version')!r}, this normconf reads {SCHEMA_VERSION}")
-    for i, cell in enumerate(data["cells"]):
-        if not isinstance(cell, dict) or not {"case", "adapter", "outcome"} <= set(cell):
-            raise ResultsError(f"{path}: cell #{i} lacks case/adapter/outcome")
+    try:
+        validate(data, SCHEMA_VERSION)
+    except SchemaError as exc:
+        raise ResultsError(f"{path}: {exc}") from None
     return data
