@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 
 from adapters.harness import snippet_for
+from reports.changes import changes_html, page_title
 from reports.matrix import nonfinite_summary
 from reports.porting import porting_guide
 
@@ -149,7 +150,7 @@ def mutant_section(data: dict) -> str:
         cls = "pass" if row["killed"] else "fail"
         named = ", ".join(f"{c} ({row['margins'][c]:.3g}x)" if c in row["margins"] else c for c in row["named_by"][:4])
         out.append(f"<tr><td>{e(row['mutant'])}</td><td>{e(row.get('bug'))}</td>"
-                   f"<td class=\"{cls}\">{'killed' if row['killed'] else 'SURVIVED'}</td><td>{e(named)}</td>"
+                   f"<td class=\"{cls}\">{'killed' if row['killed'] else 'crashed' if row.get('crashed') else 'SURVIVED'}</td><td>{e(named)}</td>"
                    f"<td>{len(row.get('caught_by', []))} cases</td></tr>")
     out.append("</table>")
     return "".join(out)
@@ -162,11 +163,12 @@ def render(data: dict) -> str:
     dec = data.get("decisiveness", {})
     stale = "".join(f"<li>{e(s)}</li>" for s in data.get("stale_expectations", []) + data.get("expectation_errors", []))
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>normconf conformance report</title>
+<html lang="en"><head><meta charset="utf-8"><title>{e(page_title(data))}</title>
 <style>{STYLE}</style></head><body>
 <h1>normconf: LayerNorm and BatchNorm conformance</h1>
 <p><small>{e(data.get('created'))} · {e(data['platform'].get('system'))} · python {e(data['platform'].get('python'))}<br>{e(versions)}</small></p>
 <p>{summary}</p>
+{changes_html(data)}
 <h2>Conformance matrix</h2>
 <p class="legend"><span style="box-shadow:inset 4px 0 #2e9d55">as documented</span><span style="box-shadow:inset 4px 0 #d0342c">differs from the documentation</span><span style="box-shadow:inset 4px 0 #d08a2c">known deviation</span>
 Same background colour along a row = same behaviour in those frameworks. Hover a cell for its citation and cases.</p>
