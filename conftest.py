@@ -94,6 +94,9 @@ class NormconfSession:
 
 
 def pytest_configure(config):
+    from adapters.base import CALL_TIMEOUT_PROBLEM
+    if CALL_TIMEOUT_PROBLEM:
+        raise pytest.UsageError(CALL_TIMEOUT_PROBLEM)
     config.normconf = NormconfSession(config)
     if not hasattr(config, "workerinput"):  # the controller (or a run without xdist) writes the reports
         from reports.plugin import ReportPlugin

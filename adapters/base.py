@@ -37,7 +37,22 @@ class _Default:
 DEFAULT: Any = _Default()  # leave the argument to the framework's default
 
 # How long one adapter call may take before its cell is a timeout (NORMCONF_CALL_TIMEOUT seconds).
-CALL_TIMEOUT_S = float(os.environ.get("NORMCONF_CALL_TIMEOUT", "120"))
+MAX_CALL_TIMEOUT_S = 1e6  # about 11 days: past ~1e11 the interval timer overflows
+
+
+def _call_timeout(raw: str) -> tuple[float, str | None]:
+    """(seconds, None), or the default and the problem: conftest.py turns it into a usage error."""
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = float("nan")
+    if not 0 < seconds <= MAX_CALL_TIMEOUT_S:  # NaN fails too
+        return 120.0, (f"NORMCONF_CALL_TIMEOUT={raw!r}: expected a number of seconds above 0 "
+                       f"and at most {MAX_CALL_TIMEOUT_S:g}")
+    return seconds, None
+
+
+CALL_TIMEOUT_S, CALL_TIMEOUT_PROBLEM = _call_timeout(os.environ.get("NORMCONF_CALL_TIMEOUT", "120"))
 
 
 @runtime_checkable

@@ -36,8 +36,7 @@ def generate(directory: Path) -> int:
         (directory / stale).unlink()
     for fname, (data, _) in built.items():
         (directory / fname).write_bytes(data)
-    (directory / fixtures.MANIFEST).write_text(
-        fixtures.manifest_text({f: fixtures.sha256(d) for f, (d, _) in built.items()}))
+    (directory / fixtures.MANIFEST).write_text(fixtures.manifest_text({f: d for f, (d, _) in built.items()}))
     _summary(directory, built)
     return 0
 
@@ -85,10 +84,10 @@ def check(directory: Path) -> int:
     built = _generate_all()
     problems: list[str] = []
     try:
-        manifest = fixtures.read_manifest(directory)
+        manifest, sizes = fixtures.read_manifest(directory), fixtures.read_sizes(directory)
     except fixtures.FixtureError as exc:
         problems.append(str(exc))
-        manifest = {}
+        manifest, sizes = {}, {}
     on_disk = {p.name for p in directory.glob("*.npz")}
     for fname in sorted(on_disk - set(built)):
         problems.append(f"{directory / fname}: extra file, no case in golden/cases.py produces it")
@@ -102,6 +101,9 @@ def check(directory: Path) -> int:
         disk_bytes = path.read_bytes()
         if manifest and manifest.get(fname) != fixtures.sha256(disk_bytes):
             problems.append(f"{path}: hash mismatch with {fixtures.MANIFEST}")
+        if manifest and sizes.get(fname) != len(disk_bytes):
+            problems.append(f"{path}: size {len(disk_bytes)} differs from {fixtures.MANIFEST}'s {sizes.get(fname)} "
+                            "(run `python -m golden generate`)")
         if disk_bytes == data:
             continue
         try:

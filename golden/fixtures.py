@@ -86,26 +86,45 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_manifest(directory: Path = GOLDEN_DIR) -> dict[str, str]:
+def _manifest(directory: Path) -> dict:
     path = Path(directory) / MANIFEST
     try:
         data = json.loads(path.read_text())
-        return dict(data["files"])
+        if not isinstance(data["files"], dict) or not isinstance(data.get("sizes", {}), dict):
+            raise TypeError("`files` and `sizes` must be objects")
+        return data
     except FileNotFoundError:
         raise FixtureError(path, "manifest missing: run `python -m golden generate`") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise FixtureError(path, f"manifest unreadable ({exc})") from None
 
 
-def manifest_text(hashes: dict[str, str]) -> str:
+def read_manifest(directory: Path = GOLDEN_DIR) -> dict[str, str]:
+    """File name -> SHA-256."""
+    return dict(_manifest(directory)["files"])
+
+
+def read_sizes(directory: Path = GOLDEN_DIR) -> dict[str, int]:
+    """File name -> size in bytes (empty for a manifest written before sizes were recorded)."""
+    return dict(_manifest(directory).get("sizes", {}))
+
+
+def manifest_text(files: dict[str, bytes]) -> str:
+    """The manifest of file name -> content: each file's SHA-256 and size."""
     return json.dumps({"schema_version": SCHEMA_VERSION, "generator_version": GENERATOR_VERSION,
-                       "files": dict(sorted(hashes.items()))}, indent=1, sort_keys=True) + "\n"
+                       "files": {f: sha256(d) for f, d in sorted(files.items())},
+                       "sizes": {f: len(d) for f, d in sorted(files.items())}}, indent=1, sort_keys=True) + "\n"
 
 
-def load(path, expected_sha: str | None = None) -> LoadedFixture:
-    """Load one fixture; any problem raises FixtureError naming the file (for that case alone)."""
+def load(path, expected_sha: str | None = None, expected_size: int | None = None) -> LoadedFixture:
+    """Load one fixture; any problem raises FixtureError naming the file (for that case alone).  A file
+    larger than the manifest's size is refused before it is read: its hash cannot match anyway, and a
+    huge file would be read into memory and hashed first."""
     path = Path(path)
     try:
+        if expected_size is not None and path.stat().st_size > expected_size:
+            raise FixtureError(path, f"{path.stat().st_size} bytes, the manifest lists {expected_size}: "
+                                     "refused unread (tampered or stale fixture)")
         data = path.read_bytes()
     except TimeoutError:  # an OSError too: a cell's deadline, not a problem of the file
         raise
@@ -155,8 +174,8 @@ def load(path, expected_sha: str | None = None) -> LoadedFixture:
 
 def load_case(name: str, directory: Path = GOLDEN_DIR) -> LoadedFixture:
     """Load by case name, checking the file against the manifest."""
-    manifest = read_manifest(directory)
+    manifest = _manifest(directory)
     fname = file_name(name)
-    if fname not in manifest:
+    if fname not in manifest["files"]:
         raise FixtureError(Path(directory) / fname, "not listed in the manifest")
-    return load(Path(directory) / fname, manifest[fname])
+    return load(Path(directory) / fname, manifest["files"][fname], manifest.get("sizes", {}).get(fname))

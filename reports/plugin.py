@@ -1,5 +1,16 @@
 """Controller-only pytest plugin: gathers the cell records that workers attach to their reports,
-fills in crashed and missing cells, and writes results.json and report.html at the end."""
+fills in crashed and missing cells, writes results.json and report.html at the end, and compares the
+run with --baseline.
+
+- The baseline is read and validated when the run starts: a bad file ends it at once (exit 2).
+- `--collect-only` writes nothing.  A run that did not cover the whole catalog (-k, --frameworks, --lf,
+  deselection) is partial; one stopped early (Ctrl-C, -x, too many crashed workers) is interrupted.
+  Both are marked in results.json and the page title, and neither replaces a complete report: where
+  the report directory holds one, they go to its `partial/` folder beside it.
+- Files are written atomically; an unwritable report directory is one line at the end, not a traceback.
+- With --baseline the exit code is the check's: 1 regressions, 2 unusable input or output, 0 otherwise.
+  The last line of the run is the verdict, after pytest's own summary line.
+"""
 from __future__ import annotations
 
 import time
@@ -8,47 +19,74 @@ from pathlib import Path
 
 import pytest
 
-from reports import results
 from judge.verdict import new_cell
+from reports import results
+
+PARTIAL_DIR = "partial"
+MUTANT_TEST = "::test_mutant_is_caught["
+
+
+def _mutant_name(nodeid: str) -> str | None:
+    return nodeid.split(MUTANT_TEST, 1)[1][:-1] if MUTANT_TEST in nodeid and nodeid.endswith("]") else None
 
 
 class ReportPlugin:
     def __init__(self, config):
         self.config = config
         self.expected: set[str] = set()
+        self.expected_mutants: set[str] = set()
+        self.reported: set[str] = set()
         self.cells: dict[str, dict] = {}
         self.crashes: dict[str, str] = {}
         self.mutants: dict[str, dict] = {}
         self.started = time.time()
         self.written: list[Path] = []
         self.data: dict | None = None
-        self.regressions: list[str] | None = None
+        self.problem: str | None = None  # the report could not be written
+        self.baseline_path = config.getoption("--baseline")
+        self.baseline = None
+        if self.baseline_path:  # checked now: a bad baseline must not cost a whole run first
+            try:
+                self.baseline = results.read(self.baseline_path)
+            except results.ResultsError as exc:
+                pytest.exit(f"--baseline {exc}", returncode=2)
 
     # -- which cells should exist --
+    def _expect(self, ids):
+        ids = list(ids)
+        self.expected.update(i for i in ids if results.split_nodeid(i))
+        self.expected_mutants.update(i for i in ids if _mutant_name(i))
+
     def pytest_collection_finish(self, session):
-        self.expected.update(i.nodeid for i in session.items if results.split_nodeid(i.nodeid))
+        self._expect(i.nodeid for i in session.items)
 
     @pytest.hookimpl(optionalhook=True)  # only exists when pytest-xdist is installed
     def pytest_xdist_node_collection_finished(self, node, ids):
-        self.expected.update(i for i in ids if results.split_nodeid(i))
+        self._expect(ids)
 
     # -- what they were --
     def pytest_runtest_logreport(self, report):
+        self.reported.add(report.nodeid)
         for key, value in report.user_properties:
             if key == "normconf_mutant":
                 self.mutants[value["mutant"]] = value
+        name = _mutant_name(report.nodeid)
+        if name and report.failed and name not in self.mutants:
+            # no kill record: its worker died (xdist: "worker crashed") or the check itself broke
+            self.mutants[name] = crashed_mutant(name, str(report.longrepr)[-2000:])
         if not results.split_nodeid(report.nodeid):
             return
         for key, value in report.user_properties:
             if key == "normconf_cell":
                 self.cells[report.nodeid] = value
         if report.failed and report.nodeid not in self.cells:
-            # no record: the worker died (xdist reports "worker crashed") or the test itself broke
             self.crashes[report.nodeid] = str(report.longrepr)[-2000:]
 
-    def _all_cells(self) -> list[dict]:
+    def _all_cells(self, stopped: bool) -> list[dict]:
         out = list(self.cells.values())
         for nodeid in sorted(self.expected - set(self.cells)):
+            if stopped and nodeid not in self.reported:
+                continue  # never ran: the run was stopped, not the cell
             case, adapter = results.split_nodeid(nodeid)
             cell = new_cell(case, adapter)
             if nodeid in self.crashes:
@@ -58,44 +96,66 @@ class ReportPlugin:
             out.append(cell)
         return out
 
+    def _run_status(self, session, exitstatus, cells) -> dict:
+        from golden.cases import CASES
+        from tests.self.mutants import MUTANTS
+        ns, partial = self.config.normconf, []
+        frameworks = self.config.getoption("--frameworks")
+        if frameworks:
+            partial.append(f"--frameworks={frameworks}")
+        left_out = len(CASES) * len(ns.adapters) - len(self.expected)
+        if left_out > 0:
+            partial.append(f"{left_out} of {len(CASES) * len(ns.adapters)} cells not selected")
+        if "numpy" in ns.adapters and len(self.expected_mutants) < len(MUTANTS):
+            partial.append(f"{len(MUTANTS) - len(self.expected_mutants)} of {len(MUTANTS)} mutant checks not selected")
+        unran = len(self.expected) - len(cells)
+        interrupted = None
+        if unran > 0:
+            why = session.shouldfail or session.shouldstop or "stopped"
+            interrupted = f"{why}; {unran} selected cells did not run"
+        return results.run_status(partial, interrupted)
+
     def pytest_sessionfinish(self, session, exitstatus):
-        if not self.expected:
-            return  # not a conformance run (e.g. the self-tests)
+        if self.config.option.collectonly or not (self.expected or self.expected_mutants):
+            return  # collecting only, or not a conformance run (e.g. the self-tests): nothing to write
         from conftest import adapter_info
         ns = self.config.normconf
-        cells = self._all_cells()
+        stopped = bool(exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldfail or session.shouldstop)
+        cells = self._all_cells(stopped)
         versions, seconds = {}, defaultdict(float)
         for c in cells:
             if c.get("versions"):
                 versions[c["adapter"]] = c["versions"]
             seconds[c["adapter"]] += c.get("seconds") or 0.0
-        adapters = list(ns.adapters)
         data = results.assemble(
-            cells, adapters=adapters, versions=versions,
+            cells, adapters=list(ns.adapters), versions=versions,
             timings={"wall_s": round(time.time() - self.started, 2), "cell_s_by_adapter": dict(seconds),
                      "workers": getattr(self.config.option, "numprocesses", None) or 0},
             stale=stale_rules(ns, cells), expectation_errors=ns.expectation_errors,
             adapter_info={name: adapter_info(a) for name, a in ns.adapters.items()}, warnings=ns.warnings,
-            extra=results.mutant_section(list(self.mutants.values())))
+            extra=results.mutant_section(list(self.mutants.values())),
+            run=self._run_status(session, exitstatus, cells))
+        if self.baseline is not None:
+            from reports.compare import compare, exit_code
+            data["comparison"] = compare(self.baseline, data)
+            data["comparison"]["baseline"]["path"] = str(self.baseline_path)
+            if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+                session.exitstatus = exit_code(data["comparison"])
+        self.data = data
         out = Path(self.config.getoption("--report-dir"))
         if not out.is_absolute():
             out = Path(self.config.rootpath) / out
-        results.write(data, out / "results.json")
-        self.data = data
-        from reports.html import write_html
-        write_html(data, out / "report.html")
-        self.written = [out / "results.json", out / "report.html"]
-        baseline = self.config.getoption("--baseline")
-        if baseline:
-            from reports.compare import compare_files
-            code, lines = compare_files(baseline, out / "results.json")
-            self.regressions = lines
-            if code != 0 and session.exitstatus == 0:
-                session.exitstatus = code
+        try:
+            self.written = write_report(data, out)
+        except OSError as exc:
+            self.problem = f"normconf: cannot write the report to {out}: {exc.strerror or exc}"
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = 2
 
     def pytest_terminal_summary(self, terminalreporter):
-        if not self.written:
+        if self.data is None:
             return
+        from reports.changes import text_lines
         from reports.matrix import text_matrix
         data = self.data
         tr = terminalreporter
@@ -106,17 +166,63 @@ class ReportPlugin:
         tr.write_line("outcomes: " + ", ".join(f"{k} {v}" for k, v in data["summary"].items() if v))
         if data.get("mutant_summary"):
             m = data["mutant_summary"]
-            tr.write_line(f"mutants: {m['killed']} of {m['total']} killed, survivors: {', '.join(m['survivors']) or 'none'}")
+            crashed = f", crashed: {', '.join(m['crashed'])}" if m.get("crashed") else ""
+            tr.write_line(f"mutants: {m['killed']} of {m['total']} killed, survivors: "
+                          f"{', '.join(m['survivors']) or 'none'}{crashed}")
         for rule in data["stale_expectations"]:
             tr.write_line(f"STALE expectation: {rule}")
         for err in data["expectation_errors"]:
             tr.write_line(f"EXPECTATION ERROR: {err}")
-        for p in self.written:
-            tr.write_line(f"wrote {p}")
-        if self.regressions is not None:
-            tr.section("normconf regression check against the baseline")
-            for line in self.regressions or ["no regressions"]:
+        if self.written:
+            label = results.run_label(data)
+            tr.write_line(f"wrote {' and '.join(p.name for p in self.written)} to {self.written[0].parent}"
+                          + (f" ({label}: {'; '.join(data['run']['reasons'])})" if label else ""))
+            if self.written[0].parent.name == PARTIAL_DIR:
+                tr.write_line(f"the last complete report stays in {self.written[0].parent.parent}")
+        if data.get("comparison"):
+            tr.section("normconf: changes since the baseline")
+            for line in text_lines(data["comparison"]):
                 tr.write_line(line)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self, config):
+        """After pytest's summary line: the write problem and the verdict, the run's last words."""
+        lines = [self.problem] if self.problem else []
+        if self.data is not None and self.data.get("comparison"):
+            from reports.changes import verdict
+            lines.append(verdict(self.data["comparison"]))
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        for line in lines:
+            if reporter is not None:
+                reporter.write_line(line, red="regression" in line and not line.startswith("0 "), bold=True)
+            else:
+                print(line)
+
+
+def crashed_mutant(name: str, message: str) -> dict:
+    """A kill-table row for a mutant whose check never finished: shown as crashed, not left out."""
+    from tests.self.mutants import MUTANTS_BY_NAME
+    mutant = MUTANTS_BY_NAME.get(name)
+    return {"mutant": name, "bug": getattr(mutant, "bug", None), "breaks": getattr(mutant, "breaks", None),
+            "killed": False, "named": False, "crashed": True, "message": message, "caught_by": [],
+            "named_by": [], "margins": {}, "outcomes": {}}
+
+
+def write_report(data: dict, out: Path) -> list[Path]:
+    """results.json and report.html, atomically.  A partial or interrupted run goes to out/partial/
+    where `out` holds a complete report; a complete run clears out/partial/ (it is older)."""
+    target = out
+    if not results.is_complete(data):
+        try:
+            if results.is_complete(results.read(out / "results.json")):
+                target = out / PARTIAL_DIR
+        except results.ResultsError:
+            pass  # nothing complete (or nothing readable) to keep
+    written = results.write_report(data, target)
+    if target == out:
+        for stale in (out / PARTIAL_DIR / "results.json", out / PARTIAL_DIR / "report.html"):
+            stale.unlink(missing_ok=True)
+    return written
 
 
 def stale_rules(ns, cells) -> list[str]:
