@@ -15,6 +15,7 @@ from golden import fixtures, npzio
 from tests.self.suite_runner import run_suite, write_plugin
 
 NUMPY = ("--frameworks=numpy", "-n", "2", "-p", "no:randomly")
+REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _fixture_copy(tmp_path) -> pathlib.Path:
@@ -81,7 +82,7 @@ def test_missing_manifest_is_an_error_in_every_cell_and_the_run_completes(tmp_pa
 ])
 def test_bad_expectations_file_is_named_in_its_adapters_cells(tmp_path, edit, problem):
     exp = tmp_path / "expectations"
-    shutil.copytree(pathlib.Path("adapters/expectations"), exp)
+    shutil.copytree(REPO / "adapters" / "expectations", exp)
     (exp / "numpy.toml").write_text(edit((exp / "numpy.toml").read_text()))
     code, data, output = run_suite(tmp_path, *NUMPY, env={"NORMCONF_EXPECTATIONS_DIR": str(exp)})
     cells = _cells(data)
@@ -91,12 +92,12 @@ def test_bad_expectations_file_is_named_in_its_adapters_cells(tmp_path, edit, pr
     assert code == 1
 
 
-def test_unreadable_baseline_is_exit_2_after_a_complete_run(tmp_path):
+def test_unreadable_baseline_is_exit_2_before_the_run(tmp_path):
     junk = tmp_path / "baseline.json"
     junk.write_text("{ not json")
     code, data, output = run_suite(tmp_path, *NUMPY, f"--baseline={junk}")
-    assert code == 2 and "baseline.json: not JSON" in output
-    assert {c["outcome"] for c in data["cells"]} == {"pass"}
+    assert code == 2 and "baseline.json: not JSON" in output and data == {}
+    assert " passed" not in output  # validated when the run starts, not after it
 
 
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="torch not installed")
@@ -120,8 +121,24 @@ def test_a_cell_that_leaks_framework_state_is_an_error(tmp_path):
 
 def test_nothing_unpickles_or_evaluates_data():
     # fixtures, expectations, baselines and wire frames are data: numpy without pickle, JSON, TOML
-    sources = [p for p in pathlib.Path(".").glob("[a-z]*/**/*.py") if ".venv" not in p.parts and "tests" not in p.parts]
+    sources = [p for p in REPO.glob("[a-z]*/**/*.py") if ".venv" not in p.parts and "tests" not in p.relative_to(REPO).parts]
     pattern = re.compile(r"allow_pickle\s*=\s*True|pickle\.loads?\(|(?<![\w.])(eval|exec)\(")
-    for path in sources + [pathlib.Path("conftest.py")]:
+    for path in sources + [REPO / "conftest.py"]:
         match = pattern.search(path.read_text())
         assert match is None, f"{path} uses {match.group(0)}"
+
+
+def test_fixture_larger_than_its_manifest_entry_is_refused_unread(tmp_path, monkeypatch):
+    gold = _fixture_copy(tmp_path)
+    size = fixtures.read_sizes(gold)["ln_last1.npz"]
+    with open(gold / "ln_last1.npz", "ab") as f:
+        f.write(b"\0" * 10_000_000)  # ten megabytes nobody should read or hash
+
+    def refuse(path):
+        raise AssertionError(f"{path} was read")
+
+    monkeypatch.setattr(pathlib.Path, "read_bytes", refuse)
+    with pytest.raises(fixtures.FixtureError, match=rf"ln_last1.npz: 10{size:06d} bytes, the manifest lists {size}: "
+                                                    r"refused unread"):
+        fixtures.load_case("ln_last1", gold)
+    assert size == (fixtures.GOLDEN_DIR / "ln_last1.npz").stat().st_size  # the manifest records sizes

@@ -1,4 +1,5 @@
-"""Reports: the regression diff, the merge of CI shards, escaping, and the page as Chromium renders it."""
+"""Reports: the merge of CI shards, escaping, and the page as Chromium renders it (the regression check:
+test_compare.py, test_regression_runs.py)."""
 import copy
 import json
 import shutil
@@ -7,7 +8,7 @@ import sys
 
 import pytest
 
-from reports import compare, html, merge, results
+from reports import html, merge, results
 from tests.self.suite_runner import run_suite
 
 REPO = results.Path(__file__).resolve().parents[2]
@@ -23,40 +24,6 @@ def numpy_run(tmp_path_factory):
 
 def _cli(*args):
     return subprocess.run([sys.executable, "-m", "reports", *args], cwd=REPO, capture_output=True, text=True)
-
-
-def test_compare_names_a_changed_cell(numpy_run, tmp_path):
-    path, data = numpy_run
-    changed = copy.deepcopy(data)
-    cell = next(c for c in changed["cells"] if c["case"] == "bn1d_nc")
-    cell["conventions"]["running_variance"]["observed"] = "biased"
-    (tmp_path / "cur.json").write_text(json.dumps(changed))
-    proc = _cli("compare", str(path), str(tmp_path / "cur.json"))
-    assert proc.returncode == 1
-    assert "bn1d_nc@numpy: running_variance observed unbiased -> biased" in proc.stdout
-
-
-def test_compare_outcome_and_accuracy_regressions(numpy_run):
-    _, data = numpy_run
-    current = copy.deepcopy(data)
-    worse = next(c for c in current["cells"] if c["case"] == "ln_last1")
-    worse["accuracy"]["error"] += 2
-    gone = next(c for c in current["cells"] if c["case"] == "ln_last2")
-    gone["outcome"] = "fail"
-    regressions, _ = compare.compare(data, current)
-    assert any(r.startswith("ln_last1@numpy: error grew") for r in regressions)
-    assert any(r.startswith("ln_last2@numpy: outcome pass -> fail") for r in regressions)
-    assert compare.compare(data, data) == ([], [])
-
-
-def test_compare_bad_input_exits_2(numpy_run, tmp_path):
-    path, data = numpy_run
-    assert _cli("compare", str(tmp_path / "missing.json"), str(path)).returncode == 2
-    (tmp_path / "junk.json").write_text("{not json")
-    proc = _cli("compare", str(tmp_path / "junk.json"), str(path))
-    assert proc.returncode == 2 and "junk.json: not JSON" in proc.stderr
-    (tmp_path / "future.json").write_text(json.dumps({**data, "schema_version": 99}))
-    assert _cli("compare", str(tmp_path / "future.json"), str(path)).returncode == 2
 
 
 def test_merge_shards_reassembles_the_run(numpy_run, tmp_path):
