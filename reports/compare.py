@@ -32,7 +32,9 @@ Thresholds, and why:
 - Conventions: a variant named in both runs and different is a change.  "Matches no variant" on
   either side is left to the accuracy: which profiles are plausible for outputs far from all of them
   moves with noise, while their distance from the reference is the fact.  Not shown is no fact.
-- Output dtypes and the appearance or disappearance of unexpected NaN/inf are exact facts.
+- Output dtypes (names, compared as categories: coarser regresses) and the appearance or disappearance
+  of unexpected NaN/inf are exact facts.  Counts of NaN are not compared: which borderline groups
+  cancel to a negative variance moves with the reduction order.
 """
 from __future__ import annotations
 
@@ -41,8 +43,7 @@ import re
 
 from golden.cases import CASES
 from judge.measure import FLOAT32_STORAGE, agrees
-
-LABELS = ("regressed", "improved", "changed", "new")
+from reports.schema import LABELS
 COVERAGE = 3.0          # judge/measure.py: a value is named within 3 uncertainties
 ACCURACY_FACTOR = 2.0   # accuracy: a change of 2x or more, over the tolerance
 GOOD, BROKEN = ("pass", "xpass"), ("error", "bad_output", "timeout", "crashed", "missing")
@@ -118,9 +119,12 @@ def _precision(cell: dict) -> str:
     return max(found, key=lambda p: PRECISION_ORDER.index(p) if p in PRECISION_ORDER else len(PRECISION_ORDER))
 
 
-def _itemsize(dtype: str) -> int:
-    digits = re.sub(r"\D", "", dtype)
-    return int(digits) if digits else 0
+def _coarser(before: str, after: str) -> str:
+    """regressed when `after` is a coarser precision or dtype than `before`, improved when finer."""
+    rank = {p: i for i, p in enumerate(PRECISION_ORDER)}
+    if before not in rank or after not in rank or before == after:
+        return "changed"
+    return "regressed" if rank[after] > rank[before] else "improved"
 
 
 def _convention_facts(b: dict, a: dict):
@@ -197,8 +201,7 @@ def _accuracy_fact(b: dict, a: dict, eb, ea):
     if high <= 1 or high < ACCURACY_FACTOR * low:
         if not moved:
             return None
-        label = "regressed" if _itemsize(oa[moved[0]]["dtype"]) < _itemsize(ob[moved[0]]["dtype"]) else "improved"
-        return label, "accuracy", stored, ""
+        return _coarser(ob[moved[0]]["dtype"], oa[moved[0]]["dtype"]), "accuracy", stored, ""
     label = "regressed" if ea > eb else "improved"
     detail = "; ".join(filter(None, (f"error {eb:.3g}x -> {ea:.3g}x tolerance", stored)))
     pb, pa = _precision(b), _precision(a)

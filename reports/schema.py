@@ -56,19 +56,32 @@ CELL = {"case": str, "adapter": str, "outcome": OneOf(*OUTCOMES), "message": str
         "conventions": MapOf(CONVENTION), "measured": MapOf(MEASURED), "accuracy": Opt(ACCURACY),
         "nonfinite": MapOf(NONFINITE), "behaviour": Opt(str), "layout": Opt(str), "rule": Opt(str),
         "seconds": Opt(NUM), "versions": Opt(MapOf(str))}
-MATRIX_CELL = {"observed": Opt((str, int, float)), "status": str, "expected": SCALAR, "cases": Opt(ListOf(str))}
+MATRIX_CELL = {"observed": Opt(str), "status": str, "expected": SCALAR, "cases": Opt(ListOf(str))}
+MATRIX_ROW = {"row": str, "kind": str, "key": Opt(str), "cells": MapOf(MATRIX_CELL)}
 MUTANT = {"mutant": str, "bug": Opt(str), "killed": bool, "named": Opt(bool), "caught_by": ListOf(str),
           "named_by": ListOf(str), "margins": MapOf(NUM), "outcomes": MapOf(str), "crashed": Opt(bool)}
 RUN = {"complete": bool, "partial": bool, "interrupted": bool, "reasons": ListOf(str)}
+LABELS = ("regressed", "improved", "changed", "new")
+COMPARISON = {  # reports/compare.py
+    "baseline": {"created": Opt(str), "path": Opt(str)}, "compared": int,
+    "versions": ListOf({"package": str, "before": Opt(str), "after": Opt(str), "adapters": ListOf(str)}),
+    "platform": {"before": Opt(str), "after": Opt(str)},
+    "entries": ListOf({"label": OneOf(*LABELS), "adapter": str, "kind": str, "what": str,
+                       "cells": ListOf({"case": str, "detail": str})}),
+    "counts": {label: int for label in LABELS},
+    "not_run": {"cells": int, "adapters": MapOf(int), "whole": ListOf(str)},
+}
+DECISIVENESS = {"smallest_fixture_margin": Opt(NUM), "smallest_fixture_margin_case": Opt(str),
+                "smallest_observed_margin": Opt(NUM), "smallest_observed_margin_cell": Opt(str)}
 SCHEMA = {
     "schema_version": int, "created": Opt(str), "platform": MapOf(str), "adapters": ListOf(str),
     "versions": MapOf(MapOf(str)), "summary": MapOf(int), "cells": ListOf(CELL),
-    "matrix": {"adapters": ListOf(str), "rows": ListOf({"row": str, "kind": str, "cells": MapOf(MATRIX_CELL)})},
-    "adapter_info": Opt(MapOf(dict)), "warnings": Opt(ListOf(str)), "decisiveness": Opt(dict),
+    "matrix": {"adapters": ListOf(str), "rows": ListOf(MATRIX_ROW)},
+    "adapter_info": Opt(MapOf(dict)), "warnings": Opt(ListOf(str)), "decisiveness": Opt(DECISIVENESS),
     "stale_expectations": Opt(ListOf(str)), "expectation_errors": Opt(ListOf(str)), "timings": Opt(dict),
     "mutant_kill_table": Opt(ListOf(MUTANT)),
     "mutant_summary": Opt({"total": int, "killed": int, "survivors": ListOf(str)}),
-    "run": Opt(RUN), "comparison": Opt(dict),
+    "run": Opt(RUN), "comparison": Opt(COMPARISON),
 }
 
 
@@ -132,6 +145,12 @@ def validate(data, supported_version: int) -> None:
             label = f" ({cell.get('case')}@{cell.get('adapter')})" if isinstance(cell, dict) else ""
             check(cell, CELL, f"cells[{i}]{label}")
     check(data, SCHEMA)
+    for i, row in enumerate(data["matrix"]["rows"]):  # the report indexes every column of every row
+        absent = [a for a in data["matrix"]["adapters"] if a not in row["cells"]]
+        if absent:
+            raise SchemaError(f"matrix.rows[{i}] ({row['row']}): no cell for {', '.join(absent)}")
+        if row["kind"] == "default" and "key" not in row:
+            raise SchemaError(f"matrix.rows[{i}] ({row['row']}): missing key 'key'")
     listed, seen = set(data["adapters"]), set()
     for i, cell in enumerate(data["cells"]):
         key = f"{cell['case']}@{cell['adapter']}"
