@@ -102,7 +102,7 @@ def changes_html(data: dict) -> str:
                             for c in entry["cells"])
             out.append(f'<tr data-label="{e(entry["label"])}"><td class="{cls}">{e(entry["label"])}</td>'
                        f'<td>{e(entry["adapter"])}</td><td>{e(entry["what"])}</td>'
-                       f'<td>{len(entry["cells"])}<ul>{cases}</ul></td></tr>')
+                       f'<td>{_plural(len(entry["cells"]), "case")}<ul>{cases}</ul></td></tr>')
         out.append("</table>")
     line = not_run_line(comparison)
     if line:

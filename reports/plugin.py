@@ -110,8 +110,10 @@ class ReportPlugin:
             partial.append(f"{len(MUTANTS) - len(self.expected_mutants)} of {len(MUTANTS)} mutant checks not selected")
         unran = len(self.expected) - len(cells)
         interrupted = None
-        if unran > 0:
-            why = session.shouldfail or session.shouldstop or "stopped"
+        if unran > 0:  # xdist keeps its -x / crashed-workers reason on its own session object
+            dsession = self.config.pluginmanager.getplugin("dsession")
+            why = (session.shouldfail or session.shouldstop or getattr(dsession, "shouldstop", None)
+                   or ("Ctrl-C" if exitstatus == pytest.ExitCode.INTERRUPTED else "stopped"))
             interrupted = f"{why}; {unran} selected cells did not run"
         return results.run_status(partial, interrupted)
 

@@ -141,7 +141,8 @@ def test_stopped_by_x_is_marked_interrupted_and_keeps_the_complete_report(tmp_pa
     assert code in (1, 2), output[-3000:]
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     run = results.read(out / "partial" / "results.json")
-    assert run["run"]["interrupted"] and any("did not run" in r for r in run["run"]["reasons"])
+    assert run["run"]["interrupted"] and any(r.startswith("interrupted: stopping after ") and
+                                             r.endswith("selected cells did not run") for r in run["run"]["reasons"])
     assert "missing" not in {c["outcome"] for c in run["cells"]}
     assert "(interrupted run)" in (out / "partial" / "report.html").read_text()
 
@@ -159,15 +160,24 @@ def test_ctrl_c_is_marked_interrupted(tmp_path):
     output = proc.communicate(timeout=300)[0]
     data = results.read(tmp_path / "out" / "results.json")
     assert data["run"]["interrupted"] and 0 < len(data["cells"]) < len(CASES), output[-3000:]
+    assert data["run"]["reasons"][-1].startswith("interrupted: Ctrl-C; ")
     assert proc.returncode == 2 and "INTERNALERROR" not in output
 
 
-def test_unwritable_report_directory_is_one_line_and_the_matrix_still_shows(tmp_path):
-    blocker = tmp_path / "file"
-    blocker.write_text("a file where the report directory would go")
-    code, _, output = run_suite(tmp_path, *NUMPY, "-n", "0", "-k", "ln_last1", f"--report-dir={blocker / 'out'}")
+@pytest.mark.parametrize("how", ["read-only directory", "under a file"])
+def test_unwritable_report_directory_is_one_line_and_the_matrix_still_shows(tmp_path, how):
+    if how == "read-only directory":
+        if os.geteuid() == 0:
+            pytest.skip("root writes into a read-only directory")
+        out = tmp_path / "out"
+        out.mkdir()
+        out.chmod(0o555)
+    else:  # any user, root included: the report directory cannot be created where a file is
+        (tmp_path / "file").write_text("a file where the report directory would go")
+        out = tmp_path / "file" / "out"
+    code, _, output = run_suite(tmp_path, *NUMPY, "-n", "0", "-k", "ln_last1", f"--report-dir={out}")
     lines = output.strip().splitlines()
-    assert code == 2 and lines[-1].startswith(f"normconf: cannot write the report to {blocker / 'out'}: "), lines[-3:]
+    assert code == 2 and lines[-1].startswith(f"normconf: cannot write the report to {out}: "), lines[-3:]
     assert "normconf conformance matrix" in output and "Traceback" not in output and "INTERNALERROR" not in output
 
 
