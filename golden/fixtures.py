@@ -59,6 +59,11 @@ class LoadedFixture:
     def tolerance(self) -> float:
         return self.meta["tolerance"]
 
+    @property
+    def tolerances(self) -> dict[str, float]:
+        """Output name -> tolerance (the verdict still uses `tolerance`, their maximum)."""
+        return self.meta["tolerances"]
+
 
 def file_name(case_name: str) -> str:
     return f"{case_name}.npz"
@@ -78,6 +83,7 @@ def to_bytes(fx) -> bytes:
         "variants": fx.variants,
         "outputs": sorted(fx.expected[0]),
         "tolerance": fx.tolerance,
+        "tolerances": fx.tolerances,
         "decisiveness_margin": fx.decisiveness_margin,
     })
     return npzio.dumps(arrays)

@@ -10,11 +10,16 @@ import numpy as np
 
 from golden import reference as ref
 from golden.cases import VARIANTS, Case
-from golden.tolerance import DECISIVENESS_MARGIN, scaled_error, tolerance
+from golden.tolerance import DECISIVENESS_MARGIN, scaled_error, tolerances
 
 NUMPY_DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16,
                 "bfloat16": ml_dtypes.bfloat16}
 PERIOD = 997  # periodic long inputs repeat every PERIOD values so the fixture compresses
+# grid and drift inputs: N(0,1) rounded to multiples of 1/GRID, no period (so block-merged statistics
+# differ from block to block), yet few distinct values (so inputs and outputs compress); drift adds a
+# ramp from 0 to DRIFT standard deviations over the flattened input (block means then differ a lot).
+GRID = 256
+DRIFT = 2.0
 
 
 class NotDecisive(ValueError):
@@ -28,8 +33,9 @@ class Fixture:
     variants: list[dict[str, str]]           # one profile per combination
     expected: list[dict[str, np.ndarray]]    # float64, one dict of compared outputs per combination
     intermediates: list[dict[str, np.ndarray]]
-    tolerance: float
+    tolerance: float                         # the largest of `tolerances` (what the verdict uses today)
     decisiveness_margin: float | None        # None when the case holds a single variant
+    tolerances: dict[str, float]             # output name -> tolerance (golden/tolerance.py)
 
 
 def _draw(case: Case, rng: np.random.Generator, shape) -> np.ndarray:
@@ -39,6 +45,11 @@ def _draw(case: Case, rng: np.random.Generator, shape) -> np.ndarray:
         block = rng.standard_normal(PERIOD)
         flat = np.resize(block, int(np.prod(shape)))
         return case.loc + case.scale * flat.reshape(shape)
+    if case.distribution in ("grid", "drift"):
+        z = rng.standard_normal(int(np.prod(shape)))
+        if case.distribution == "drift":
+            z = z + np.linspace(0.0, DRIFT, z.size)
+        return case.loc + case.scale * (np.round(z * GRID) / GRID).reshape(shape)
     return case.loc + case.scale * rng.standard_normal(shape)
 
 
@@ -141,7 +152,6 @@ def conditioning(case: Case, inputs) -> float:
 
 def build_fixture(case: Case) -> Fixture:
     inputs = make_inputs(case)
-    tol = tolerance(case.dtype, case.reduction_size, conditioning(case, inputs))
     combos = [dict(zip(case.conventions, vs)) for vs in
               itertools.product(*(VARIANTS[c] for c in case.conventions))]
     expected, intermediates = [], []
@@ -150,10 +160,33 @@ def build_fixture(case: Case) -> Fixture:
             e, i = expected_for(case, inputs, profile)
             expected.append(e)
             intermediates.append(i)
+    tols = output_tolerances(case, inputs, expected)
+    tol = max(tols.values())
     margin = decisiveness(case, combos, expected, tol)
     with np.errstate(divide="ignore", invalid="ignore"):
         check_hidden_conventions(case, inputs, combos[0], expected[0], tol)
-    return Fixture(case, inputs, combos, expected, intermediates, tol, margin)
+    return Fixture(case, inputs, combos, expected, intermediates, tol, margin, tols)
+
+
+def output_tolerances(case: Case, inputs, expected: list[dict[str, np.ndarray]]) -> dict[str, float]:
+    """Output name -> tolerance: what golden/tolerance.py needs to know about the case, gathered here.
+    A BatchNorm's buffers are charged for the weights its variants can show and for the eval offset
+    max |running_mean| / sqrt(running_var + eps) of any variant after the last step."""
+    offset = conditioning(case, inputs)
+    if case.layer != "batch_norm":
+        return tolerances(case.dtype, case.reduction_size, offset, layer=case.layer)
+    if case.momentum is None:
+        weights = (None,)
+    elif "momentum" in case.defaults:
+        weights = tuple(float(v) for v in VARIANTS["default_momentum"])
+    else:
+        weights = (case.momentum, 1.0 - case.momentum) if case.raw_momentum else (case.momentum,)
+    eps = min(float(v) for v in VARIANTS["default_eps"]) if "eps" in case.defaults else case.eps
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eval_offset = max(float(np.nanmax(np.abs(e["running_mean"][-1]) / np.sqrt(e["running_var"][-1] + eps),
+                                          initial=0.0)) for e in expected)
+    return tolerances(case.dtype, case.reduction_size, offset, layer=case.layer, steps=case.steps,
+                      weights=weights, eval_offset=eval_offset)
 
 
 # Conventions on which the frameworks' documentation differs.  A case that does not list one must be

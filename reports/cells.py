@@ -19,6 +19,7 @@ import numpy as np
 from adapters.base import CALL_TIMEOUT_S, Unsupported
 from adapters.harness import call
 from golden import fixtures
+from golden.bias import HALF, output_budget, rounding_bias
 from golden.compare import NO_MATCH, check_outputs, measures, observe
 
 PASSING = ("pass", "xfail")
@@ -169,6 +170,7 @@ def _compare(cell, fx, outputs, expectation):
         cell.update(outcome="error", message=f"{expectation.path}: no documented variant for {', '.join(missing)}")
     elif obs.matched is not None and obs.matched == target:
         cell.update(outcome="pass", message=f"within tolerance ({obs.errors[target] / fx.tolerance:.3g}x)")
+        _rounding_bias(cell, fx, outputs, target)  # rounding-bias check (golden/bias.py)
     elif obs.matched is not None:
         diffs = [f"{c}: observed {observed[c]}, documented {documented[c]}" for c in case.conventions
                  if observed[c] != documented[c]]
@@ -178,6 +180,32 @@ def _compare(cell, fx, outputs, expectation):
         cell.update(outcome="fail", message=(
             f"{NO_MATCH}: nearest {_profile(nearest) or 'the only variant'} misses by "
             f"{obs.errors[obs.nearest] / fx.tolerance:.3g}x tolerance ({fx.tolerance:.3g}) in {obs.worst_output[obs.nearest]}"))
+
+
+# ---- rounding-bias check (golden/bias.py): a float16/bfloat16 output within tolerance must also not
+# lean one way (truncation or rounding toward -inf instead of to nearest).  Records the worst output in
+# cell["rounding_bias"]; fails the cell when its mean signed error exceeds the threshold. ----
+def _rounding_bias(cell, fx, outputs, target):
+    dtype = str(fx.inputs["x"].dtype)
+    if dtype not in HALF:
+        return
+    tolerances = fx.meta.get("tolerances") or {}
+    worst = None
+    for name, expected in fx.expected[target].items():
+        if str(np.asarray(outputs[name]).dtype) != dtype:
+            continue
+        budget = output_budget(tolerances.get(name, fx.tolerance), dtype, expected)
+        mean, threshold = rounding_bias(outputs[name], expected, dtype, budget)
+        if worst is None or abs(mean) / threshold > worst["ratio"]:
+            worst = {"output": name, "mean_ulp": mean, "threshold": threshold, "ratio": abs(mean) / threshold}
+    if worst is None:
+        return
+    cell["rounding_bias"] = {k: (_finite(v) if isinstance(v, float) else v) for k, v in worst.items()}
+    if worst["ratio"] > 1.0:
+        cell.update(outcome="fail", message=(
+            f"rounding bias in {worst['output']}: mean signed error {worst['mean_ulp']:+.3f} ULP from the correctly "
+            f"rounded reference, threshold {worst['threshold']:.3f} ({worst['ratio']:.3g}x): not rounded to nearest"))
+# ---- end of the rounding-bias check ----
 
 
 def _profile(p: dict) -> str:
