@@ -478,6 +478,11 @@ def _channel_axis_by_size(method):
     return run
 
 
+def _in_half(name, bug, **methods):
+    """A mutant that does one step in float16/bfloat16; caught by the dtype family's cases."""
+    return Mutant(name, bug, "family:dtype", _sub(name, InputDtypeAware, **methods))
+
+
 MUTANTS += [
     Mutant("blocked_unweighted_means", f"blocks of {BLOCK} merged as if equal: unweighted block means and variances",
            "family:long", _sub("blocked_unweighted_means", Blocked, merge=_merge_unweighted)),
@@ -487,18 +492,17 @@ MUTANTS += [
            "family:long", _sub("remainder_block_dropped", statistics=_remainder_dropped)),
     Mutant("pairwise_sum_drops_odd_element", "pairwise sum that loses the odd element of each level",
            "matches no variant", _sub("pairwise_sum_drops_odd_element", statistics=_statistics_from_sum(_pairwise_dropping_odd))),
-    Mutant("welford_in_input_dtype", "Welford accumulators in float16/bfloat16", "family:dtype",
-           _sub("welford_in_input_dtype", InputDtypeAware, statistics=_welford_in_input_dtype)),
-    Mutant("mean_in_input_dtype", "batch mean rounded to float16/bfloat16 before centring", "family:dtype",
-           _sub("mean_in_input_dtype", InputDtypeAware, statistics=_mean_in_input_dtype)),
-    Mutant("epilogue_in_input_dtype", "fused x * scale + shift computed in float16/bfloat16", "family:dtype",
-           _sub("epilogue_in_input_dtype", InputDtypeAware, normalize=_epilogue_in_input_dtype)),
-    Mutant("squares_in_input_dtype", "(x - mean)^2 rounded to float16/bfloat16 before summing", "family:dtype",
-           _sub("squares_in_input_dtype", InputDtypeAware, statistics=_squares_in_input_dtype)),
-    Mutant("variance_in_input_dtype", "variance rounded to float16/bfloat16 before the rsqrt", "family:dtype",
-           _sub("variance_in_input_dtype", InputDtypeAware, statistics=_variance_in_input_dtype)),
-    Mutant("raw_squares_in_input_dtype", "E[x^2] - E[x]^2 with x^2 rounded to float16/bfloat16", "family:dtype",
-           _sub("raw_squares_in_input_dtype", InputDtypeAware, statistics=_raw_squares_in_input_dtype)),
+    _in_half("welford_in_input_dtype", "Welford accumulators in float16/bfloat16", statistics=_welford_in_input_dtype),
+    _in_half("mean_in_input_dtype", "batch mean rounded to float16/bfloat16 before centring",
+             statistics=_mean_in_input_dtype),
+    _in_half("epilogue_in_input_dtype", "fused x * scale + shift computed in float16/bfloat16",
+             normalize=_epilogue_in_input_dtype),
+    _in_half("squares_in_input_dtype", "(x - mean)^2 rounded to float16/bfloat16 before summing",
+             statistics=_squares_in_input_dtype),
+    _in_half("variance_in_input_dtype", "variance rounded to float16/bfloat16 before the rsqrt",
+             statistics=_variance_in_input_dtype),
+    _in_half("raw_squares_in_input_dtype", "E[x^2] - E[x]^2 with x^2 rounded to float16/bfloat16",
+             statistics=_raw_squares_in_input_dtype),
     Mutant("state_lost_every_4_steps", "layer re-created every 4 training steps (buffers back to 0 and 1)",
            "family:momentum", _sub("state_lost_every_4_steps", batch_norm_steps=_state_lost_every_4_steps)),
     Mutant("cumulative_counter_saturates_at_4", "momentum=None: the step counter saturates at 4",
