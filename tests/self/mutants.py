@@ -321,10 +321,11 @@ def _welford_in_input_dtype(self, x, axes, ddof):
     flat, keep = grouped(x.astype(self.input_dtype), axes)
     t = self.input_dtype.type
     mean, m2 = np.zeros(flat.shape[:-1], self.input_dtype), np.zeros(flat.shape[:-1], self.input_dtype)
-    for k in range(flat.shape[-1]):
-        delta = flat[..., k] - mean
-        mean = mean + delta / t(k + 1)
-        m2 = m2 + delta * (flat[..., k] - mean)
+    with np.errstate(over="ignore", invalid="ignore"):  # float16 overflows: that is the bug
+        for k in range(flat.shape[-1]):
+            delta = flat[..., k] - mean
+            mean = mean + delta / t(k + 1)
+            m2 = m2 + delta * (flat[..., k] - mean)
     return mean.astype(x.dtype).reshape(keep), (m2 / t(flat.shape[-1] - ddof)).astype(x.dtype).reshape(keep)
 
 
