@@ -17,7 +17,8 @@ class Arguments:
 
 
 def arguments(adapter, fixture) -> Arguments:
-    case, inp = fixture.case, fixture.inputs
+    # copies: a fixture is loaded once per process, and an adapter may write into what it is handed
+    case, inp = fixture.case, {k: v.copy() for k, v in fixture.inputs.items()}
     gamma, beta = inp.get("gamma"), inp.get("beta")
     eps = DEFAULT if "eps" in case.defaults else case.eps
     if case.layer == "layer_norm":

@@ -42,7 +42,7 @@ def generate(directory: Path) -> int:
 
 
 def _arrays_differ(disk: fixtures.LoadedFixture, fresh_bytes: bytes, path: Path) -> list[str]:
-    fresh = _load_bytes(fresh_bytes, path)
+    fresh = fixtures.parse(fresh_bytes, path)
     changed = []
     for key in sorted(set(disk.inputs) | set(fresh.inputs)):
         a, b = disk.inputs.get(key), fresh.inputs.get(key)
@@ -57,14 +57,6 @@ def _arrays_differ(disk: fixtures.LoadedFixture, fresh_bytes: bytes, path: Path)
     meta_f = {k: v for k, v in fresh.meta.items() if k != "numpy_version"}
     changed += [f"meta[{k}]" for k in sorted(set(meta_d) | set(meta_f)) if meta_d.get(k) != meta_f.get(k)]
     return changed
-
-
-def _load_bytes(data: bytes, path: Path) -> fixtures.LoadedFixture:
-    import tempfile
-    with tempfile.TemporaryDirectory() as tmp:
-        p = Path(tmp) / path.name
-        p.write_bytes(data)
-        return fixtures.load(p)
 
 
 def _close(a, b) -> bool:

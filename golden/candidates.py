@@ -255,18 +255,21 @@ class CandidateSet:
         return {o: self._unique[o][self._index[o][i]] for o in self.outputs}
 
     def errors(self, actual: dict[str, np.ndarray]) -> np.ndarray:
-        """Each profile's error against the observed outputs, in tolerances.  A non-finite element
-        where no profile gives one is left out here (judge/measure.py counts it): one NaN of the
-        implementation's own must not hide which conventions the rest of the output shows.  Where
-        some profile gives NaN too (0/0), it is evidence like any value."""
+        """Each profile's error against the observed outputs, in tolerances.  A non-finite element that
+        no profile gives (no NaN for a NaN, no inf of that sign for an inf) is left out here
+        (judge/measure.py counts it): one NaN or overflow of the implementation's own must not hide
+        which conventions the rest of the output shows.  Where some profile gives the same (0/0), it
+        is evidence like any value."""
         worst = np.zeros(len(self.profiles))
         for o in self.outputs:
-            shape = np.shape(actual[o])
-            formula_nonfinite = np.zeros(shape, dtype=bool)
-            for array in self._unique[o]:
-                if array.shape == shape:
-                    formula_nonfinite |= ~np.isfinite(array)
-            per_unique = scaled_errors(actual[o], self._unique[o], ignore_nonfinite_actual=~formula_nonfinite)
+            a = np.asarray(actual[o], dtype=np.float64)
+            explained = np.zeros(a.shape, dtype=bool)
+            if not np.isfinite(a).all():
+                for array in self._unique[o]:
+                    if array.shape == a.shape:
+                        with np.errstate(invalid="ignore"):
+                            explained |= (np.isnan(a) & np.isnan(array)) | (np.isinf(a) & (a == array))
+            per_unique = scaled_errors(a, self._unique[o], ignore_nonfinite_actual=~explained)
             worst = np.maximum(worst, per_unique[self._index[o]] / self.tolerances[o])
         return worst
 

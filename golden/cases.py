@@ -12,7 +12,7 @@ from golden.reference import LAYER_CONVENTIONS
 
 LAYERS = ("layer_norm", "batch_norm", "batch_norm_eval")
 DTYPES = ("float32", "float64", "float16", "bfloat16")
-DISTRIBUTIONS = ("normal", "constant", "periodic")
+DISTRIBUTIONS = ("normal", "constant", "periodic", "grid", "drift")  # grid, drift: golden/generate.py
 DEFAULT_ARGUMENTS = ("eps", "momentum", "feature_axis")  # what a default probe may leave to the framework
 
 
@@ -28,7 +28,7 @@ class Case:
     steps: int = 3                  # batch_norm training steps before eval
     affine: bool = True
     layernorm_affine: str = "per_element"
-    distribution: str = "normal"    # normal: loc + scale * N(0,1); constant: loc; periodic: long inputs
+    distribution: str = "normal"    # normal: loc + scale * N(0,1); constant: loc; periodic, grid, drift: long inputs
     loc: float = 0.0
     scale: float = 1.0
     shows: tuple[str, ...] = ()     # the conventions the case decides (the generator proves it); blind to the rest
@@ -195,8 +195,9 @@ def _catalog() -> list[Case]:
     for dtype in ("float64", "float16", "bfloat16"):
         cases.append(_ln(f"dtype_ln_{dtype}", (8, 48), (1,), dtype=dtype, family="dtype",
                          shows=NV + EPS if dtype == "float64" else ()))
-        # bfloat16's 8-bit mantissa needs N/(N-1) large and undiluted: 4 values a channel, momentum 1
-        low = {"momentum": 1.0} if dtype == "bfloat16" else {}
+        # half precision needs N/(N-1) large and undiluted (the running buffers round on every step,
+        # golden/tolerance.py): 4 values a channel, momentum 1
+        low = {"momentum": 1.0} if dtype in ("float16", "bfloat16") else {}
         shows = BN_MOMENTUM_1 if low else BN + EPS if dtype == "float64" else BN
         cases.append(_bn(f"dtype_bn_{dtype}", (4, 4) if low else (8, 4), 1, dtype=dtype, family="dtype",
                          shows=shows, **low))
@@ -207,5 +208,49 @@ def _catalog() -> list[Case]:
     return cases
 
 
-CASES: dict[str, Case] = _registry(_catalog())
+def _sensitivity_cases() -> list[Case]:
+    """Cases aimed at bug classes the catalog above cannot reach (issue 13); each names what it catches.
+    What they show is proven like every case's (golden/generate.py)."""
+    half = ("float16", "bfloat16")
+    return [
+        # --- long reductions, non-periodic: block-merged statistics (unweighted block means, a Welford/Chan
+        # merge without its correction term, a dropped remainder block) differ from the exact ones ---
+        _ln("long_ln_grid_100000", (1, 100000), (1,), distribution="grid", affine=False, family="long",
+            note="N(0,1) on a 1/16 grid, no period: block means and variances differ from block to block"),
+        _ln("long_ln_drift_100000", (1, 100000), (1,), distribution="drift", affine=False, family="long",
+            note="N(0,1) plus a ramp of 2 std: unweighted block means miss the true mean"),
+        _bn("long_bn_grid_100000", (100000, 1), 1, distribution="grid", steps=1, affine=False, family="long"),
+        _bn("long_bn_drift_100000", (100000, 1), 1, distribution="drift", steps=1, affine=False, family="long"),
+        # --- float16/bfloat16 with a mean offset 100x the std: a mean or an affine epilogue kept in the
+        # input dtype costs u_out * 100; LayerNorm is charged at float32 precision (golden/tolerance.py) ---
+        *[_ln(f"dtype_ln_{d}_offset100", (8, 64), (1,), dtype=d, loc=100.0, family="dtype") for d in half],
+        *[_bn(f"dtype_bn_{d}_offset100", (64, 4), 1, dtype=d, loc=100.0, steps=2, family="dtype",
+              note="64 values a channel: the running variance convention is negligible next to the offset's tolerance")
+          for d in half],
+        # --- float16/bfloat16 with scale 1000: (x - mean)^2 ~ 1e6 overflows float16 (max 65504), so squares
+        # or a variance rounded to the input dtype show; the running variance must still fit (momentum 0.01) ---
+        *[_ln(f"dtype_ln_{d}_scale1000", (8, 64), (1,), dtype=d, scale=1000.0, family="dtype") for d in half],
+        _bn("dtype_bn_float16_scale1000", (16, 4), 1, dtype="float16", scale=1000.0, momentum=0.01, steps=2,
+            family="dtype", shows=("running_variance", "eval_statistics"), note="running variance ~2e4 fits float16; the batch variance ~1e6 does not"),
+        _bn("dtype_bn_bfloat16_scale1000", (4, 4), 1, dtype="bfloat16", scale=1000.0, momentum=1.0, family="dtype",
+            shows=BN_MOMENTUM_1, note="4 values a channel and momentum 1, as dtype_bn_bfloat16"),
+        # --- many training steps: anything that goes wrong from the 5th update on ---
+        _bn("bn_steps_10", (8, 4), 1, steps=10, loc=0.5, scale=2.0, family="momentum", shows=BN),
+        _bn("bn_cumulative_steps_8", (8, 4), 1, momentum=None, steps=8, loc=0.5, scale=2.0, family="momentum",
+            shows=("norm_variance", "running_variance", "eval_statistics", "training_statistics"), note="PyTorch momentum=None over 8 steps"),
+        # --- axis sizes: N, C, H, W all different, and the same layers with H = 1 and with W = 1; 2-D
+        # LayerNorm with more rows than columns and with more columns than rows ---
+        _bn("bn2d_sizes_5x3x6x4", (5, 3, 6, 4), 1, family="layout", shows=BN),
+        _bn("bn2d_sizes_h1_5x3x1x4", (5, 3, 1, 4), 1, family="layout", shows=BN),
+        _bn("bn2d_sizes_w1_5x3x6x1", (5, 3, 6, 1), 1, family="layout", shows=BN),
+        _bn("bn2d_nhwc_sizes_5x6x4x3", (5, 6, 4, 3), -1, family="layout", shows=BN),
+        _ln("ln_chw_sizes_5x3x6x4", (5, 3, 6, 4), (1, 2, 3), family="layout", shows=NV),
+        _ln("ln_chw_sizes_h1_5x3x1x4", (5, 3, 1, 4), (1, 2, 3), family="layout", shows=NV),
+        _ln("ln_chw_sizes_w1_5x3x6x1", (5, 3, 6, 1), (1, 2, 3), family="layout", shows=NV),
+        _ln("ln2d_tall_64x6", (64, 6), (1,), family="layout", shows=NV),
+        _ln("ln2d_wide_6x64", (6, 64), (1,), family="layout", shows=NV),
+    ]
+
+
+CASES: dict[str, Case] = _registry(_catalog() + _sensitivity_cases())
 

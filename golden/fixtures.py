@@ -58,17 +58,31 @@ class LoadedFixture:
     def tolerance(self) -> float:
         return self.meta["tolerance"]
 
+    @property
+    def tolerances(self) -> dict[str, float]:
+        """Output name -> tolerance (the verdict still uses `tolerance`, their maximum)."""
+        return self.meta["tolerances"]
+
 
 def file_name(case_name: str) -> str:
     return f"{case_name}.npz"
 
 
 def to_bytes(fx) -> bytes:
-    """Serialize a generate.Fixture into NPZ bytes."""
+    """Serialize a generate.Fixture into NPZ bytes.  An expected array bit-identical to one stored
+    already (an output a documented profile cannot move) is stored once: meta's `same` names its twin."""
     arrays: dict[str, np.ndarray] = dict(fx.inputs)
+    stored, same = {}, {}
     for i, exp in enumerate(fx.expected):
-        arrays.update({f"expected.{i}.{k}": v for k, v in exp.items()})
+        for k, v in exp.items():
+            key, digest = f"expected.{i}.{k}", (v.dtype.str, v.shape, hashlib.sha256(v.tobytes()).hexdigest())
+            if digest in stored:
+                same[key] = stored[digest]
+            else:
+                stored[digest] = key
+                arrays[key] = v
     arrays["meta"] = npzio.json_array({
+        "same": same,
         "schema_version": SCHEMA_VERSION,
         "generator_version": GENERATOR_VERSION,
         "numpy_version": np.__version__,
@@ -77,6 +91,7 @@ def to_bytes(fx) -> bytes:
         "outputs": sorted(fx.expected[0]),
         "tolerance": fx.tolerance,
         "conditioning": fx.conditioning,
+        "tolerances": fx.tolerances,
         "decisiveness_margin": fx.decisiveness_margin,
     })
     return npzio.dumps(arrays)
@@ -132,6 +147,17 @@ def load(path, expected_sha: str | None = None, expected_size: int | None = None
         raise FixtureError(path, f"cannot read ({exc.strerror or exc})") from None
     if expected_sha is not None and sha256(data) != expected_sha:
         raise FixtureError(path, "SHA-256 differs from the manifest (tampered or stale fixture)")
+    return parse(data, path)
+
+
+def in_memory(fx, label: str) -> LoadedFixture:
+    """A generate.Fixture as the suite would load it from disk, without the disk (re-draws); `label`
+    stands for its path and must be unique (the judge caches by path)."""
+    return parse(to_bytes(fx), f"<in memory: {label}>")
+
+
+def parse(data: bytes, path) -> LoadedFixture:
+    """A fixture from its NPZ bytes; `path` names it in errors."""
     try:
         arrays = npzio.loads(data)
     except ValueError as exc:
@@ -155,6 +181,10 @@ def load(path, expected_sha: str | None = None, expected_size: int | None = None
     n = len(meta["variants"])
     expected = [{} for _ in range(n)]
     inputs = {}
+    try:
+        arrays.update({alias: arrays[original] for alias, original in meta.get("same", {}).items()})
+    except (KeyError, AttributeError, TypeError):
+        raise FixtureError(path, "meta `same` names an entry the file does not hold") from None
     for key, value in arrays.items():
         kind, _, rest = key.partition(".")
         if kind == "expected":

@@ -22,7 +22,7 @@ import numpy as np
 
 from adapters.base import DEFAULT
 from golden import candidates as cand
-from golden.generate import Call, candidate_set, tolerances_of
+from golden.generate import Call, candidate_set
 from golden.reference import LAYER_CONVENTIONS
 from judge import measure
 
@@ -36,6 +36,7 @@ class Identification:
     errors: np.ndarray                # each profile's error, in tolerances
     reference: int                    # the profile accuracy is measured against
     expected: dict[str, np.ndarray]   # its outputs
+    documented: int                   # the profile of the documented variants (the nearest where undocumented)
     conventions: dict[str, dict]      # convention -> {"observed", "state", "nearest", "margin"}
     measured: dict[str, dict]         # default_eps, default_momentum, default_feature_axis, running_variance_factor
 
@@ -43,11 +44,11 @@ class Identification:
 class _EpsEstimator:
     """eps under each profile, from the output normalized with that profile's statistics."""
 
-    def __init__(self, case, outputs, tol):
+    def __init__(self, case, outputs, tolerances):
         self.output = "y_train" if case.layer == "batch_norm" else "y"
         self.y = np.asarray(outputs[self.output], np.float64)
         self.y = self.y[0] if case.layer == "batch_norm" else self.y
-        self.tol, self._found = tol, {}
+        self.tol, self._found = tolerances[self.output], {}
 
     def measure(self, cands, p) -> tuple[float, float]:
         key = (id(cands), cands.dependencies(self.output, p), p["eps_placement"])
@@ -64,8 +65,8 @@ class _EpsEstimator:
 class _WeightEstimator:
     """The weight on the new batch under each profile's initial statistics (None: cumulative average)."""
 
-    def __init__(self, outputs, tol):
-        self.running_mean, self.tol, self._found = outputs["running_mean"], tol, {}
+    def __init__(self, outputs, tolerances):
+        self.running_mean, self.tol, self._found = outputs["running_mean"], tolerances["running_mean"], {}
 
     def measure(self, cands, p) -> tuple[float | None, float]:
         if p["momentum_form"] == "cumulative_average":
@@ -106,10 +107,9 @@ CACHE = _CandidateCache()
 
 def identify(fixture, outputs: dict, args, documented) -> Identification:
     """`args`: the harness's Arguments of the call; `documented(convention)`: the documented variant or None."""
-    case, tol = fixture.case, fixture.tolerance
-    tolerances = tolerances_of(case, tol)
-    eps = _EpsEstimator(case, outputs, tol) if args.eps is DEFAULT else args.eps
-    momentum = _WeightEstimator(outputs, tol) if args.momentum is DEFAULT else args.momentum
+    case, tolerances = fixture.case, fixture.tolerances
+    eps = _EpsEstimator(case, outputs, tolerances) if args.eps is DEFAULT else args.eps
+    momentum = _WeightEstimator(outputs, tolerances) if args.momentum is DEFAULT else args.momentum
     call = Call(eps, momentum, None, ())
     measuring = callable(eps) or callable(momentum) or args.feature_axis is DEFAULT
     cset = candidate_set(case, fixture.inputs, call, tolerances) if measuring else CACHE.get(fixture, call, tolerances)
@@ -127,9 +127,10 @@ def identify(fixture, outputs: dict, args, documented) -> Identification:
         conventions[c] = {"observed": verdict, "state": STATES.get(verdict, "named"), "nearest": nearest,
                           "margin": _finite(rivals.min()) if rivals.size else None}
     ref = _reference(profiles, errors, conventions, documented)
-    measured = _measured(case, cset, ref, eps, momentum, conventions, outputs, tol)
+    measured = _measured(case, cset, ref, eps, momentum, conventions, outputs, tolerances)
     conventions.pop("feature_axis", None)
-    return Identification(profiles, errors, ref, cset.outputs_of(ref), conventions, measured)
+    return Identification(profiles, errors, ref, cset.outputs_of(ref), _reference(profiles, errors, {}, documented),
+                          conventions, measured)
 
 
 def _reference(profiles, errors, conventions, documented) -> int:
@@ -141,7 +142,7 @@ def _reference(profiles, errors, conventions, documented) -> int:
     return min(preferred, key=lambda i: errors[i])
 
 
-def _measured(case, cset, ref, eps, momentum, conventions, outputs, tol) -> dict[str, dict]:
+def _measured(case, cset, ref, eps, momentum, conventions, outputs, tolerances) -> dict[str, dict]:
     p, cands = cset.profiles[ref], cset.candidates_of(ref)
     out = {}
     if callable(eps):
@@ -160,7 +161,8 @@ def _measured(case, cset, ref, eps, momentum, conventions, outputs, tol) -> dict
     if case.layer == "batch_norm" and "running_variance" in case.shows:
         fed = cands.stats.var
         alpha = cands.trajectory(p, np.zeros_like(fed)).var
-        f, u = measure.estimate_factor(outputs["running_var"], alpha, cands.trajectory(p, fed).var - alpha, tol)
+        f, u = measure.estimate_factor(outputs["running_var"], alpha, cands.trajectory(p, fed).var - alpha,
+                                       tolerances["running_var"])
         name = measure.factor_name(f, u, cands.stats.n)
         out["running_variance_factor"] = {**measure.measurement(f, u, name), "n": cands.stats.n}
     return out

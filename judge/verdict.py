@@ -11,6 +11,7 @@ A failing cell lists its failures by kind, each with a message:
   default     a measured default differs from the documented one
   nonfinite   NaN or inf where the formula gives a number
   accuracy    the outputs miss the reference profile by more than the tolerance
+  rounding    a float16/bfloat16 output leans one way: not rounded to nearest (golden/bias.py)
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from adapters.base import CALL_TIMEOUT_S, Unsupported
 from adapters.harness import arguments
 from golden import candidates as cand
 from golden import fixtures
+from golden.bias import HALF, output_budget, rounding_bias
 from golden.generate import axis_name, expected_shapes
 from golden.tolerance import UNIT_ROUNDOFF, error_measures, scaled_error, scaled_errors, tolerance
 from judge import measure
@@ -41,7 +43,8 @@ DEFAULT_KEYS = ("default_eps", "default_momentum", "default_feature_axis")
 def new_cell(case_name: str, adapter_name: str) -> dict:
     return {"case": case_name, "adapter": adapter_name, "outcome": "error", "message": "", "failures": [],
             "layer": None, "family": None, "dtype": None, "tolerance": None, "conventions": {}, "measured": {},
-            "accuracy": None, "nonfinite": {}, "behaviour": None, "layout": None, "rule": None, "seconds": None}
+            "accuracy": None, "nonfinite": {}, "rounding_bias": None, "behaviour": None, "layout": None, "rule": None,
+            "seconds": None}
 
 
 def one_value_behaviour(outputs, fixture) -> str:
@@ -85,7 +88,9 @@ def deadline(seconds: float):
         signal.signal(signal.SIGALRM, previous)
 
 
-def run_cell(adapter, adapter_name: str, case_name: str, expectation, unavailable: str | None) -> dict:
+def run_cell(adapter, adapter_name: str, case_name: str, expectation, unavailable: str | None,
+             fixture=None) -> dict:
+    """`fixture`: a loaded fixture to use instead of the committed one (re-draws)."""
     cell = new_cell(case_name, adapter_name)
     start = time.perf_counter()
     try:
@@ -93,7 +98,7 @@ def run_cell(adapter, adapter_name: str, case_name: str, expectation, unavailabl
         # late answer in the pipe for the next cell.
         guard = contextlib.nullcontext() if getattr(adapter, "kills_on_timeout", False) else deadline(CALL_TIMEOUT_S)
         with guard:
-            _judge(cell, adapter, case_name, expectation, unavailable)
+            _judge(cell, adapter, case_name, expectation, unavailable, fixture)
     except CellTimeout as exc:
         cell.update(outcome="timeout", message=str(exc))
     except Exception as exc:  # a bug in a plug-in adapter must cost one cell, not the run
@@ -117,12 +122,12 @@ def load_fixture(case_name: str, directory=None) -> fixtures.LoadedFixture:
     return fx
 
 
-def _judge(cell, adapter, case_name, expectation, unavailable):
+def _judge(cell, adapter, case_name, expectation, unavailable, fixture=None):
     if unavailable:
         cell.update(outcome="not_installed", message=unavailable)
         return
     try:
-        fx = load_fixture(case_name)
+        fx = fixture or load_fixture(case_name)
     except fixtures.FixtureError as exc:
         cell.update(outcome="error", message=str(exc))
         return
@@ -218,11 +223,17 @@ def _compare(cell, fx, outputs, args, expectation):
         failures.append(("nonfinite", "; ".join(unexpected) + " where the formula gives numbers"))
     acc = cell["accuracy"]
     if acc["error"] is None or acc["error"] > 1:
-        shown = "infinitely far" if acc["error"] is None else f"{acc['error']:.3g}x tolerance ({fx.tolerance:.3g})"
         worst = acc["outputs"][acc["worst_output"]]
+        shown = "infinitely far" if acc["error"] is None else f"{acc['error']:.3g}x tolerance ({worst['tolerance']:.3g})"
         precision = (f" (computed in {worst['precision']} precision)" if case.dtype == "float64"
                      and worst["precision"] != "float64" else "")
         failures.append(("accuracy", f"misses the reference profile by {shown} in {acc['worst_output']}{precision}"))
+    cell["rounding_bias"] = rounding_bias_of(fx, outputs, ident.expected)
+    bias = cell["rounding_bias"]
+    if bias and bias["ratio"] > 1:
+        failures.append(("rounding", f"rounding bias in {bias['output']}: mean signed error {bias['mean_ulp']:+.3f} ULP "
+                                     f"from the correctly rounded reference, threshold {bias['threshold']:.3f} "
+                                     f"({bias['ratio']:.3g}x): not rounded to nearest"))
     cell["failures"] = [{"kind": k, "message": m} for k, m in failures]
     if failures:
         cell.update(outcome="fail", message="; ".join(f"{k}: {m}" for k, m in failures))
@@ -253,9 +264,10 @@ def accuracy(fx, outputs, ident) -> dict:
     per, worst, worst_error = {}, None, -1.0
     cond = fx.meta.get("conditioning", 0.0)
     for name, expected in ident.expected.items():
-        err = float(scaled_errors(outputs[name], [expected], ignore_nonfinite_actual=True)[0]) / fx.tolerance
-        per[name] = {"error": _finite(err), "dtype": str(np.asarray(outputs[name]).dtype),
-                     "precision": precision_of(err * fx.tolerance, case.reduction_size, cond)}
+        tol = fx.tolerances[name]
+        err = float(scaled_errors(outputs[name], [expected], ignore_nonfinite_actual=True)[0]) / tol
+        per[name] = {"error": _finite(err), "tolerance": tol, "dtype": str(np.asarray(outputs[name]).dtype),
+                     "precision": precision_of(err * tol, case.reduction_size, cond)}
         if not math.isfinite(err) or err > worst_error:
             worst, worst_error = name, err if math.isfinite(err) else math.inf
     m = {"max_abs": 0.0, "max_rel": 0.0, "max_ulp": 0.0}
@@ -263,7 +275,28 @@ def accuracy(fx, outputs, ident) -> dict:
         got = error_measures(outputs[name], expected, case.dtype)
         m = {k: max(m[k], got[k]) for k in m}
     return {"error": _finite(worst_error), "worst_output": worst, "outputs": per,
-            "profile": ident.profiles[ident.reference], **{k: _finite(v) for k, v in m.items()}}
+            "profile": ident.profiles[ident.reference],
+            # how far the outputs are from the documented profile itself: a convention's miss, in tolerances
+            "documented_error": _finite(ident.errors[ident.documented]), **{k: _finite(v) for k, v in m.items()}}
+
+
+def rounding_bias_of(fx, outputs, expected_outputs) -> dict | None:
+    """The float16/bfloat16 outputs' mean signed error in ULPs against its threshold (golden/bias.py):
+    truncation instead of rounding to nearest stays inside the tolerance but leans one way.  The
+    worst output, or None for other dtypes."""
+    dtype = str(fx.inputs["x"].dtype)
+    if dtype not in HALF:
+        return None
+    worst = None
+    for name, expected in expected_outputs.items():
+        if str(np.asarray(outputs[name]).dtype) != dtype:
+            continue
+        budget = output_budget(fx.tolerances[name], dtype, expected)
+        mean, threshold = rounding_bias(outputs[name], expected, dtype, budget)
+        ratio = abs(mean) / threshold
+        if worst is None or ratio > worst["ratio"]:
+            worst = {"output": name, "mean_ulp": mean, "threshold": _finite(threshold), "ratio": ratio}
+    return worst
 
 
 def precision_of(scaled: float, n: int, conditioning: float) -> str:

@@ -16,6 +16,7 @@ from judge.expectations import Expectation, load_all
 from adapters.numpy_adapter import NumpyAdapter
 from golden.cases import CASES
 from judge.verdict import run_cell
+from tests.self.correct import BLOCK, Blocked, InputDtypeAware, chan_merge, grouped, pairwise_sum
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,8 @@ def _np(name, **profile):
     return lambda: NumpyAdapter(profile, name=name)
 
 
-def _sub(name, **methods):
-    cls = type(name, (NumpyAdapter,), methods)
+def _sub(name, base=NumpyAdapter, **methods):
+    cls = type(name, (base,), methods)
     return lambda: cls(name=name)
 
 
@@ -266,6 +267,266 @@ MUTANTS: list[Mutant] = [
     Mutant("torch_eval_without_model_eval", "eval forward without model.eval(): batch statistics", "eval_statistics",
            _torch("torch_eval_without_model_eval", batch_norm_eval=_torch_eval_in_train_mode), requires="torch"),
 ]
+
+
+# -- issue 13: bug classes the first catalog could not reach ---------------------------------------
+# Long non-periodic reductions merged block by block (tests/self/correct.py's Blocked, BLOCK elements).
+
+def _merge_unweighted(self, parts):
+    """Block results averaged as if every block were full: means and variances of blocks, unweighted."""
+    n = sum(p[0] for p in parts)
+    means = np.stack([p[1] for p in parts])
+    variances = np.stack([p[2] / p[1].dtype.type(p[0]) for p in parts])
+    mean = means.mean(axis=0)
+    return n, mean, (variances.mean(axis=0) + ((means - mean) ** 2).mean(axis=0)) * mean.dtype.type(n)
+
+
+def _merge_without_correction(self, parts):
+    acc = parts[0]
+    for part in parts[1:]:
+        acc = chan_merge(acc, part, correction=False)  # M2 = M2a + M2b: the spread between blocks is lost
+    return acc
+
+
+def _remainder_dropped(self, x, axes, ddof):
+    """A loop over whole blocks that forgets the remainder: its elements never summed, n still the full count."""
+    flat, keep = grouped(x, axes)
+    n = flat.shape[-1]
+    whole = flat[..., :n - n % BLOCK] if n > BLOCK else flat
+    mean = whole.sum(axis=-1) / x.dtype.type(n)
+    var = ((whole - mean[..., None]) ** 2).sum(axis=-1) / x.dtype.type(n - ddof)
+    return mean.reshape(keep), var.reshape(keep)
+
+
+def _pairwise_dropping_odd(a):
+    while a.shape[-1] > 1:
+        a = a[..., 0:a.shape[-1] - a.shape[-1] % 2:2] + a[..., 1::2][..., :a.shape[-1] // 2]  # odd one lost
+    return a[..., 0]
+
+
+def _statistics_from_sum(total):
+    def statistics(self, x, axes, ddof):
+        flat, keep = grouped(x, axes)
+        t = x.dtype.type
+        mean = total(flat) / t(flat.shape[-1])
+        dev = flat - mean[..., None]
+        return mean.reshape(keep), (total(dev * dev) / t(flat.shape[-1] - ddof)).reshape(keep)
+    return statistics
+
+
+def _welford_in_input_dtype(self, x, axes, ddof):
+    """Welford's update with its accumulators in the input's (half) dtype."""
+    if not self.half:
+        return NumpyAdapter.statistics(self, x, axes, ddof)
+    flat, keep = grouped(x.astype(self.input_dtype), axes)
+    t = self.input_dtype.type
+    mean, m2 = np.zeros(flat.shape[:-1], self.input_dtype), np.zeros(flat.shape[:-1], self.input_dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # float16 overflows: that is the bug
+        for k in range(flat.shape[-1]):
+            delta = flat[..., k] - mean
+            mean = mean + delta / t(k + 1)
+            m2 = m2 + delta * (flat[..., k] - mean)
+    return mean.astype(x.dtype).reshape(keep), (m2 / t(flat.shape[-1] - ddof)).astype(x.dtype).reshape(keep)
+
+
+# float16/bfloat16 arithmetic where the documentation promises float32 (InputDtypeAware knows the dtype).
+
+def _mean_in_input_dtype(self, x, axes, ddof):
+    if not self.half:
+        return NumpyAdapter.statistics(self, x, axes, ddof)
+    mean = self.to_input_dtype(x.mean(axis=axes, keepdims=True))   # the mean kept in float16/bfloat16
+    return mean, ((x - mean) ** 2).sum(axis=axes, keepdims=True) / x.dtype.type(self._size(x, axes) - ddof)
+
+
+def _epilogue_in_input_dtype(self, x, mean, var, eps, gamma, beta):
+    """The fused epilogue y = x * scale + shift computed in float16/bfloat16 (scale, shift from float32)."""
+    if not self.half:
+        return NumpyAdapter.normalize(self, x, mean, var, eps, gamma, beta)
+    scale = self.inv_std(var, eps) * (1 if gamma is None else gamma)
+    shift = (0 if beta is None else beta) - mean * scale
+    dt = self.input_dtype
+    return (x.astype(dt) * scale.astype(dt) + shift.astype(dt)).astype(x.dtype)
+
+
+def _squares_in_input_dtype(self, x, axes, ddof):
+    if not self.half:
+        return NumpyAdapter.statistics(self, x, axes, ddof)
+    mean = x.mean(axis=axes, keepdims=True)
+    with np.errstate(over="ignore"):
+        squares = self.to_input_dtype((x - mean) ** 2)             # float16 overflows from 256^2
+    return mean, squares.sum(axis=axes, keepdims=True) / x.dtype.type(self._size(x, axes) - ddof)
+
+
+def _variance_in_input_dtype(self, x, axes, ddof):
+    mean, var = NumpyAdapter.statistics(self, x, axes, ddof)
+    if not self.half:
+        return mean, var
+    with np.errstate(over="ignore"):
+        return mean, self.to_input_dtype(var)
+
+
+def _raw_squares_in_input_dtype(self, x, axes, ddof):
+    """E[x^2] - E[x]^2 with x^2 rounded to float16/bfloat16 (sums in float32)."""
+    if not self.half:
+        return NumpyAdapter.statistics(self, x, axes, ddof)
+    n = self._size(x, axes)
+    mean = x.mean(axis=axes, keepdims=True)
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean_sq = self.to_input_dtype(x * x).mean(axis=axes, keepdims=True)
+        return mean, (mean_sq - mean * mean) * x.dtype.type(n / (n - ddof))
+
+
+# The 5th and later training steps.
+
+def _state_lost_every_4_steps(self, batches, x_eval, *args):
+    """The layer is re-created every 4 steps (its buffers re-initialized to 0 and 1)."""
+    if len(batches) <= 4:
+        return NumpyAdapter.batch_norm_steps(self, batches, x_eval, *args)
+    first, rest = NumpyAdapter.batch_norm_steps(self, batches[:4], x_eval, *args), self.batch_norm_steps(batches[4:], x_eval, *args)
+    out = {k: np.concatenate([first[k], rest[k]]) for k in ("y_train", "running_mean", "running_var")}
+    return {**out, "y_eval": rest["y_eval"]}
+
+
+def _counter_saturates_at_4(self, running, batch_stat, momentum, step):
+    if momentum is None:  # num_batches_tracked in two bits: the cumulative average turns into 1/4 weights
+        return running + (batch_stat - running) / running.dtype.type(min(step, 4))
+    return NumpyAdapter.update(self, running, batch_stat, momentum, step)
+
+
+# Outputs rounded in the wrong direction: at most one ULP each, but all the same way.
+
+def _directed(y, dtype, toward):
+    """y (float32/64) rounded to nearest in dtype, then moved one ULP where that overshot `toward`."""
+    rn = np.asarray(y).astype(dtype)
+    exact, got = np.asarray(y, np.float64), rn.astype(np.float64)
+    wrong = np.abs(got) > np.abs(exact) if toward == "zero" else got > exact
+    bits = rn.view(np.uint16).copy()
+    magnitude_up = (toward == "-inf") & (got < 0)   # toward -inf, a negative value grows in magnitude
+    bits[wrong] = np.where(magnitude_up, bits + 1, bits - 1)[wrong]
+    return bits.view(rn.dtype)
+
+
+def _finish_directed(toward):
+    def finish(self, y, like):
+        if like.dtype.itemsize != 2:
+            return NumpyAdapter.finish(self, y, like)
+        return _directed(y, like.dtype, toward)
+    return finish
+
+
+# Kernel paths chosen by axis sizes.
+
+def _rows_bound_from_w(self, x, axes, ddof):
+    """NCHW statistics whose row loop runs to W instead of H: rows past W are never read (H > W)."""
+    if x.ndim != 4 or tuple(axes) != (0, 2, 3):
+        return NumpyAdapter.statistics(self, x, axes, ddof)
+    n = self._size(x, axes)
+    rows = x[:, :, :x.shape[3]]
+    mean = rows.sum(axis=axes, keepdims=True) / x.dtype.type(n)
+    return mean, ((rows - mean) ** 2).sum(axis=axes, keepdims=True) / x.dtype.type(n - ddof)
+
+
+def _h1_path_per_sample_variance(self, x, axes, ddof):
+    """NCHW with H = 1 taken as N rows of (C, W): the variance averages the samples' own variances."""
+    if x.ndim != 4 or tuple(axes) != (0, 2, 3) or x.shape[2] != 1:
+        return NumpyAdapter.statistics(self, x, axes, ddof)
+    mean = x.mean(axis=axes, keepdims=True)
+    per_sample = x.var(axis=(2, 3), keepdims=True)
+    n = self._size(x, axes)
+    return mean, per_sample.mean(axis=0, keepdims=True) * x.dtype.type(n / (n - ddof))
+
+
+def _squeezed_layer_norm(self, x, axes, gamma, beta, eps, affine_axes):
+    """x.squeeze() first, then the trailing len(axes) dims: a singleton normalized dim pulls in another."""
+    axes = sorted(a % x.ndim for a in axes)
+    if not any(x.shape[a] == 1 for a in axes):
+        return NumpyAdapter.layer_norm(self, x, axes, gamma, beta, eps, affine_axes)
+    from adapters.numpy_adapter import _broadcast
+    ct = self.compute_dtype(x)
+    squeezed = np.squeeze(x).astype(ct)
+    reduced = tuple(range(max(squeezed.ndim - len(axes), 0), squeezed.ndim))
+    mean, var = self.statistics(squeezed, reduced, self._ddof_norm())
+    y = self.normalize(squeezed, mean, var, self._eps(eps), None, None).reshape(x.shape)
+    g, b = _broadcast(gamma, x.ndim, affine_axes, ct), _broadcast(beta, x.ndim, affine_axes, ct)
+    y = y if g is None else y * g + b
+    return {"y": self.finish(y, x)}
+
+
+def _tall_matrix_transposed(self, x, axes, gamma, beta, eps, affine_axes):
+    """A 2-D 'tall' path (more rows than columns) that reduces over the rows."""
+    if x.ndim == 2 and x.shape[0] > x.shape[1] and [a % 2 for a in axes] == [1]:
+        return NumpyAdapter.layer_norm(self, x, (0,), gamma, beta, eps, affine_axes)
+    return NumpyAdapter.layer_norm(self, x, axes, gamma, beta, eps, affine_axes)
+
+
+def _wide_matrix_unbiased(self, x, axes, gamma, beta, eps, affine_axes):
+    """A 2-D 'wide' path (more columns than rows) that normalizes with the N-1 variance."""
+    if x.ndim == 2 and x.shape[1] > x.shape[0]:
+        wide = NumpyAdapter(dict(self.profile, norm_variance="unbiased"))
+        return wide.layer_norm(x, axes, gamma, beta, eps, affine_axes)
+    return NumpyAdapter.layer_norm(self, x, axes, gamma, beta, eps, affine_axes)
+
+
+def _channel_axis_by_size(method):
+    """The channel axis found as the first axis whose size is the channel count."""
+    def run(self, *args):
+        args = list(args)
+        x = args[1] if method == "batch_norm_steps" else args[0]
+        index = 2 if method == "batch_norm_steps" else 1
+        fa = self.profile["default_feature_axis"] if args[index] is DEFAULT else args[index]
+        args[index] = list(x.shape).index(x.shape[fa])
+        return getattr(NumpyAdapter, method)(self, *args)
+    return run
+
+
+def _in_half(name, bug, **methods):
+    """A mutant that does one step in float16/bfloat16; caught by the dtype family's cases."""
+    return Mutant(name, bug, "family:dtype", _sub(name, InputDtypeAware, **methods))
+
+
+MUTANTS += [
+    Mutant("blocked_unweighted_means", f"blocks of {BLOCK} merged as if equal: unweighted block means and variances",
+           "family:long", _sub("blocked_unweighted_means", Blocked, merge=_merge_unweighted)),
+    Mutant("welford_merge_without_correction", "Chan/Welford block merge without the delta^2 n_a n_b / n term",
+           "family:long", _sub("welford_merge_without_correction", Blocked, merge=_merge_without_correction)),
+    Mutant("remainder_block_dropped", f"sums over whole blocks of {BLOCK} only, divided by the full count",
+           "family:long", _sub("remainder_block_dropped", statistics=_remainder_dropped)),
+    Mutant("pairwise_sum_drops_odd_element", "pairwise sum that loses the odd element of each level",
+           "matches no variant", _sub("pairwise_sum_drops_odd_element", statistics=_statistics_from_sum(_pairwise_dropping_odd))),
+    _in_half("welford_in_input_dtype", "Welford accumulators in float16/bfloat16", statistics=_welford_in_input_dtype),
+    _in_half("mean_in_input_dtype", "batch mean rounded to float16/bfloat16 before centring",
+             statistics=_mean_in_input_dtype),
+    _in_half("epilogue_in_input_dtype", "fused x * scale + shift computed in float16/bfloat16",
+             normalize=_epilogue_in_input_dtype),
+    _in_half("squares_in_input_dtype", "(x - mean)^2 rounded to float16/bfloat16 before summing",
+             statistics=_squares_in_input_dtype),
+    _in_half("variance_in_input_dtype", "variance rounded to float16/bfloat16 before the rsqrt",
+             statistics=_variance_in_input_dtype),
+    _in_half("raw_squares_in_input_dtype", "E[x^2] - E[x]^2 with x^2 rounded to float16/bfloat16",
+             statistics=_raw_squares_in_input_dtype),
+    Mutant("state_lost_every_4_steps", "layer re-created every 4 training steps (buffers back to 0 and 1)",
+           "family:momentum", _sub("state_lost_every_4_steps", batch_norm_steps=_state_lost_every_4_steps)),
+    Mutant("cumulative_counter_saturates_at_4", "momentum=None: the step counter saturates at 4",
+           "family:momentum", _sub("cumulative_counter_saturates_at_4", update=_counter_saturates_at_4)),
+    Mutant("output_truncated_toward_zero", "float16/bfloat16 outputs truncated instead of rounded to nearest",
+           "rounding bias", _sub("output_truncated_toward_zero", finish=_finish_directed("zero"))),
+    Mutant("output_rounded_toward_minus_inf", "float16/bfloat16 outputs rounded toward -inf", "rounding bias",
+           _sub("output_rounded_toward_minus_inf", finish=_finish_directed("-inf"))),
+    Mutant("bn_rows_bound_from_w", "NCHW statistics loop over rows bounded by W (rows past W unread)",
+           "family:layout", _sub("bn_rows_bound_from_w", statistics=_rows_bound_from_w)),
+    Mutant("bn_h1_path_per_sample_variance", "NCHW with H = 1: variance as the mean of per-sample variances",
+           "family:layout", _sub("bn_h1_path_per_sample_variance", statistics=_h1_path_per_sample_variance)),
+    Mutant("layernorm_squeezed_input", "x.squeeze() before normalizing the trailing dims (singleton dims)",
+           "family:layout", _sub("layernorm_squeezed_input", layer_norm=_squeezed_layer_norm)),
+    Mutant("layernorm_tall_matrix_transposed", "2-D LayerNorm with more rows than columns reduces the rows",
+           "family:layout", _sub("layernorm_tall_matrix_transposed", layer_norm=_tall_matrix_transposed)),
+    Mutant("layernorm_wide_matrix_unbiased", "2-D LayerNorm with more columns than rows uses N-1", "norm_variance",
+           _sub("layernorm_wide_matrix_unbiased", layer_norm=_wide_matrix_unbiased)),
+    Mutant("bn_channel_axis_by_size", "channel axis = first axis whose size is the channel count", "family:layout",
+           _sub("bn_channel_axis_by_size", batch_norm_steps=_channel_axis_by_size("batch_norm_steps"),
+                batch_norm_eval=_channel_axis_by_size("batch_norm_eval"))),
+    Mutant("eps_1.1x", "eps multiplied by 1.1 (a rounded constant)", "family:eps", _sub("eps_1.1x", inv_std=_scaled_eps(1.1))),
+]
 MUTANTS_BY_NAME = {m.name: m for m in MUTANTS}
 FAILING = ("fail", "error", "bad_output", "timeout", "xpass", "crashed")
 
@@ -296,8 +557,11 @@ def kill_record(mutant: Mutant, case_names=None) -> dict:
         if cell["outcome"] in FAILING:
             caught.append(case)
             outcomes[case] = cell["outcome"]
-            if cell.get("scaled_error") is not None and cell.get("tolerance"):
-                margins[case] = round(cell["scaled_error"] / cell["tolerance"], 3)
+            missed = (cell.get("accuracy") or {}).get("documented_error")
+            if missed is not None:  # how far from the profile it documents, in tolerances
+                margins[case] = round(missed, 3)
+            if (cell.get("rounding_bias") or {}).get("ratio", 0) > 1:  # caught by the bias threshold
+                margins[case] = round(cell["rounding_bias"]["ratio"], 3)
             if names_the_bug(mutant.breaks, case, cell["message"]):
                 named.append(case)
     return {"mutant": mutant.name, "bug": mutant.bug, "breaks": mutant.breaks, "killed": bool(caught),

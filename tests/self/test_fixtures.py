@@ -33,6 +33,26 @@ def test_catalog_covers_the_issue():
     assert all(c.steps >= 3 for c in cases if c.family == "layout" and c.layer == "batch_norm")
 
 
+def test_catalog_reaches_the_bug_classes_of_issue_13():
+    cases = list(CASES.values())
+    for layer in ("layer_norm", "batch_norm"):
+        long = {c.distribution for c in cases if c.layer == layer and c.reduction_size >= 100_000}
+        assert {"grid", "drift"} <= long, layer  # non-periodic and drifting
+        for dtype in ("float16", "bfloat16"):
+            mine = [c for c in cases if c.layer == layer and c.dtype == dtype]
+            assert any(abs(c.loc) >= 100 * c.scale for c in mine), (layer, dtype)
+            assert any(c.scale ** 2 > np.finfo(np.float16).max for c in mine), (layer, dtype)
+    assert any(c.steps >= 8 for c in cases if c.layer == "batch_norm" and c.momentum is not None)
+    assert any(c.steps >= 8 for c in cases if c.layer == "batch_norm" and c.momentum is None)
+    nchw = [c.shape for c in cases if c.layer == "batch_norm" and len(c.shape) == 4 and c.axes[0] % 4 == 1]
+    assert any(len(set(s)) == 4 for s in nchw)
+    assert any(s[2] == 1 and s[3] > 1 for s in nchw) and any(s[3] == 1 and s[2] > 1 for s in nchw)
+    chw = [c.shape for c in cases if c.layer == "layer_norm" and len(c.shape) == 4]
+    assert any(len(set(s)) == 4 for s in chw) and any(s[2] == 1 for s in chw) and any(s[3] == 1 for s in chw)
+    two_d = [c.shape for c in cases if c.layer == "layer_norm" and len(c.shape) == 2 and c.affine]
+    assert any(r > k for r, k in two_d) and any(r < k for r, k in two_d)
+
+
 def test_inputs_are_exactly_representable_in_their_dtype():
     for name, fx in LOADED.items():
         assert str(fx.inputs["x"].dtype) == CASES[name].dtype, name
