@@ -52,7 +52,7 @@ def unmet(adapter: str, version_of=_version) -> str | None:
         torch, numpy = version_of("torch"), version_of("numpy")
         if version_tuple(torch) < version_tuple(TORCH_NUMPY2) and version_tuple(numpy) >= (2,):
             return (f"{adapter}: torch {torch} needs numpy < 2 (it was built against numpy 1.x), found numpy {numpy}: "
-                    f"pip install 'numpy<2', or torch >= {TORCH_NUMPY2}")
+                    f"pip install 'numpy<2' (the extra normconf[torch-numpy1]), or torch >= {TORCH_NUMPY2}")
     return None
 
 

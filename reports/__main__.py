@@ -1,4 +1,5 @@
-"""python -m reports compare BASELINE.json CURRENT.json | merge SHARD.json ... -o DIR | render RESULTS.json -o DIR"""
+"""python -m reports compare BASELINE.json CURRENT.json | merge SHARD.json ... -o DIR | render RESULTS.json -o DIR
+   | sweep FAMILY VERSION... | timeline FAMILY (reports/sweep.py)"""
 from __future__ import annotations
 
 import argparse
@@ -20,7 +21,11 @@ def main(argv=None) -> int:
     ren = sub.add_parser("render", help="write report.html from a results.json")
     ren.add_argument("results")
     ren.add_argument("-o", "--out", required=True)
+    from reports import sweep
+    sweep.add_commands(sub)
     args = parser.parse_args(argv)
+    if args.command in ("sweep", "timeline"):
+        return sweep.cli(args)
     if args.command == "compare":
         from reports.compare import compare_files
         code, lines = compare_files(args.baseline, args.current)
