@@ -27,10 +27,15 @@ def _changes(values: list[tuple[str, object]]) -> list[dict]:
 
 
 def timeline(runs: list[dict]) -> dict:
-    """For every matrix row (per adapter) and every cell (case@adapter): the first value and its changes."""
-    rows, cells = {}, {}
+    """For every matrix row (per adapter), every cell (case@adapter) and every package the adapters
+    report (results["versions"], so a companion's upgrade is seen beside its effect): the first value
+    and its changes."""
+    rows, cells, packages = {}, {}, {}
     for run in runs:
         version = label(run)
+        for module_versions in run.get("versions", {}).values():
+            for module, found in module_versions.items():
+                packages.setdefault(module, {})[version] = found
         for row in run.get("matrix", {}).get("rows", []):
             for adapter, cell in row["cells"].items():
                 rows.setdefault((row["row"], adapter), {})[version] = cell.get("observed")
@@ -49,6 +54,7 @@ def timeline(runs: list[dict]) -> dict:
         return out
 
     return {"versions": versions,
+            "packages": entries(packages, lambda k: {"package": k}),
             "rows": entries(rows, lambda k: {"row": k[0], "adapter": k[1]}),
             "cells": entries(cells, lambda k: {"cell": k})}
 
@@ -56,7 +62,8 @@ def timeline(runs: list[dict]) -> dict:
 def render(tl: dict) -> list[str]:
     """Plain lines, one per change, in version order."""
     order = {v: i for i, v in enumerate(tl["versions"])}
-    found = [(ch["version"], f"{e['adapter']} {e['row']}", ch) for e in tl["rows"] for ch in e["changes"]]
+    found = [(ch["version"], f"installed {e['package']}", ch) for e in tl["packages"] for ch in e["changes"]]
+    found += [(ch["version"], f"{e['adapter']} {e['row']}", ch) for e in tl["rows"] for ch in e["changes"]]
     found += [(ch["version"], e["cell"], ch) for e in tl["cells"] for ch in e["changes"]]
     lines = [f"{v}: {what}: {ch['before']} -> {ch['after']}" for v, what, ch in sorted(found, key=lambda f: order[f[0]])]
     return [f"versions: {' -> '.join(tl['versions'])}"] + (lines or ["nothing changed"])

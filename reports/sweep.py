@@ -38,13 +38,13 @@ MARKER = "normconf-env.json"  # written last: an environment without it is unfin
 @dataclass(frozen=True)
 class Family:
     package: str              # the distribution whose version is swept
-    companions: tuple = ()    # installed beside it, newest that fit unless pinned
+    companions: tuple = ()    # installed beside it: the newest that fit, unless --with pins them
 
 
 FAMILIES = {
     "torch": Family("torch"),
-    "flax": Family("flax", ("jax",)),
-    "keras": Family("keras", ("tensorflow-cpu", "jax", "torch")),
+    "flax": Family("flax", ("jax[cpu]",)),  # [cpu] pins jaxlib to jax: old jax accepts any jaxlib
+    "keras": Family("keras", ("tensorflow-cpu", "jax[cpu]", "torch")),
     "numpy": Family("numpy"),  # the reference adapter alone: cheap, and what the self-tests sweep
 }
 
@@ -74,17 +74,16 @@ def normconf_requirements() -> list[str]:
 
 
 def requirements(family: str, version: str, pins: list[str]) -> list[str]:
-    """The framework at `version`, its companions (unpinned unless `pins` pins them), and the pins."""
+    """The framework at `version`, its companions, and the pins (a pin narrows a companion)."""
     fam = FAMILIES[family]
-    pinned = {_name(p) for p in pins}
-    reqs = [f"{fam.package}=={version}"] + [c for c in fam.companions if c not in pinned]
-    if family == "torch" and version_tuple(version) < version_tuple(TORCH_NUMPY2) and "numpy" not in pinned:
+    reqs = [f"{fam.package}=={version}", *fam.companions]
+    if family == "torch" and version_tuple(version) < version_tuple(TORCH_NUMPY2) and "numpy" not in map(_name, pins):
         reqs.append("numpy<2")  # built against numpy 1.x (adapters/compat.py)
     return reqs + list(pins)
 
 
 def env_key(family: str, version: str, pins: list[str]) -> str:
-    blob = json.dumps([family, version, sorted(pins), normconf_requirements(), platform.python_version()])
+    blob = json.dumps([requirements(family, version, pins), normconf_requirements(), platform.python_version()])
     return f"{family}-{version}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
 
 
@@ -108,7 +107,10 @@ def _python(env_dir: Path) -> Path:
 
 def _install(env_dir: Path, specs: list[str]) -> None:
     uv = shutil.which("uv")
-    cmd = ([uv, "pip", "install", "-p", _python(env_dir)] if uv else [_python(env_dir), "-m", "pip", "install", "-q"])
+    # uv may otherwise take a companion's pre-release (it chose tensorflow-cpu 2.22.0rc0 beside keras 3.0.0
+    # to fit the newest jax); pip takes one only when asked, as "explicit" does
+    cmd = ([uv, "pip", "install", "--prerelease", "explicit", "-p", _python(env_dir)] if uv
+           else [_python(env_dir), "-m", "pip", "install", "-q"])
     proc = _run(cmd + specs, env=_installer_env())
     if proc.returncode != 0:
         raise RuntimeError(f"installing {' '.join(specs)} failed:\n{(proc.stdout + proc.stderr).strip()[-1500:]}")
@@ -145,7 +147,7 @@ def build(env_dir: Path, family: str, version: str, pins: list[str]) -> dict:
         if family == "flax" and "jax" not in {_name(p) for p in pins}:
             jax = _declared_minimum(_python(tmp), "flax", "jax")  # the jax this flax release was built against
             if jax and installed(_python(tmp)).get("jax") != jax:
-                _install(tmp, [f"jax=={jax}"])
+                _install(tmp, [f"jax[cpu]=={jax}"])
     except RuntimeError:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

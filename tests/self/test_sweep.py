@@ -18,7 +18,7 @@ def test_companions_follow_the_family_and_the_pins():
     assert sweep.requirements("torch", "2.3.0", []) == ["torch==2.3.0"]
     assert sweep.requirements("torch", "2.1.0", ["numpy==1.26.4"]) == ["torch==2.1.0", "numpy==1.26.4"]
     assert sweep.requirements("keras", "3.3.3", ["torch==2.13.0"]) == [
-        "keras==3.3.3", "tensorflow-cpu", "jax", "torch==2.13.0"]
+        "keras==3.3.3", "tensorflow-cpu", "jax[cpu]", "torch", "torch==2.13.0"]
     assert sweep.env_key("keras", "3.3.3", []) == sweep.env_key("keras", "3.3.3", [])
     assert sweep.env_key("keras", "3.3.3", []) != sweep.env_key("keras", "3.3.3", ["torch==2.13.0"])
 
@@ -52,9 +52,9 @@ def test_build_installs_flax_with_the_jax_it_declares(tmp_path, monkeypatch, uv)
     monkeypatch.setattr(sweep.shutil, "which", lambda name: uv)
     meta = sweep.build(tmp_path / "flax-0.10.0-x", "flax", "0.10.0", [])
     installs = [c for c in fake.commands if "install" in c]
-    assert "flax==0.10.0" in installs[0] and "jax" in installs[0] and "pytest-xdist>=3.5" in installs[0]
-    assert installs[1][-1] == "jax==0.4.27"
-    assert (installs[0][:3] == ["/opt/bin/uv", "pip", "install"]) if uv else ("pip" in installs[0] and "-m" in installs[0])
+    assert "flax==0.10.0" in installs[0] and "jax[cpu]" in installs[0] and "pytest-xdist>=3.5" in installs[0]
+    assert installs[1][-1] == "jax[cpu]==0.4.27"
+    assert (installs[0][:5] == ["/opt/bin/uv", "pip", "install", "--prerelease", "explicit"]) if uv else ("pip" in installs[0] and "-m" in installs[0])
     assert meta["installer"] == ("uv" if uv else "pip")
     assert json.loads((tmp_path / "flax-0.10.0-x" / sweep.MARKER).read_text())["version"] == "0.10.0"
 
@@ -94,7 +94,7 @@ def test_sweep_on_this_interpreter_keeps_results_and_prints_the_timeline(tmp_pat
 
 
 def _run(version, observed, outcome):
-    return {"sweep": {"version": version},
+    return {"sweep": {"version": version}, "versions": {"a": {"fw": version, "numpy": "2.4.6"}},
             "matrix": {"rows": [{"row": "running_variance", "cells": {"a": {"observed": observed}}}]},
             "cells": [{"case": "bn1d", "adapter": "a", "outcome": outcome}]}
 
@@ -106,7 +106,9 @@ def test_timeline_lists_the_versions_where_a_row_or_cell_changed():
     assert tl["rows"] == [{"row": "running_variance", "adapter": "a", "first": {"version": "1.0", "value": "biased"},
                            "changes": [{"version": "2.0", "before": "biased", "after": "unbiased"}]}]
     assert tl["cells"][0]["changes"] == [{"version": "1.1", "before": "pass", "after": "fail"}]
-    assert history.render(tl)[1:] == ["1.1: bn1d@a: pass -> fail", "2.0: a running_variance: biased -> unbiased"]
+    assert [e["package"] for e in tl["packages"]] == ["fw"]
+    assert history.render(tl)[1:] == ["1.1: installed fw: 1.0 -> 1.1", "1.1: bn1d@a: pass -> fail",
+                                      "2.0: installed fw: 1.1 -> 2.0", "2.0: a running_variance: biased -> unbiased"]
     assert history.render(history.timeline(runs[:1]))[1:] == ["nothing changed"]
 
 
