@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -33,6 +34,7 @@ from adapters.compat import TORCH_NUMPY2, version_tuple
 REPO = Path(__file__).resolve().parent.parent
 HISTORY = REPO / "reports" / "history"
 MARKER = "normconf-env.json"  # written last: an environment without it is unfinished
+RECIPE = 1  # part of every environment's key: bump it when the way environments are built changes
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ def requirements(family: str, version: str, pins: list[str]) -> list[str]:
 
 
 def env_key(family: str, version: str, pins: list[str]) -> str:
-    blob = json.dumps([requirements(family, version, pins), normconf_requirements(), platform.python_version()])
+    blob = json.dumps([RECIPE, requirements(family, version, pins), normconf_requirements(), platform.python_version()])
     return f"{family}-{version}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
 
 
@@ -122,6 +124,11 @@ def installed(python) -> dict[str, str]:
             "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))")
     proc = _run([python, "-c", code])
     return {canonicalize_name(k): v for k, v in json.loads(proc.stdout).items()} if proc.returncode == 0 else {}
+
+
+def imported_version(python, module: str) -> str | None:
+    proc = _run([python, "-c", f"import {module}; print({module}.__version__)"])
+    return proc.stdout.strip() if proc.returncode == 0 else None
 
 
 def _declared_minimum(python, package: str, dependency: str) -> str | None:
@@ -179,7 +186,9 @@ def resolve(family: str, version: str, pins: list[str], *, offline: bool, say=pr
     try:
         build(env_dir, family, version, pins)
     except RuntimeError as exc:
-        say(f"{family} {version}: SKIPPED: could not build an environment (no network?): {exc}")
+        offline_hint = " (no network?)" if re.search(r"fetch|connect|resolve host|name resolution|unreachable",
+                                                      str(exc), re.I) else ""
+        say(f"{family} {version}: SKIPPED: could not build an environment{offline_hint}: {exc}")
         return None
     return str(_python(env_dir))
 
@@ -217,9 +226,12 @@ def sweep(family: str, versions: list[str], pins: list[str] = (), *, offline: bo
         data["sweep"] = {"family": family, "version": version, "with": list(pins),
                          "environment": "this interpreter" if python == sys.executable else "cached environment",
                          "installed": versions_now}
-        found = versions_now.get(FAMILIES[family].package)
+        # the module that imports, not only the metadata: another distribution can overwrite its files
+        # (tensorflow-cpu 2.22.0rc0 brings keras-nightly, which replaced keras 3.5.0's code)
+        found = imported_version(python, FAMILIES[family].package)
+        data["sweep"]["imported"] = found
         if not _same_version(found, version):
-            print(f"  note: asked for {version}, the environment has {found}")
+            print(f"  WARNING: asked for {version}, but {FAMILIES[family].package} imports as {found}")
         target = Path(out) / family / f"{version}.json"
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(json.dumps(data, indent=1, sort_keys=True, allow_nan=False) + "\n")

@@ -91,6 +91,9 @@ def test_sweep_on_this_interpreter_keeps_results_and_prints_the_timeline(tmp_pat
     again = subprocess.run([sys.executable, "-m", "reports", "timeline", "numpy", "--out", str(tmp_path)],
                            cwd=REPO, capture_output=True, text=True)
     assert again.returncode == 0 and f"versions: {np.__version__}" in again.stdout
+    rerun = subprocess.run([sys.executable, "-m", "reports", "sweep", "numpy", "--rerun", "--offline", "--out",
+                            str(tmp_path), "-n", "0"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0 and f"numpy {np.__version__}: this interpreter" in rerun.stdout
 
 
 def _run(version, observed, outcome):
