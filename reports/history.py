@@ -65,7 +65,8 @@ def render(tl: dict) -> list[str]:
     found = [(ch["version"], f"installed {e['package']}", ch) for e in tl["packages"] for ch in e["changes"]]
     found += [(ch["version"], f"{e['adapter']} {e['row']}", ch) for e in tl["rows"] for ch in e["changes"]]
     found += [(ch["version"], e["cell"], ch) for e in tl["cells"] for ch in e["changes"]]
-    lines = [f"{v}: {what}: {ch['before']} -> {ch['after']}" for v, what, ch in sorted(found, key=lambda f: order[f[0]])]
+    found.sort(key=lambda f: order[f[0]])
+    lines = [f"{v}: {what}: {ch['before']} -> {ch['after']}" for v, what, ch in found]
     return [f"versions: {' -> '.join(tl['versions'])}"] + (lines or ["nothing changed"])
 
 

@@ -41,11 +41,14 @@ RECIPE = 1  # part of every environment's key: bump it when the way environments
 class Family:
     package: str              # the distribution whose version is swept
     companions: tuple = ()    # installed beside it: the newest that fit, unless --with pins them
+    at_minimum: str = ""      # a companion moved to the version the framework declares as its minimum
 
 
 FAMILIES = {
     "torch": Family("torch"),
-    "flax": Family("flax", ("jax[cpu]",)),  # [cpu] pins jaxlib to jax: old jax accepts any jaxlib
+    # jax[cpu] pins jaxlib to jax (old jax accepts any jaxlib); flax's minimum jax is the one it was built
+    # against: the newest jax breaks older flax (flax 0.12.0's nnx does not import with jax 0.10.2)
+    "flax": Family("flax", ("jax[cpu]",), at_minimum="jax"),
     "keras": Family("keras", ("tensorflow-cpu", "jax[cpu]", "torch")),
     "numpy": Family("numpy"),  # the reference adapter alone: cheap, and what the self-tests sweep
 }
@@ -151,10 +154,11 @@ def build(env_dir: Path, family: str, version: str, pins: list[str]) -> dict:
         raise RuntimeError(f"creating the environment failed: {(made.stdout + made.stderr).strip()[-800:]}")
     try:
         _install(tmp, normconf_requirements() + requirements(family, version, pins))
-        if family == "flax" and "jax" not in {_name(p) for p in pins}:
-            jax = _declared_minimum(_python(tmp), "flax", "jax")  # the jax this flax release was built against
-            if jax and installed(_python(tmp)).get("jax") != jax:
-                _install(tmp, [f"jax[cpu]=={jax}"])
+        companion = FAMILIES[family].at_minimum
+        if companion and companion not in map(_name, pins):
+            minimum = _declared_minimum(_python(tmp), FAMILIES[family].package, companion)
+            if minimum and installed(_python(tmp)).get(companion) != minimum:
+                _install(tmp, [next(c for c in FAMILIES[family].companions if _name(c) == companion) + f"=={minimum}"])
     except RuntimeError:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -179,8 +183,8 @@ def resolve(family: str, version: str, pins: list[str], *, offline: bool, say=pr
         say(f"{family} {version}: cached environment {env_dir}")
         return str(_python(env_dir))
     if offline:
-        say(f"{family} {version}: SKIPPED: no cached environment, this interpreter has {package} {here or 'not installed'}, "
-            "and --offline installs nothing")
+        say(f"{family} {version}: SKIPPED: no cached environment, this interpreter has {package} "
+            f"{here or 'not installed'}, and --offline installs nothing")
         return None
     say(f"{family} {version}: building {env_dir} with {'uv' if shutil.which('uv') else 'venv + pip'} ...")
     try:
@@ -197,8 +201,9 @@ def run_suite(python: str, family: str, out_dir: Path, workers: int) -> dict | N
     """The conformance suite for one family, from this checkout; its results, or None."""
     xdist = _run([python, "-c", "import xdist"]).returncode == 0
     # the golden cases only: the mutant checks test normconf, not the framework
-    cmd = [python, "-m", "pytest", "tests/conformance/test_golden.py", "-q", "-p", "no:randomly", "-p", "no:cacheprovider", f"--frameworks={family}",
-           f"--report-dir={out_dir}"] + (["-n", str(workers)] if xdist and workers else [])
+    cmd = [python, "-m", "pytest", "tests/conformance/test_golden.py", "-q", "-p", "no:randomly", "-p",
+           "no:cacheprovider", f"--frameworks={family}", f"--report-dir={out_dir}"]
+    cmd += ["-n", str(workers)] if xdist and workers else []
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     proc = _run(cmd, cwd=REPO, env=env)
     path = out_dir / "results.json"
