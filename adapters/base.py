@@ -24,6 +24,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from adapters.compat import unmet
+
 
 class Unsupported(Exception):
     """The framework has no way to express this call (a recorded outcome, never a pass)."""
@@ -97,7 +99,7 @@ class ImportingAdapter:
                 importlib.import_module(module)
             except Exception as exc:  # an import can fail with more than ImportError
                 return f"{module} not importable: {type(exc).__name__}: {exc}"
-        return None
+        return unmet(self.name)  # below a verified version floor: say what it needs
 
     def versions(self) -> dict[str, str]:
         """From package metadata: no framework import needed to say what is installed."""

@@ -6,7 +6,7 @@ Translations (the one documented place):
 - layout: BatchNorm's `axis` and LayerNorm's `reduction_axes` / `feature_axes` take the case's axes
   natively; per-element affine is feature_axes = reduction_axes, per-feature is feature_axes = -1.
 - dtype: param_dtype is the input's dtype so the output keeps it; statistics follow Flax's own
-  choice (force_float32_reductions / promotion).  float64 runs inside jax.enable_x64(True) only, so the
+  choice (force_float32_reductions / promotion).  float64 runs inside enable_x64() only, so the
   flag never leaks into other cases.
 - Everything else (use_fast_variance, initial batch_stats) is left at the framework's default:
   that is what users get, and what the suite measures.
@@ -19,11 +19,11 @@ import inspect
 import numpy as np
 
 from adapters.base import DEFAULT, ImportingAdapter, Unsupported, given
+from adapters.compat import assign, enable_x64
 
 
 def _x64(x):
-    import jax
-    return jax.enable_x64(True) if np.asarray(x).dtype == np.float64 else contextlib.nullcontext()
+    return enable_x64() if np.asarray(x).dtype == np.float64 else contextlib.nullcontext()
 
 
 def _jnp(a):
@@ -116,8 +116,8 @@ class FlaxNnxAdapter(_FlaxBase):
                                   use_scale=gamma is not None, use_bias=beta is not None, param_dtype=x.dtype,
                                   rngs=nnx.Rngs(0), **given(epsilon=eps))
             if gamma is not None:
-                layer.scale[...] = _jnp(np.ravel(gamma))  # nnx holds the affine flat: num_features
-                layer.bias[...] = _jnp(np.ravel(beta))
+                assign(layer.scale, _jnp(np.ravel(gamma)))  # nnx holds the affine flat: num_features
+                assign(layer.bias, _jnp(np.ravel(beta)))
             return {"y": _np(layer(_jnp(x)))}
 
     def _bn(self, x, fa, gamma, beta, eps, momentum):
@@ -127,8 +127,8 @@ class FlaxNnxAdapter(_FlaxBase):
         layer = nnx.BatchNorm(x.shape[size_axis], use_scale=gamma is not None, use_bias=beta is not None,
                               param_dtype=x.dtype, rngs=nnx.Rngs(0), **given(axis=fa, epsilon=eps, momentum=momentum))
         if gamma is not None:
-            layer.scale[...] = _jnp(gamma)
-            layer.bias[...] = _jnp(beta)
+            assign(layer.scale, _jnp(gamma))
+            assign(layer.bias, _jnp(beta))
         return layer
 
     def batch_norm_steps(self, batches, x_eval, feature_axis, gamma, beta, eps, momentum):
@@ -149,6 +149,6 @@ class FlaxNnxAdapter(_FlaxBase):
         fa = feature_axis % x.ndim
         with _x64(x):
             layer = self._bn(x, fa, gamma, beta, eps, 0.9)
-            layer.mean[...] = _jnp(running_mean)
-            layer.var[...] = _jnp(running_var)
+            assign(layer.mean, _jnp(running_mean))
+            assign(layer.var, _jnp(running_var))
             return {"y": _np(layer(_jnp(x), use_running_average=True))}

@@ -23,6 +23,7 @@ import ml_dtypes
 import numpy as np
 
 from adapters.base import DEFAULT, ImportingAdapter, Unsupported, given
+from adapters.compat import enable_x64
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -42,8 +43,7 @@ class KerasAdapter(ImportingAdapter):
 
     def _x64(self, x):
         if self.backend == "jax" and np.asarray(x).dtype == np.float64:
-            import jax
-            return jax.enable_x64(True)
+            return enable_x64()
         return contextlib.nullcontext()
 
     def _tensor(self, a):

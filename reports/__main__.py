@@ -1,4 +1,5 @@
 """python -m reports compare BASELINE.json CURRENT.json | merge SHARD.json ... -o DIR | render RESULTS.json -o DIR
+   | sweep FAMILY VERSION... | timeline FAMILY (reports/sweep.py)
 
 Exit codes: 0 done (compare: no regression), 1 compare found regressions, 2 an input is missing or
 malformed, nothing could be compared, or the output cannot be written: one line on stderr naming the
@@ -49,7 +50,11 @@ def main(argv=None) -> int:
     ren = sub.add_parser("render", help="write report.html into DIR from a results.json")
     ren.add_argument("results")
     ren.add_argument("-o", "--out", required=True, metavar="DIR")
+    from reports import sweep
+    sweep.add_commands(sub)
     args = parser.parse_args(argv)
+    if args.command in ("sweep", "timeline"):
+        return sweep.cli(args)
     try:
         if args.command == "compare":
             return _compare(args)

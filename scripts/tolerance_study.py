@@ -80,7 +80,7 @@ def print_table(rows, impls, title, pick, fmt=_summary, dtypes=DTYPES):
 
 def truncation_bias() -> str:
     """The same bias figure for a mutant that truncates float16/bfloat16 outputs, for comparison."""
-    from adapters.expectations import load_all
+    from judge.expectations import load_all
     from tests.self.mutants import MUTANTS_BY_NAME
     adapter = MUTANTS_BY_NAME["output_truncated_toward_zero"].make()
     numpy_expectation = load_all()[0]["numpy"]

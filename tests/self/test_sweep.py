@@ -1,0 +1,131 @@
+"""The version sweep and its timeline, offline: environment building is faked, the one real run uses this
+interpreter (numpy family), and the version floors are checked on made-up versions."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from adapters import compat
+from reports import history, sweep
+
+REPO = sweep.REPO
+
+
+def test_companions_follow_the_family_and_the_pins():
+    assert sweep.requirements("torch", "2.1.0", []) == ["torch==2.1.0", "numpy<2"]
+    assert sweep.requirements("torch", "2.3.0", []) == ["torch==2.3.0"]
+    assert sweep.requirements("torch", "2.1.0", ["numpy==1.26.4"]) == ["torch==2.1.0", "numpy==1.26.4"]
+    assert sweep.requirements("keras", "3.3.3", ["torch==2.13.0"]) == [
+        "keras==3.3.3", "tensorflow-cpu", "jax[cpu]", "torch", "torch==2.13.0"]
+    assert sweep.env_key("keras", "3.3.3", []) == sweep.env_key("keras", "3.3.3", [])
+    assert sweep.env_key("keras", "3.3.3", []) != sweep.env_key("keras", "3.3.3", ["torch==2.13.0"])
+
+
+class FakeInstaller:
+    """Stands in for uv / venv / pip: records the commands, makes the folders, answers the queries."""
+
+    def __init__(self, fail_install=False):
+        self.commands, self.fail_install = [], fail_install
+
+    def __call__(self, cmd, **kw):
+        cmd = [str(c) for c in cmd]
+        self.commands.append(cmd)
+        out, code = "", 0
+        if "venv" in cmd:
+            (sweep.Path(cmd[-1]) / "bin").mkdir(parents=True)
+        elif "install" in cmd:
+            code = 1 if self.fail_install else 0
+            out = "error: Failed to fetch: https://pypi.org/simple/keras/" if self.fail_install else ""
+        elif "m.requires" in cmd[-1]:
+            out = json.dumps(["jax>=0.4.27", "numpy>=1.23.2; python_version >= '3.11'"])
+        elif "m.distributions" in cmd[-1]:
+            out = json.dumps({"jax": "0.10.2", "flax": "0.10.0"})
+        return subprocess.CompletedProcess(cmd, code, out, "")
+
+
+@pytest.mark.parametrize("uv", [None, "/opt/bin/uv"])
+def test_build_installs_flax_with_the_jax_it_declares(tmp_path, monkeypatch, uv):
+    fake = FakeInstaller()
+    monkeypatch.setattr(sweep, "_run", fake)
+    monkeypatch.setattr(sweep.shutil, "which", lambda name: uv)
+    meta = sweep.build(tmp_path / "flax-0.10.0-x", "flax", "0.10.0", [])
+    installs = [c for c in fake.commands if "install" in c]
+    assert "flax==0.10.0" in installs[0] and "jax[cpu]" in installs[0] and "pytest-xdist>=3.5" in installs[0]
+    assert installs[1][-1] == "jax[cpu]==0.4.27"
+    if uv:
+        assert installs[0][:5] == ["/opt/bin/uv", "pip", "install", "--prerelease", "explicit"]
+    else:
+        assert installs[0][1:4] == ["-m", "pip", "install"]
+    assert meta["installer"] == ("uv" if uv else "pip")
+    assert json.loads((tmp_path / "flax-0.10.0-x" / sweep.MARKER).read_text())["version"] == "0.10.0"
+
+
+def test_a_failed_install_is_a_skip_that_says_why(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NORMCONF_ENV_CACHE", str(tmp_path))
+    monkeypatch.setattr(sweep, "_run", FakeInstaller(fail_install=True))
+    assert sweep.resolve("keras", "0.0.1", [], offline=False) is None
+    out = capsys.readouterr().out
+    assert "SKIPPED: could not build an environment (no network?)" in out and "Failed to fetch" in out
+    assert not any(tmp_path.iterdir())  # nothing half-built left in the cache
+
+
+def test_offline_uses_a_cached_environment_or_says_it_has_none(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NORMCONF_ENV_CACHE", str(tmp_path))
+    assert sweep.resolve("numpy", "0.0.1", [], offline=True) is None
+    assert "SKIPPED: no cached environment" in capsys.readouterr().out
+    env = tmp_path / sweep.env_key("numpy", "0.0.1", [])
+    (env / "bin").mkdir(parents=True)
+    (env / "bin" / "python").symlink_to(sys.executable)
+    (env / sweep.MARKER).write_text("{}")
+    assert sweep.resolve("numpy", "0.0.1", [], offline=True) == str(env / "bin" / "python")
+    assert f"cached environment {env}" in capsys.readouterr().out
+
+
+def test_sweep_on_this_interpreter_keeps_results_and_prints_the_timeline(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "reports", "sweep", "numpy", np.__version__, "--offline",
+                           "--out", str(tmp_path), "-n", "0"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "this interpreter has numpy" in proc.stdout and "timeline of numpy:" in proc.stdout
+    kept = json.loads((tmp_path / "numpy" / f"{np.__version__}.json").read_text())
+    assert kept["sweep"]["version"] == np.__version__ and kept["sweep"]["installed"]["numpy"] == np.__version__
+    assert kept["summary"]["pass"] == len(kept["cells"])
+    again = subprocess.run([sys.executable, "-m", "reports", "timeline", "numpy", "--out", str(tmp_path)],
+                           cwd=REPO, capture_output=True, text=True)
+    assert again.returncode == 0 and f"versions: {np.__version__}" in again.stdout
+    rerun = subprocess.run([sys.executable, "-m", "reports", "sweep", "numpy", "--rerun", "--offline", "--out",
+                            str(tmp_path), "-n", "0"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0 and f"numpy {np.__version__}: this interpreter" in rerun.stdout
+
+
+def _run(version, observed, outcome):
+    return {"sweep": {"version": version}, "versions": {"a": {"fw": version, "numpy": "2.4.6"}},
+            "matrix": {"rows": [{"row": "running_variance", "cells": {"a": {"observed": observed}}}]},
+            "cells": [{"case": "bn1d", "adapter": "a", "outcome": outcome}]}
+
+
+def test_timeline_lists_the_versions_where_a_row_or_cell_changed():
+    runs = [_run("1.0", "biased", "pass"), _run("1.1", "biased", "fail"), _run("2.0", "unbiased", "fail")]
+    tl = history.timeline(runs)
+    assert tl["versions"] == ["1.0", "1.1", "2.0"]
+    assert tl["rows"] == [{"row": "running_variance", "adapter": "a", "first": {"version": "1.0", "value": "biased"},
+                           "changes": [{"version": "2.0", "before": "biased", "after": "unbiased"}]}]
+    assert tl["cells"][0]["changes"] == [{"version": "1.1", "before": "pass", "after": "fail"}]
+    assert [e["package"] for e in tl["packages"]] == ["fw"]
+    assert history.render(tl)[1:] == ["1.1: installed fw: 1.0 -> 1.1", "1.1: bn1d@a: pass -> fail",
+                                      "2.0: installed fw: 1.1 -> 2.0", "2.0: a running_variance: biased -> unbiased"]
+    assert history.render(history.timeline(runs[:1]))[1:] == ["nothing changed"]
+
+
+def test_below_a_floor_an_adapter_says_what_it_needs(monkeypatch):
+    versions = {"flax": "0.8.0", "jax": "0.4.30", "torch": "2.1.0", "numpy": "2.4.6"}
+    assert compat.unmet("flax_nnx", versions.get) == (
+        "flax_nnx needs flax >= 0.8.4, found 0.8.0 (flax.nnx exists from 0.8.4 on)")
+    assert compat.unmet("flax_linen", versions.get) is None
+    assert "torch 2.1.0 needs numpy < 2" in compat.unmet("torch", versions.get)
+    assert compat.unmet("torch", {**versions, "numpy": "1.26.4"}.get) is None
+    assert compat.unmet("numpy", versions.get) is None
+    monkeypatch.setenv("NORMCONF_IGNORE_FLOORS", "1")
+    assert compat.unmet("flax_nnx", versions.get) is None
+    assert compat.version_tuple("2.13.0+cpu") == (2, 13, 0) and compat.version_tuple("0.4.26") > (0, 4, 3)
