@@ -207,8 +207,9 @@ def _compare(cell, fx, outputs, args, expectation):
         if status == "disagrees":
             failures.append(("convention", f"{c}: observed {v['observed']}, documented {doc['variant']}"))
         elif status == "unclear":
-            failures.append(("unclear", f"{c} matches no variant (nearest {v['nearest']}, "
-                                        f"{ident.errors.min():.3g}x tolerance)"))
+            best = ident.errors.min()  # inf when the outputs hold NaN or inf: say so, not "infx tolerance"
+            off = f"{best:.3g}x tolerance" if math.isfinite(best) else "no finite error: non-finite outputs"
+            failures.append(("unclear", f"{c} matches no variant (nearest {v['nearest']}, {off})"))
     for key, m in ident.measured.items():
         doc = expectation.documented_variant(key, case.layer) if key in DEFAULT_KEYS else None
         m["expected"], m["cite"] = (doc["variant"], doc["cite"]) if doc else (None, None)

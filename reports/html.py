@@ -2,45 +2,49 @@
 
 Every string that comes from a run (case names, adapter names, error messages, citations) goes
 through html.escape: a plug-in's name or a framework's error cannot inject markup.
+
+Matrix cells: the background says what was observed (reports/palette.py: equal labels along a row,
+equal colours), the mark says what the documentation says (✓ ✗ ⚠ ? ○ –, with words where it matters),
+so the page reads the same without colour.
 """
 from __future__ import annotations
 
-import hashlib
 import html
 import math
 from pathlib import Path
 
-from adapters.harness import snippet_for
 from reports.changes import changes_html, page_title
+from reports.details import drilldown
 from reports.matrix import nonfinite_summary
+from reports.palette import MARKS, label_of, row_colours
 from reports.porting import porting_guide
 
+STRESS_FAMILIES = ("stress", "long", "one_value_per_channel")  # the stress table's; the accuracy table has the rest
 STYLE = """
-body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#1d2330;max-width:1500px}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ccd}
-table{border-collapse:collapse;margin:6px 0}th,td{border:1px solid #c9ced8;padding:4px 7px;vertical-align:top}
-th{background:#eef0f5;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}
-td.agrees{box-shadow:inset 4px 0 #2e9d55}td.disagrees{box-shadow:inset 4px 0 #d0342c;font-weight:600}
-td.known{box-shadow:inset 4px 0 #d08a2c}td.not-run,td.no-doc{color:#667}
-.legend span{display:inline-block;padding:2px 8px;margin-right:8px;border:1px solid #c9ced8}
-.pass{color:#1f7a3f}.fail,.error,.bad_output,.crashed,.missing,.timeout,.xpass{color:#b3261e;font-weight:600}
-.xfail{color:#a86614}.unsupported,.not_installed{color:#667}
-pre{background:#f5f6f9;padding:6px;white-space:pre-wrap;margin:2px 0;font-size:12px}
-details{margin:2px 0}small{color:#556}
+body{font:14px/1.45 system-ui,sans-serif;margin:20px 24px;color:#1d2330;max-width:1352px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:26px 0 8px;border-bottom:1px solid #ccd}
+h3{font-size:15px;margin:14px 0 4px}
+table{border-collapse:collapse;margin:6px 0}th,td{border:1px solid #c9ced8;padding:3px 6px;vertical-align:top}
+th{background:#eef0f5;text-align:left;font-weight:600}td.num{font-variant-numeric:tabular-nums}
+#head{display:flex;gap:28px;align-items:flex-start}#head p{margin:2px 0}
+table.small{font-size:12px}table.small td,table.small th{padding:1px 6px}
+#matrix{font-size:13px;table-layout:fixed;width:100%}#matrix th.row{width:255px}
+#matrix td{overflow-wrap:anywhere}#matrix td.not-run{color:#667;background:#fff}
+.mk{font-weight:700;margin-left:3px}.word{font-size:11px;display:block}
+.key{font-weight:400;font-size:11px;color:#333}.key i{display:inline-block;width:10px;height:10px;
+border:1px solid #777;margin:0 3px 0 6px;vertical-align:-1px}
+.legend{font-size:13px}.legend b{margin:0 3px 0 10px}
+small,.d{color:#3d4452;font-size:11px}.d{display:block}
+.bad{color:#b3261e;font-weight:600}.known{color:#8a5300}.ok{color:#1f6b3a}.muted{color:#667}
+.pair{border-left:3px solid #ccd;padding:0 0 0 10px;margin:10px 0}.pair ul{margin:2px 0 6px}
+code,pre{font-size:12px}pre{background:#f5f6f9;padding:6px;white-space:pre-wrap;margin:2px 0}
+.nowrap{white-space:nowrap}details{margin:2px 0}details.adapter>summary{font-weight:600;font-size:15px}
+details details{margin-left:18px}
 """
 
 
 def e(value) -> str:
     return html.escape("" if value is None else str(value), quote=True)
-
-
-def _variant_colour(value: str) -> str:
-    """The same observed variant gets the same background in every column: agreement between
-    frameworks is visible as equal colours along a row."""
-    if not value:
-        return "#ffffff"
-    hue = int(hashlib.sha256(value.encode()).hexdigest()[:4], 16) % 360
-    return f"hsl({hue},55%,90%)"
 
 
 def _fmt(x, spec=".3g") -> str:
@@ -51,91 +55,141 @@ def _fmt(x, spec=".3g") -> str:
     return format(x, spec)
 
 
+def mark(status: str, words: bool = False) -> str:
+    symbol, word = MARKS.get(status, ("", status))
+    text = f'<span class="mk" title="{e(word)}">{e(symbol)}</span>'
+    return text + (f'<span class="word">{e(word)}</span>' if words else "")
+
+
+def _hover(cell: dict, row: dict) -> str:
+    """Only what the cell has: never "None"."""
+    parts = [MARKS.get(cell["status"], ("", cell["status"]))[1]]
+    if cell.get("expected") is not None:
+        parts.append(f"documented: {cell['expected']}")
+    if cell.get("cite"):
+        parts.append(cell["cite"])
+    if row["kind"] == "default" and cell.get("detail"):
+        parts.append(f"measured: {cell['detail']}")
+    if cell.get("cases"):
+        parts.append(f"cases: {', '.join(cell['cases'])}")
+    if cell.get("unclear"):
+        parts.append(f"unclear in: {', '.join(cell['unclear'])}")
+    return "\n".join(parts)
+
+
+def _matrix_cell(row: dict, adapter: str, colours: dict) -> str:
+    cell = row["cells"][adapter]
+    label, status = label_of(cell), cell["status"]
+    if label is None:
+        return f'<td class="not-run" data-adapter="{e(adapter)}">not run {mark("not-run")}</td>'
+    body = f'<span class="v">{e(label)}</span>{mark(status)}'
+    if status == "disagrees":
+        body += f'<span class="d">documented: {e(cell.get("expected"))}</span>'
+    elif status == "known":
+        body += '<span class="d">known deviation</span>'
+    if cell.get("detail") and row["kind"] != "default":
+        body += f'<span class="d">{e(cell["detail"])}</span>'
+    return (f'<td class="{e(status)}" data-adapter="{e(adapter)}" data-label="{e(label)}" '
+            f'title="{e(_hover(cell, row))}" style="background:{colours.get(label, "#fff")}">{body}</td>')
+
+
 def matrix_table(matrix: dict) -> str:
     adapters = matrix["adapters"]
-    out = ['<table id="matrix"><tr><th>convention / default / behaviour</th>']
+    out = ['<table id="matrix"><tr><th class="row">convention / default / behaviour</th>']
     out += [f'<th data-adapter="{e(a)}">{e(a)}</th>' for a in adapters]
     out.append("</tr>")
     for row in matrix["rows"]:
-        out.append(f'<tr data-row="{e(row["row"])}"><th>{e(row["row"])}</th>')
-        for a in adapters:
-            cell = row["cells"][a]
-            observed = cell["observed"] or "-"
-            title = f"documented: {cell.get('expected')}; {cell.get('cite') or ''}; cases: {', '.join(cell.get('cases', []))}"
-            doc = "" if cell.get("expected") in (None, cell["observed"]) else f"<br><small>documented: {e(cell['expected'])}</small>"
-            out.append(f'<td class="{e(cell["status"])}" data-adapter="{e(a)}" title="{e(title)}" '
-                       f'style="background:{_variant_colour(cell["observed"] or "")}">{e(observed)}{doc}</td>')
+        colours = row_colours(row, adapters)
+        key = "".join(f'<i style="background:{c}"></i>{e(label)}' for label, c in colours.items())
+        key = f'<div class="key">{key}</div>' if len(colours) > 1 else ""
+        out.append(f'<tr data-row="{e(row["row"])}"><th class="row">{e(row["row"])}{key}</th>')
+        out += [_matrix_cell(row, a, colours) for a in adapters]
         out.append("</tr>")
     out.append("</table>")
     return "".join(out)
+
+
+def matrix_legend() -> str:
+    shown = {k: v for k, v in MARKS.items() if k not in ("mixed", "unclear")}
+    marks = "".join(f"<b>{e(symbol)}</b>{e(word)}" for symbol, word in shown.values()) + "<b>?</b>mixed or unclear"
+    return (f'<p class="legend">Marks: {marks}.<br>Background: along a row, cells with the same value share a colour '
+            "and different values get clearly different ones (Paul Tol's colour-blind-safe light palette, assigned "
+            "per row: documented values first, then column order), listed under the row's title; a row where all "
+            "agree stays white. Colours say nothing about right or wrong: the marks do. Hover a cell for its "
+            "citation and cases.</p>")
+
+
+def _accuracy_status(c: dict) -> str:
+    error = (c.get("accuracy") or {}).get("error")
+    if error is not None and error <= 1 and not nonfinite_summary(c):
+        return "agrees"
+    return "known" if c["outcome"] == "xfail" else "disagrees"
+
+
+def _error(c: dict) -> float:
+    error = (c.get("accuracy") or {}).get("error")
+    return math.inf if error is None else error
 
 
 def accuracy_table(cells: list[dict], adapters: list[str]) -> str:
     dtypes = ("float32", "float64", "float16", "bfloat16")
-    out = ["<table id=\"accuracy\"><tr><th>adapter</th>"]
-    out += [f"<th>{d}: worst ULP / error vs tolerance</th>" for d in dtypes]
+    out = ['<table id="accuracy"><tr><th>adapter</th>']
+    out += [f"<th>{d}</th>" for d in dtypes]
     out.append("</tr>")
     for a in adapters:
         out.append(f"<tr><th>{e(a)}</th>")
         for d in dtypes:
-            mine = [c for c in cells if c["adapter"] == a and c.get("dtype") == d and (c.get("accuracy") or {}).get("error")
-                    is not None and c["family"] not in ("stress", "long")]
-            if not mine:
-                out.append('<td class="not-run">-</td>')
-                continue
-            worst = max(mine, key=lambda c: c["accuracy"]["error"])
-            ratio = worst["accuracy"]["error"]
-            cls = "agrees" if ratio <= 1 else "disagrees"
-            out.append(f'<td class="num {cls}">{_fmt(max(c["accuracy"]["max_ulp"] or 0 for c in mine), ".1f")} ULP / '
-                       f'{_fmt(ratio)}x <small>({e(worst["case"])})</small></td>')
+            mine = [c for c in cells if c["adapter"] == a and c.get("dtype") == d and c.get("accuracy")
+                    and c["family"] not in STRESS_FAMILIES]
+            out.append(_accuracy_cell(mine) if mine else '<td class="muted">not run</td>')
         out.append("</tr>")
     out.append("</table>")
     return "".join(out)
 
 
+def _accuracy_cell(mine: list[dict]) -> str:
+    worst = max(mine, key=_error)
+    ulp = max(mine, key=lambda c: c["accuracy"].get("max_ulp") or 0.0)
+    status = _accuracy_status(worst)
+    lines = [f'{mark(status)} {_fmt(worst["accuracy"]["error"])}&times; tolerance <small>({e(worst["case"])})</small>'
+             + (' <span class="known">known deviation</span>' if status == "known" else "")]
+    unexpected = [c for c in mine if _accuracy_status(c) == "disagrees"]
+    if status == "known" and unexpected:
+        other = max(unexpected, key=_error)
+        lines.append(f'{mark("disagrees")} {_fmt(other["accuracy"]["error"])}&times; <small>({e(other["case"])})</small>')
+    lines.append(f'{_fmt(ulp["accuracy"].get("max_ulp"), ".3g")} ULP <small>({e(ulp["case"])})</small>')
+    lines += [f'<span class="bad">{e(nan)}</span> <small>({e(c["case"])})</small>'
+              for c in mine if (nan := nonfinite_summary(c))]
+    return f'<td class="num">{"<br>".join(lines)}</td>'
+
+
 def stress_table(cells: list[dict], adapters: list[str]) -> str:
-    cases = sorted({c["case"] for c in cells if c.get("family") in ("stress", "long", "one_value_per_channel")})
-    out = ["<table id=\"stress\"><tr><th>case</th>"] + [f"<th>{e(a)}</th>" for a in adapters] + ["</tr>"]
+    cases = sorted({c["case"] for c in cells if c.get("family") in STRESS_FAMILIES})
+    out = ['<table id="stress"><tr><th>case</th>'] + [f"<th>{e(a)}</th>" for a in adapters] + ["</tr>"]
     by = {(c["case"], c["adapter"]): c for c in cells}
     for case in cases:
         out.append(f"<tr><th>{e(case)}</th>")
         for a in adapters:
             c = by.get((case, a))
-            if c is None:
-                out.append("<td>-</td>")
-                continue
-            error = (c.get("accuracy") or {}).get("error")
-            ratio = "" if error is None else f" {_fmt(error)}x tol"
-            behaviour = f" ({e(c['behaviour'])})" if c.get("behaviour") else ""
-            nan = nonfinite_summary(c)
-            nan = f"<br><small>{e(nan)}</small>" if nan else ""
-            out.append(f'<td class="{e(c["outcome"])}">{e(c["outcome"])}{ratio}{behaviour}{nan}</td>')
+            out.append('<td class="muted">-</td>' if c is None else _stress_cell(c))
         out.append("</tr>")
     out.append("</table>")
     return "".join(out)
 
 
-def drilldown(cells: list[dict]) -> str:
-    out = []
-    for c in cells:
-        acc = c.get("accuracy") or {}
-        ratio = "" if acc.get("error") is None else f"error {_fmt(acc['error'])}x tolerance {_fmt(c['tolerance'])}; "
-        out.append(
-            f'<details class="cell" data-case="{e(c["case"])}" data-adapter="{e(c["adapter"])}">'
-            f'<summary><span class="{e(c["outcome"])}">{e(c["outcome"])}</span> {e(c["case"])} @ {e(c["adapter"])}</summary>'
-            f"<small>{e(ratio)}max abs {_fmt(acc.get('max_abs'))}, max rel {_fmt(acc.get('max_rel'))}, "
-            f"max ULP {_fmt(acc.get('max_ulp'))}</small>"
-            f"<pre>{e(c.get('message'))}</pre>"
-            f"<small>{e(_conventions_text(c))}</small>"
-            f"<pre>{e(snippet_for(c['adapter'], c['case']))}</pre></details>")
-    return "".join(out)
-
-
-def _conventions_text(c: dict) -> str:
-    parts = [f"{k}: {v['observed']} (documented {v.get('expected')}, nearest rival {_fmt(v.get('margin'))}x)"
-             for k, v in c.get("conventions", {}).items() if v["state"] != "not_shown"]
-    parts += [f"{k}: {m['display']}" for k, m in c.get("measured", {}).items()]
-    return "; ".join(parts)
+def _stress_cell(c: dict) -> str:
+    if c["outcome"] in ("unsupported", "not_installed", "missing"):
+        return f'<td class="muted" data-case="{e(c["case"])}" data-adapter="{e(c["adapter"])}">{e(c["outcome"])}</td>'
+    status = ("agrees" if c["outcome"] == "pass" else "known" if c["outcome"] == "xfail" else "disagrees")
+    acc = c.get("accuracy") or {}
+    first = [e(c["behaviour"])] * bool(c["behaviour"]) + [f'{_fmt(acc.get("error"))}&times;'] * bool(acc)
+    parts = [f'{mark(status)} {" ".join(first) or e(c["outcome"])}']
+    if status != "agrees":
+        parts.append(f'<span class="{"known" if status == "known" else "bad"}">{e(MARKS[status][1])}</span>')
+    nan = nonfinite_summary(c)
+    if nan:
+        parts.append(f'<span class="bad">{e(nan)}</span>')
+    return f'<td data-case="{e(c["case"])}" data-adapter="{e(c["adapter"])}">{"<br>".join(parts)}</td>'
 
 
 def mutant_section(data: dict) -> str:
@@ -147,46 +201,75 @@ def mutant_section(data: dict) -> str:
            f"survivors: {e(', '.join(s['survivors']) or 'none')}.</p><table id=\"mutants\"><tr><th>mutant</th>"
            "<th>bug</th><th>killed</th><th>named by (tolerances missed)</th><th>caught by</th></tr>"]
     for row in table:
-        cls = "pass" if row["killed"] else "fail"
         named = ", ".join(f"{c} ({row['margins'][c]:.3g}x)" if c in row["margins"] else c for c in row["named_by"][:4])
-        out.append(f"<tr><td>{e(row['mutant'])}</td><td>{e(row.get('bug'))}</td>"
-                   f"<td class=\"{cls}\">{'killed' if row['killed'] else 'crashed' if row.get('crashed') else 'SURVIVED'}</td><td>{e(named)}</td>"
+        lost = "crashed" if row.get("crashed") else "SURVIVED"
+        killed = f'{mark("agrees")} killed' if row["killed"] else f'<span class="bad">{mark("disagrees")} {lost}</span>'
+        out.append(f"<tr><td>{e(row['mutant'])}</td><td>{e(row.get('bug'))}</td><td class='nowrap'>{killed}</td><td>{e(named)}</td>"
                    f"<td>{len(row.get('caught_by', []))} cases</td></tr>")
     out.append("</table>")
     return "".join(out)
 
 
+def versions_table(data: dict) -> str:
+    """Adapters with the same versions share a row; python and numpy, common to all, go in the caption."""
+    info = data.get("adapter_info") or {}
+    common = {k: v for k, v in next(iter(data["versions"].values()), {}).items()
+              if k in ("python", "numpy") and all(vs.get(k) == v for vs in data["versions"].values())}
+    rows: dict[tuple, list[str]] = {}
+    for a in data["adapters"]:
+        vs = ", ".join(f"{k} {v}" for k, v in sorted(data["versions"].get(a, {}).items()) if k not in common)
+        vs = vs or ("numpy only" if data["versions"].get(a) else "-")
+        where = (info.get(a) or {}).get("child_process") and "child process" or \
+            ((info.get(a) or {}).get("plugin") and f"plug-in {info[a]['plugin']}") or ""
+        rows.setdefault((vs or "-", where), []).append(a)
+    caption = ", ".join(f"{k} {v}" for k, v in common.items())
+    body = "".join(f"<tr><td>{e(', '.join(ads))}</td><td>{e(vs)}</td><td>{e(where)}</td></tr>"
+                   for (vs, where), ads in rows.items())
+    return (f'<table class="small" id="versions"><tr><th>adapters</th><th>versions ({e(caption)})</th>'
+            f"<th>runs in</th></tr>{body}</table>")
+
+
+def header(data: dict) -> str:
+    summary = " · ".join(f'{e(k)} {v}' for k, v in data["summary"].items() if v)
+    warnings = "".join(f'<p class="bad">{mark("disagrees")} {e(w)}</p>' for w in data.get("warnings", []))
+    return (f'<div id="head"><div><h1>normconf: LayerNorm and BatchNorm conformance</h1>'
+            f"<p><small>{e(data.get('created'))} · {e(data['platform'].get('system'))} · "
+            f"python {e(data['platform'].get('python'))}</small></p><p>Outcomes: {summary}</p></div>"
+            f"{versions_table(data)}</div>{warnings}")
+
+
 def render(data: dict) -> str:
     cells, adapters = data["cells"], data["adapters"]
-    versions = "; ".join(f"{a}: " + ", ".join(f"{k} {v}" for k, v in vs.items()) for a, vs in data["versions"].items())
-    summary = ", ".join(f'<span class="{e(k)}">{e(k)} {v}</span>' for k, v in data["summary"].items() if v)
     dec = data.get("decisiveness", {})
     stale = "".join(f"<li>{e(s)}</li>" for s in data.get("stale_expectations", []) + data.get("expectation_errors", []))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{e(page_title(data))}</title>
 <style>{STYLE}</style></head><body>
-<h1>normconf: LayerNorm and BatchNorm conformance</h1>
-<p><small>{e(data.get('created'))} · {e(data['platform'].get('system'))} · python {e(data['platform'].get('python'))}<br>{e(versions)}</small></p>
-<p>{summary}</p>
+{header(data)}
 {changes_html(data)}
 <h2>Conformance matrix</h2>
-<p class="legend"><span style="box-shadow:inset 4px 0 #2e9d55">as documented</span><span style="box-shadow:inset 4px 0 #d0342c">differs from the documentation</span><span style="box-shadow:inset 4px 0 #d08a2c">known deviation</span>
-Same background colour along a row = same behaviour in those frameworks. Hover a cell for its citation and cases.</p>
+{matrix_legend()}
 {matrix_table(data['matrix'])}
 <p><small>Smallest decisiveness margin of the fixtures: {_fmt(dec.get('smallest_fixture_margin'))}x
 ({e(dec.get('smallest_fixture_margin_case'))}); smallest margin seen in this run: {_fmt(dec.get('smallest_observed_margin'))}x
 ({e(dec.get('smallest_observed_margin_cell'))}).</small></p>
 {('<h2>Expectation entries that matched nothing</h2><ul>' + stale + '</ul>') if stale else ''}
 <h2>Porting guide</h2>
-{porting_guide(data['matrix'])}
+<p><small>Per pair of frameworks, in each one's own argument names. Adapters that behave alike are one group.
+Cells that are mixed, unclear or not shown give no advice.</small></p>
+{porting_guide(data['matrix'], data.get('adapter_info'))}
 <h2>Accuracy per framework and dtype</h2>
-<p><small>Worst ULP error of the output dtype and worst error against the case's tolerance, over the non-stress cases.</small></p>
+<p><small>Over the non-stress cases: the worst error in tolerances and the worst ULP error, each with its case
+(they may differ). ULPs are the output dtype's spacing at max(|expected|, rms(expected)), so outputs near zero
+do not inflate them. NaN and inf counts where the formula gives numbers.</small></p>
 {accuracy_table(cells, adapters)}
 <h2>Stress inputs</h2>
+<p><small>Error in tolerances (&times;), what the layer did where it is a behaviour, NaN and inf counts.</small></p>
 {stress_table(cells, adapters)}
 {mutant_section(data)}
 <h2>Every cell</h2>
-{drilldown(cells)}
+<p><small>Grouped by adapter and outcome, failures and deviations first; each with a snippet that reproduces it.</small></p>
+{drilldown(data)}
 </body></html>
 """
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from judge.measure import short_decimal
+from judge.measure import nonfinite_text, short_decimal
 
 CONVENTION_ROWS = ("norm_variance", "running_variance", "momentum_form", "eps_placement",
                    "initial_running_stats", "eval_statistics", "training_statistics")
@@ -32,7 +32,9 @@ BEHAVIOUR_ROWS = (
     ("mean offset 1e4 x std (BatchNorm)", "stress_bn_offset_1e4", "accuracy"),
     ("float64 kept float64 (BatchNorm)", "dtype_bn_float64", "float64"),
 )
-NOT_RUN = {"observed": None, "expected": None, "status": "not-run", "cases": []}
+# Every cell has `observed` (the full reading), and for rendering `label` (what the cell's colour stands for:
+# equal labels, equal colours) and `detail` (numbers beside it: uncertainty, error, NaN counts).
+NOT_RUN = {"observed": None, "label": None, "detail": None, "expected": None, "status": "not-run", "cases": []}
 STATUS_OF_OUTCOME = {"pass": "agrees", "xfail": "known", "unsupported": "no-doc"}
 
 
@@ -51,27 +53,32 @@ def _convention_cell(cells, adapter, convention) -> dict:
     cases = sorted(c["case"] for c in cells if c["adapter"] == adapter
                    and c.get("conventions", {}).get(convention, {}).get("state") == "named")
     if not named:
-        return {**NOT_RUN, "observed": "unclear" if unclear else None, "status": "unclear" if unclear else "not-run",
-                "unclear": sorted(unclear)}
+        return {**NOT_RUN, "observed": "unclear" if unclear else None, "label": "unclear" if unclear else None,
+                "status": "unclear" if unclear else "not-run", "unclear": sorted(unclear)}
     doc = next(iter(expected)) if len(expected) == 1 else None
     if len(named) == 1:
-        observed = next(iter(named))
-        status = "no-doc" if doc is None else ("agrees" if observed == doc else "disagrees")
+        observed = label = next(iter(named))
+        status, detail = "no-doc" if doc is None else ("agrees" if observed == doc else "disagrees"), None
     else:
-        observed = "mixed: " + ", ".join(f"{v} x{n}" for v, n in named.most_common())
-        status = "mixed"
-    return {"observed": observed, "expected": doc, "status": status, "cases": cases, "cite": cite,
-            "unclear": sorted(unclear)}
+        detail = ", ".join(f"{v} x{n}" for v, n in named.most_common())
+        observed, label, status = f"mixed: {detail}", "mixed", "mixed"
+    return {"observed": observed, "label": label, "detail": detail, "expected": doc, "status": status,
+            "cases": cases, "cite": cite, "unclear": sorted(unclear)}
 
 
 def _measured_cell(cells, adapter, key, layer) -> dict:
     for c in cells:
         if c["adapter"] == adapter and c.get("layer") == layer and key in c.get("measured", {}):
             m = c["measured"][key]
-            return {"observed": m["display"], "value": m["value"], "uncertainty": m["uncertainty"], "name": m["name"],
+            return {"observed": m["display"], "label": m["name"] or m["display"], "detail": _plus_minus(m),
+                    "value": m["value"], "uncertainty": m["uncertainty"], "name": m["name"],
                     "expected": m.get("expected"), "status": m.get("status", "no-doc"), "cases": [c["case"]],
                     "cite": m.get("cite")}
     return dict(NOT_RUN)
+
+
+def _plus_minus(m: dict) -> str | None:
+    return None if m["value"] is None else f"{m['value']:.4g} ± {m['uncertainty']:.1g}"
 
 
 def _own_form_cell(weight: dict, form: dict) -> dict:
@@ -79,9 +86,9 @@ def _own_form_cell(weight: dict, form: dict) -> dict:
     if weight.get("value") is None or form.get("observed") not in ("weight_on_new", "weight_on_old"):
         return dict(NOT_RUN)
     value = weight["value"] if form["observed"] == "weight_on_new" else 1.0 - weight["value"]
-    name = short_decimal(value, weight["uncertainty"])
-    return {**weight, "observed": f"{name or f'{value:.4g}'} ({form['observed']})", "value": value, "expected": None,
-            "status": weight["status"]}
+    name = short_decimal(value, weight["uncertainty"]) or f"{value:.4g}"
+    return {**weight, "observed": f"{name} ({form['observed']})", "label": name, "detail": form["observed"],
+            "value": value, "expected": None, "status": weight["status"]}
 
 
 def _factor_cell(cells, adapter) -> dict:
@@ -99,16 +106,14 @@ def _factor_cell(cells, adapter) -> dict:
     if not cases:
         return dict(NOT_RUN)
     parts = [name for name, _ in names.most_common()] + unnamed[:2]
-    return {"observed": "; ".join(parts), "expected": None, "status": "no-doc" if not unnamed else "disagrees",
-            "cases": sorted(cases)}
+    return {"observed": "; ".join(parts), "label": "; ".join(parts), "detail": None, "expected": None,
+            "status": "no-doc" if not unnamed else "disagrees", "cases": sorted(cases)}
 
 
 def nonfinite_summary(cell: dict) -> str | None:
-    """'NaN 24/96 in y_train' style, for cells that returned NaN or inf where numbers were due."""
-    bad = [(o, n) for o, n in (cell.get("nonfinite") or {}).items() if n.get("unexpected")]
-    if not bad:
-        return None
-    return ", ".join(f"{'NaN' if n['nan'] else 'inf'} {n['nan'] + n['inf']}/{n['size']} in {o}" for o, n in bad)
+    """'y_train: 24 NaN of 96; y_eval: 8 NaN of 32', for cells that returned NaN or inf where numbers were due."""
+    bad = [(o, n) for o, n in sorted((cell.get("nonfinite") or {}).items()) if n.get("unexpected")]
+    return "; ".join(nonfinite_text(o, n) for o, n in bad) or None
 
 
 def _behaviour_cell(cells, adapter, case, reading) -> dict:
@@ -117,42 +122,46 @@ def _behaviour_cell(cells, adapter, case, reading) -> dict:
         return dict(NOT_RUN)
     status = STATUS_OF_OUTCOME.get(cell["outcome"], "disagrees")
     if reading == "layout":
-        observed = "axis argument" if (cell.get("layout") or "").startswith("native") else "moved to channels-first"
+        label = "axis argument" if (cell.get("layout") or "").startswith("native") else "moved to channels-first"
         if cell["outcome"] == "unsupported":
-            observed, status = "not supported", "no-doc"
-        return {"observed": observed, "expected": None, "status": status, "cases": [case], "kind": "layout"}
+            label, status = "not supported", "no-doc"
+        return {"observed": label, "label": label, "detail": None, "expected": None, "status": status,
+                "cases": [case], "kind": "layout"}
+    detail = None
     if reading == "accuracy":
-        observed = _accuracy_reading(cell)
+        label, detail = _accuracy_reading(cell)
     elif reading == "float64":
-        observed = _float64_reading(cell)
-        status = "agrees" if observed == "yes" else status
+        label, detail = _float64_reading(cell)
+        status = "agrees" if label == "yes" else status
     elif reading is None:
-        observed = cell.get("behaviour") or cell["outcome"]
+        label = cell.get("behaviour") or cell["outcome"]
     else:
-        observed = reading.get(cell["outcome"], cell["outcome"])
-    return {"observed": observed, "expected": None, "status": status, "cases": [case]}
+        label = reading.get(cell["outcome"], cell["outcome"])
+    observed = label if detail is None else f"{label}: {detail}"
+    return {"observed": observed, "label": label, "detail": detail, "expected": None, "status": status,
+            "cases": [case]}
 
 
-def _accuracy_reading(cell) -> str:
+def _accuracy_reading(cell) -> tuple[str, str | None]:
     if cell["outcome"] in ("unsupported", "error", "bad_output", "timeout", "crashed"):
-        return cell["outcome"]
+        return cell["outcome"], None
     nan = nonfinite_summary(cell)
     error = (cell.get("accuracy") or {}).get("error")
     if error is not None and error <= 1 and not nan:
-        return "accurate"
-    text = "inaccurate" + (f" ({error:.2g}x tolerance)" if error is not None else "")
-    return f"{text}, {nan}" if nan else text
+        return "accurate", None
+    parts = [f"{error:.2g}x tolerance"] * (error is not None) + [nan] * bool(nan)
+    return "inaccurate", "; ".join(parts) or None
 
 
-def _float64_reading(cell) -> str:
+def _float64_reading(cell) -> tuple[str, str | None]:
     acc = cell.get("accuracy")
     if not acc:
-        return cell["outcome"]
-    coarse = [(o, a) for o, a in acc["outputs"].items() if a["dtype"] != "float64" or a["precision"] != "float64"]
+        return cell["outcome"], None
+    coarse = [(o, a) for o, a in sorted(acc["outputs"].items()) if a["dtype"] != "float64" or a["precision"] != "float64"]
     if not coarse:
-        return "yes"
+        return "yes", None
     o, a = coarse[0]
-    return f"no: {o} {a['dtype']}" if a["dtype"] != "float64" else f"no: {o} in {a['precision']} precision"
+    return "no", f"{o} {a['dtype']}" if a["dtype"] != "float64" else f"{o} in {a['precision']} precision"
 
 
 def build_matrix(cells: list[dict], adapters: list[str]) -> dict:
@@ -183,20 +192,3 @@ def momentum_form_warnings(matrix: dict, declared: dict[str, str]) -> list[str]:
             out.append(f"{adapter} declares momentum_form={form}, but the probes measure {measured}: every momentum "
                        f"normconf translated for it was wrong")
     return out
-
-
-def text_matrix(matrix: dict) -> str:
-    """A plain-text rendering for the terminal and the README."""
-    adapters = matrix["adapters"]
-    width = max(12, *(len(a) for a in adapters))
-    head = f"{'':38s}" + "".join(f"{a:>{width + 2}s}" for a in adapters)
-    lines = [head]
-    for row in matrix["rows"]:
-        vals = []
-        for a in adapters:
-            cell = row["cells"][a]
-            v = cell["observed"] or "-"
-            mark = "!" if cell["status"] == "disagrees" else ""
-            vals.append(f"{(v[:width - 1] + mark):>{width + 2}s}")
-        lines.append(f"{row['row'][:38]:38s}" + "".join(vals))
-    return "\n".join(lines)

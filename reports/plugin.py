@@ -158,7 +158,7 @@ class ReportPlugin:
         if self.data is None:
             return
         from reports.changes import text_lines
-        from reports.matrix import text_matrix
+        from reports.table import text_matrix
         data = self.data
         tr = terminalreporter
         tr.section("normconf conformance matrix")

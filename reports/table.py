@@ -1,0 +1,180 @@
+"""The conformance matrix as plain text: the terminal summary and the README's table (one renderer).
+
+At most `width` columns and nothing cut: long values are abbreviated (listed in the legend) or wrapped
+onto a second line at a space, long row titles wrap, and adapters that do not fit go into another
+block with the row titles repeated.  The numbers behind an inaccurate or unclear cell go into notes
+under the table.
+
+    python -m reports.table RESULTS.json                # print it
+    python -m reports.table RESULTS.json --readme README.md   # rewrite the README's table in place
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from pathlib import Path
+
+from reports.palette import label_of
+
+WIDTH = 120
+GAP = 2
+TITLE_MAX = 30
+CELL_MAX = 12
+SHORT_ADAPTERS = {"torch_functional": "torch_fn", "flax_linen": "linen", "flax_nnx": "nnx",
+                  "keras[tensorflow]": "keras[tf]"}
+SHORT_TITLES = {"default momentum (BatchNorm, weight on the new batch)": "default momentum (on_new)",
+                "default momentum (BatchNorm, the framework's own form)": "default momentum (own form)",
+                "cumulative average (momentum=None)": "cumulative avg (momentum=None)",
+                "one value per channel (training)": "one value per channel (train)"}
+WORDS = {  # label -> abbreviation, each listed in the legend when used
+    "weight_on_new": "on_new", "weight_on_old": "on_old", "cumulative_average": "cumulative",
+    "inside_sqrt": "in_sqrt", "added_to_std": "+std", "running_updated": "run_after", "running_previous": "run_before",
+    "moved to channels-first": "movedim", "axis argument": "axis arg", "supported": "yes", "not available": "no",
+    "trailing only": "no", "per element only": "no", "zeros (beta)": "beta", "N/(N-1) (unbiased)": "N/(N-1)",
+    "1 (biased)": "1",
+}
+MARK_LEGEND = ("marks: ! differs from the documentation, CAPITALS a known deviation (strict xfail), "
+               "? mixed or unclear (see the notes), - not run; no mark: as documented or nothing documented. "
+               "LN LayerNorm, BN BatchNorm.")
+NOTED = ("known", "disagrees", "mixed", "unclear")
+
+
+def _title(row: dict) -> str:
+    title = row["row"]
+    return SHORT_TITLES.get(title, title.replace("LayerNorm", "LN").replace("BatchNorm", "BN"))
+
+
+def _text(cell: dict, used: dict) -> str:
+    label = label_of(cell)
+    if label is None:
+        return "-"
+    short = WORDS.get(label, label)
+    if short != label:
+        used.setdefault(short, []).append(label)
+    status = cell.get("status")
+    if status == "known":
+        return short.upper()
+    return short + ("!" if status == "disagrees" else "?" if status in ("mixed", "unclear") and short not in
+                    ("mixed", "unclear") else "")
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    # break at spaces only: a word longer than the column widens the column, it is never cut
+    return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False) or [""]
+
+
+def _grid(titles, heads, columns, width) -> list[str]:
+    """Rows of wrapped cells, columns split into blocks that fit `width`."""
+    title_w = max(len(line) for t in titles for line in t)
+    widths = [max(len(h), *(len(line) for cell in col for line in cell)) for h, col in zip(heads, columns)]
+    blocks, current, used = [], [], title_w
+    for i, w in enumerate(widths):
+        if current and used + GAP + w > width:
+            blocks.append(current)
+            current, used = [], title_w
+        current.append(i)
+        used += GAP + w
+    blocks.append(current)
+    out = []
+    for block in blocks:
+        if out:
+            out.append("")
+        out.append(" " * title_w + "".join(" " * GAP + heads[i].ljust(widths[i]) for i in block).rstrip())
+        for r, title in enumerate(titles):
+            height = max(len(title), *(len(columns[i][r]) for i in block))
+            for k in range(height):
+                line = (title[k] if k < len(title) else "").ljust(title_w)
+                line += "".join(" " * GAP + (columns[i][r][k] if k < len(columns[i][r]) else "").ljust(widths[i])
+                                for i in block)
+                out.append(line.rstrip())
+    return out
+
+
+def _notes(matrix: dict, heads: dict) -> list[str]:
+    """Per row, the details of the cells that are not as documented: error, NaN counts, mixed cases."""
+    out = []
+    for row in matrix["rows"]:
+        by_detail: dict[str, list[str]] = {}
+        for a in matrix["adapters"]:
+            cell = row["cells"][a]
+            if cell.get("status") in NOTED:
+                detail = cell.get("detail") or ("unclear in " + ", ".join(cell["unclear"]) if cell.get("unclear")
+                                                else None)
+                if detail:
+                    by_detail.setdefault(detail, []).append(heads[a])
+        if by_detail:
+            out.append(f"{_title(row)}: " + "; ".join(f"{', '.join(ads)}: {d}" for d, ads in by_detail.items()))
+    return out
+
+
+def text_matrix(matrix: dict, width: int = WIDTH) -> str:
+    """The matrix, its legend and its notes, every line at most `width` characters."""
+    adapters = matrix["adapters"]
+    heads = {a: SHORT_ADAPTERS.get(a, a) for a in adapters}
+    used: dict[str, list[str]] = {}
+    titles = [_wrap(_title(r), TITLE_MAX) for r in matrix["rows"]]
+    columns = [[_wrap(_text(r["cells"][a], used), CELL_MAX) for r in matrix["rows"]] for a in adapters]
+    lines = _grid(titles, [heads[a] for a in adapters], columns, width)
+    legend = [MARK_LEGEND]
+    if used:
+        legend.append("abbreviations: " + ", ".join(f"{s} = {' / '.join(dict.fromkeys(longs))}"
+                                                    for s, longs in used.items()) + ".")
+    shortened = [f"{heads[a]} = {a}" for a in adapters if heads[a] != a]
+    if shortened:
+        legend.append("columns: " + ", ".join(shortened) + ".")
+    notes = _notes(matrix, heads)
+    if notes:
+        legend.append("notes:")
+    wrapped = [w for text in legend for w in textwrap.wrap(text, width, subsequent_indent="  ", break_long_words=False,
+                                                            break_on_hyphens=False)]
+    wrapped += [w for text in notes for w in textwrap.wrap(text, width, initial_indent="  ", subsequent_indent="    ",
+                                                           break_long_words=False, break_on_hyphens=False)]
+    return "\n".join(lines + [""] + wrapped)
+
+
+# -- the README's table is this text, regenerated from the committed baseline --------------------------
+BEGIN = "<!-- table: python -m reports.table reports/baselines/pinned.json --readme README.md -->"
+END = "<!-- end of table -->"
+
+
+def readme_block(matrix: dict) -> str:
+    return f"{BEGIN}\n```\n{text_matrix(matrix)}\n```\n{END}"
+
+
+def readme_table(readme: str) -> str:
+    """The block between the markers, as the README holds it."""
+    start, end = readme.index(BEGIN), readme.index(END) + len(END)
+    return readme[start:end]
+
+
+def rewrite_readme(readme_path: Path, matrix: dict) -> bool:
+    """Replace the README's table with the rendered one; True when it changed."""
+    text = readme_path.read_text(encoding="utf-8")
+    new = text.replace(readme_table(text), readme_block(matrix))
+    if new != text:
+        readme_path.write_text(new, encoding="utf-8")
+    return new != text
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m reports.table", description=__doc__.split("\n\n")[0])
+    parser.add_argument("results", help="a results.json (or the committed baseline)")
+    parser.add_argument("--readme", help="rewrite the table between the markers in this README")
+    args = parser.parse_args(argv)
+    try:  # only the matrix is needed: read it from any schema version
+        matrix = json.loads(Path(args.results).read_text())["matrix"]
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"python -m reports.table: {args.results}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    if args.readme:
+        changed = rewrite_readme(Path(args.readme), matrix)
+        print(f"{args.readme}: table {'rewritten' if changed else 'already current'}")
+    else:
+        print(text_matrix(matrix))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
