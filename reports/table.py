@@ -33,7 +33,7 @@ WORDS = {  # label -> abbreviation, each listed in the legend when used
     "inside_sqrt": "in_sqrt", "added_to_std": "+std", "running_updated": "run_after", "running_previous": "run_before",
     "moved to channels-first": "movedim", "axis argument": "axis arg", "supported": "yes", "not available": "no",
     "trailing only": "no", "per element only": "no", "zeros (beta)": "beta", "N/(N-1) (unbiased)": "N/(N-1)",
-    "1 (biased)": "1",
+    "1 (biased)": "1", "not supported": "n/a",
 }
 MARK_LEGEND = ("marks: ! differs from the documentation, CAPITALS a known deviation (strict xfail), "
                "? mixed or unclear (see the notes), - not run; no mark: as documented or nothing documented. "
