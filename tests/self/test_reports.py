@@ -80,7 +80,7 @@ def test_matrix_renders_in_headless_chromium(numpy_run, tmp_path):
     row = dom.split('data-row="running_variance"')[1].split("</tr>")[0]
     assert 'class="agrees" data-adapter="numpy"' in row and ">unbiased<" in row
     row = dom.split('data-row="default eps (LayerNorm)"')[1].split("</tr>")[0]
-    assert ">1e-05 (1e-05 ± " in row
+    assert ">1e-05<" in row and "measured: 1e-05 ± " in row  # the measurement with its uncertainty on hover
 
 
 def test_committed_baseline_shows_the_headline_conventions():
