@@ -28,7 +28,8 @@ def _figures(c: dict) -> str:
     acc = c.get("accuracy") or {}
     parts = []
     if acc:
-        parts.append(f"error {_g(acc.get('error'))}x tolerance ({_g(c.get('tolerance'))}) in {acc.get('worst_output')}")
+        error = "no finite error" if acc.get("error") is None else f"error {_g(acc['error'])}x tolerance"
+        parts.append(f"{error} ({_g(c.get('tolerance'))}) in {acc.get('worst_output')}")
         parts.append(f"max abs {_g(acc.get('max_abs'))}, max rel {_g(acc.get('max_rel'))}, max ULP {_g(acc.get('max_ulp'))}")
     nan = nonfinite_summary(c)
     if nan:

@@ -55,6 +55,11 @@ def _fmt(x, spec=".3g") -> str:
     return format(x, spec)
 
 
+def times(error, unit: str = "") -> str:
+    """An error in tolerances; None is what NaN or inf outputs leave (no finite error)."""
+    return "no finite error" if error is None else f"{_fmt(error)}&times;{unit}"
+
+
 def mark(status: str, words: bool = False) -> str:
     symbol, word = MARKS.get(status, ("", status))
     text = f'<span class="mk" title="{e(word)}">{e(symbol)}</span>'
@@ -151,12 +156,12 @@ def _accuracy_cell(mine: list[dict]) -> str:
     worst = max(mine, key=_error)
     ulp = max(mine, key=lambda c: c["accuracy"].get("max_ulp") or 0.0)
     status = _accuracy_status(worst)
-    lines = [f'{mark(status)} {_fmt(worst["accuracy"]["error"])}&times; tolerance <small>({e(worst["case"])})</small>'
+    lines = [f'{mark(status)} {times(worst["accuracy"]["error"], " tolerance")} <small>({e(worst["case"])})</small>'
              + (' <span class="known">known deviation</span>' if status == "known" else "")]
     unexpected = [c for c in mine if _accuracy_status(c) == "disagrees"]
     if status == "known" and unexpected:
         other = max(unexpected, key=_error)
-        lines.append(f'{mark("disagrees")} {_fmt(other["accuracy"]["error"])}&times; <small>({e(other["case"])})</small>')
+        lines.append(f'{mark("disagrees")} {times(other["accuracy"]["error"])} <small>({e(other["case"])})</small>')
     lines.append(f'{_fmt(ulp["accuracy"].get("max_ulp"), ".3g")} ULP <small>({e(ulp["case"])})</small>')
     lines += [f'<span class="bad">{e(nan)}</span> <small>({e(c["case"])})</small>'
               for c in mine if (nan := nonfinite_summary(c))]
@@ -182,7 +187,7 @@ def _stress_cell(c: dict) -> str:
         return f'<td class="muted" data-case="{e(c["case"])}" data-adapter="{e(c["adapter"])}">{e(c["outcome"])}</td>'
     status = ("agrees" if c["outcome"] == "pass" else "known" if c["outcome"] == "xfail" else "disagrees")
     acc = c.get("accuracy") or {}
-    first = [e(c["behaviour"])] * bool(c["behaviour"]) + [f'{_fmt(acc.get("error"))}&times;'] * bool(acc)
+    first = [e(c["behaviour"])] * bool(c["behaviour"]) + [times(acc.get("error"))] * bool(acc)
     parts = [f'{mark(status)} {" ".join(first) or e(c["outcome"])}']
     if status != "agrees":
         parts.append(f'<span class="{"known" if status == "known" else "bad"}">{e(MARKS[status][1])}</span>')

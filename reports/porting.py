@@ -39,11 +39,12 @@ class Group:
     family: str
     members: list[str]
     args: Arguments
+    label: str = ""  # how advice names the group: the framework, or its members where a family splits
 
     @property
     def name(self) -> str:
         """`Keras (keras[tensorflow], keras[jax], keras[torch])`; a plug-in is just its name."""
-        return self.args.label if self.members == [self.args.label] else f"{self.args.label} ({', '.join(self.members)})"
+        return self.label if self.members == [self.label] else f"{self.label} ({', '.join(self.members)})"
 
 
 @dataclass
@@ -65,11 +66,11 @@ def groups(matrix: dict, adapter_info: dict | None = None) -> list[Group]:
         fam = family(a, info.get(a))
         key = (fam, *((label_of(r["cells"][a]), r["cells"][a]["status"]) for r in rows))
         keyed.setdefault(key, Group(fam, [], arguments_for(fam))).members.append(a)
-    return list(keyed.values())
-
-
-def _row(matrix, title):
-    return next((r for r in matrix["rows"] if r["row"] == title), None)
+    out = list(keyed.values())
+    for g in out:
+        split = sum(h.args.label == g.args.label for h in out) > 1
+        g.label = ", ".join(g.members) if split else g.args.label
+    return out
 
 
 def _sides(row, g: Group) -> dict[str, list[str]]:
@@ -107,7 +108,7 @@ def _describe(row, g: Group) -> str:
     sides = _sides(row, g)
     if len(sides) == 1:
         label = next(iter(sides))
-        return f"{g.args.label}: {_with_detail(row, sides[label][0], label)}"
+        return f"{g.label}: {_with_detail(row, sides[label][0], label)}"
     return "; ".join(f"{', '.join(ms)}: {_with_detail(row, ms[0], label)}" for label, ms in sides.items())
 
 
@@ -159,13 +160,13 @@ def _momentum(rows, adv):
     ka, kb = a.args.momentum, b.args.momentum
     if fa != fb:
         new, old = (a, b) if fa == "weight_on_new" else (b, a)
-        line = (f"momentum: {new.args.label} {new.args.momentum}=m is {old.args.label} {old.args.momentum}=1 - m "
-                f"({new.args.label} weights the new batch, {old.args.label} the running value)")
+        line = (f"momentum: {new.label} {new.args.momentum}=m is {old.label} {old.args.momentum}=1 - m "
+                f"({new.label} weights the new batch, {old.label} the running value)")
     else:
         line = f"momentum: both weight the {'new batch' if fa == 'weight_on_new' else 'running value'}"
     if wa is not None and wb is not None:
-        line += (f"; defaults: {a.args.label} {ka}={_own_form(wa, fa):g} is {b.args.label} {kb}={_own_form(wa, fb):g}, "
-                 f"{b.args.label} {kb}={_own_form(wb, fb):g} is {a.args.label} {ka}={_own_form(wb, fa):g}")
+        line += (f"; defaults: {a.label} {ka}={_own_form(wa, fa):g} is {b.label} {kb}={_own_form(wa, fb):g}, "
+                 f"{b.label} {kb}={_own_form(wb, fb):g} is {a.label} {ka}={_own_form(wb, fa):g}")
         if wa != wb:
             adv.like[(a.name, b.name)]["batch_norm"][kb] = _own_form(wa, fb)
             adv.like[(b.name, a.name)]["batch_norm"][ka] = _own_form(wb, fa)
@@ -181,12 +182,12 @@ def _eps(rows, adv):
         if ea is None or eb is None or ea == eb:
             continue
         name = "LayerNorm" if layer == "layer_norm" else "BatchNorm"
-        parts.append(f"{name} {a.args.label} {ea:g}, {b.args.label} {eb:g}")
+        parts.append(f"{name} {a.label} {ea:g}, {b.label} {eb:g}")
         adv.like[(a.name, b.name)][layer][b.args.eps] = ea
         adv.like[(b.name, a.name)][layer][a.args.eps] = eb
     if parts:
         adv.agree.append(f"eps: the defaults differ ({'; '.join(parts)}): pass the same value to both, "
-                         f"{a.args.label} {a.args.eps}= and {b.args.label} {b.args.eps}=")
+                         f"{a.label} {a.args.eps}= and {b.label} {b.args.eps}=")
 
 
 def _axis(rows, adv):
@@ -201,19 +202,19 @@ def _axis(rows, adv):
             like = adv.like[(src.name, dst.name)]
             if dst.args.axis:
                 like["batch_norm"][dst.args.axis] = x_src
-                parts.append(f"{dst.args.label} {dst.args.axis}={x_src} normalizes like {src.args.label}'s default")
+                parts.append(f"{dst.label} {dst.args.axis}={x_src} normalizes like {src.label}'s default")
             else:
                 like["input"] = f"x.movedim({x_src}, {x_dst})"
-                parts.append(f"{dst.args.label} has no feature-axis argument (channels are dim {x_dst}): feed it "
+                parts.append(f"{dst.label} has no feature-axis argument (channels are dim {x_dst}): feed it "
                              f"x.movedim({x_src}, {x_dst}) and move the result back with .movedim({x_dst}, {x_src})")
-        adv.agree.append(f"feature axis: {a.args.label} defaults to {xa}, {b.args.label} to {xb}: " + "; ".join(parts))
+        adv.agree.append(f"feature axis: {a.label} defaults to {xa}, {b.label} to {xb}: " + "; ".join(parts))
         return
     fixed = [g for g in (a, b) if not g.args.axis]
     if len(fixed) == 1 and _one(layout, a) != _one(layout, b):  # same default, one side cannot take another axis
         other = b if fixed[0] is a else a
-        adv.agree.append(f"channels-last input: {fixed[0].args.label} has no feature-axis argument: feed it "
+        adv.agree.append(f"channels-last input: {fixed[0].label} has no feature-axis argument: feed it "
                          f"x.movedim(-1, {xa}) and move the result back with .movedim({xa}, -1); "
-                         f"{other.args.label} takes {other.args.axis}=-1")
+                         f"{other.label} takes {other.args.axis}=-1")
 
 
 def _layernorm_axes(rows, adv):
@@ -223,7 +224,7 @@ def _layernorm_axes(rows, adv):
     la, lb = _one(row, adv.a), _one(row, adv.b)
     if {la, lb} == {"supported", "trailing only"}:
         trailing = adv.a if la == "trailing only" else adv.b
-        adv.agree.append(f"LayerNorm over axes other than the last: {trailing.args.label} takes "
+        adv.agree.append(f"LayerNorm over axes other than the last: {trailing.label} takes "
                          f"{trailing.args.layer_norm_axes}: move those axes to the end first (x.movedim) "
                          f"and back after")
 
@@ -246,8 +247,9 @@ def _behaviour(row, adv):
         switch = g.args.switches.get(row["row"])
         members = [m for gg, m in known if gg is g]
         if switch and members:
-            adv.switches.append(f"{', '.join(members)}: {row['row']} is {_with_detail(row, members[0], label_of(row['cells'][members[0]]))} "
-                                f"by default, a known deviation: {switch[0]} fixes it ({switch[1]})")
+            shown = _with_detail(row, members[0], label_of(row["cells"][members[0]]))
+            adv.switches.append(f"{', '.join(members)}: {row['row']} is {shown} by default, a known deviation: "
+                                f"{switch[0]} fixes it ({switch[1]})")
     rest = [m for g, m in known if not g.args.switches.get(row["row"])]
     if rest:
         adv.cannot.append(f"{row['row']}: {_describe(row, a)}; {_describe(row, b)}. A known deviation of "
@@ -269,7 +271,7 @@ def _like_lines(adv: PairAdvice) -> list[str]:
             continue
         calls = [dst.args.call(layer, like[layer]) for layer in ("layer_norm", "batch_norm") if like[layer]]
         feed = f" on {like['input']}" if like["input"] else ""
-        out.append(f"{dst.args.label} with {src.args.label}'s defaults: {', '.join(calls) or 'as it is'}{feed}")
+        out.append(f"{dst.label} with {src.label}'s defaults: {', '.join(calls) or 'as it is'}{feed}")
     return out
 
 

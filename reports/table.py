@@ -35,9 +35,9 @@ WORDS = {  # label -> abbreviation, each listed in the legend when used
     "trailing only": "no", "per element only": "no", "zeros (beta)": "beta", "N/(N-1) (unbiased)": "N/(N-1)",
     "1 (biased)": "1", "not supported": "n/a",
 }
-MARK_LEGEND = ("marks: ! differs from the documentation, CAPITALS a known deviation (strict xfail), "
-               "? mixed or unclear (see the notes), - not run; no mark: as documented or nothing documented. "
-               "LN LayerNorm, BN BatchNorm.")
+MARK_LEGEND = ("marks: ! differs from the documentation, CAPITALS a known deviation (strict xfail), - not run; "
+               "no mark: as documented or nothing documented; mixed: the cases disagree, unclear: matches no variant "
+               "(see the notes). LN LayerNorm, BN BatchNorm.")
 NOTED = ("known", "disagrees", "mixed", "unclear")
 
 
@@ -54,10 +54,7 @@ def _text(cell: dict, used: dict) -> str:
     if short != label:
         used.setdefault(short, []).append(label)
     status = cell.get("status")
-    if status == "known":
-        return short.upper()
-    return short + ("!" if status == "disagrees" else "?" if status in ("mixed", "unclear") and short not in
-                    ("mixed", "unclear") else "")
+    return short.upper() if status == "known" else short + "!" if status == "disagrees" else short
 
 
 def _wrap(text: str, width: int) -> list[str]:
