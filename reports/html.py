@@ -101,7 +101,8 @@ def _matrix_cell(row: dict, adapter: str, colours: dict) -> str:
 def matrix_table(matrix: dict) -> str:
     adapters = matrix["adapters"]
     out = ['<table id="matrix"><tr><th class="row">convention / default / behaviour</th>']
-    out += [f'<th data-adapter="{e(a)}">{e(a)}</th>' for a in adapters]
+    # a line may break before "[": keras[tensorflow] then fits its column
+    out += [f'<th data-adapter="{e(a)}">{e(a).replace("[", "<wbr>[")}</th>' for a in adapters]
     out.append("</tr>")
     for row in matrix["rows"]:
         colours = row_colours(row, adapters)
@@ -244,6 +245,8 @@ def header(data: dict) -> str:
 
 
 def render(data: dict) -> str:
+    """The page: header (outcomes, versions, warnings), then what changed since a baseline where the
+    regression check adds it, the matrix, the porting guide, accuracy, stress, mutants, every cell."""
     cells, adapters = data["cells"], data["adapters"]
     dec = data.get("decisiveness", {})
     stale = "".join(f"<li>{e(s)}</li>" for s in data.get("stale_expectations", []) + data.get("expectation_errors", []))

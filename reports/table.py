@@ -26,7 +26,7 @@ SHORT_ADAPTERS = {"torch_functional": "torch_fn", "flax_linen": "linen", "flax_n
                   "keras[tensorflow]": "keras[tf]"}
 SHORT_TITLES = {"default momentum (BatchNorm, weight on the new batch)": "default momentum (on_new)",
                 "default momentum (BatchNorm, the framework's own form)": "default momentum (own form)",
-                "cumulative average (momentum=None)": "cumulative avg (momentum=None)",
+                "cumulative average (momentum=None)": "momentum=None (cumulative)",
                 "one value per channel (training)": "one value per channel (train)"}
 WORDS = {  # label -> abbreviation, each listed in the legend when used
     "weight_on_new": "on_new", "weight_on_old": "on_old", "cumulative_average": "cumulative",
@@ -62,28 +62,34 @@ def _wrap(text: str, width: int) -> list[str]:
     return textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False) or [""]
 
 
-def _grid(titles, heads, columns, width) -> list[str]:
-    """Rows of wrapped cells, columns split into blocks that fit `width`."""
-    title_w = max(len(line) for t in titles for line in t)
-    widths = [max(len(h), *(len(line) for cell in col for line in cell)) for h, col in zip(heads, columns)]
+def _blocks(title_w: int, widths: list[int], width: int, gap: int) -> list[list[int]]:
+    """Column indices per block: as many columns as fit beside the row titles."""
     blocks, current, used = [], [], title_w
     for i, w in enumerate(widths):
-        if current and used + GAP + w > width:
+        if current and used + gap + w > width:
             blocks.append(current)
             current, used = [], title_w
         current.append(i)
-        used += GAP + w
-    blocks.append(current)
+        used += gap + w
+    return blocks + [current]
+
+
+def _grid(titles, heads, columns, width) -> list[str]:
+    """Rows of wrapped cells, columns split into blocks that fit `width` (a narrower gap first, if that
+    saves a block)."""
+    title_w = max(len(line) for t in titles for line in t)
+    widths = [max(len(h), *(len(line) for cell in col for line in cell)) for h, col in zip(heads, columns)]
+    gap = GAP if len(_blocks(title_w, widths, width, GAP)) <= len(_blocks(title_w, widths, width, 1)) else 1
     out = []
-    for block in blocks:
+    for block in _blocks(title_w, widths, width, gap):
         if out:
             out.append("")
-        out.append(" " * title_w + "".join(" " * GAP + heads[i].ljust(widths[i]) for i in block).rstrip())
+        out.append(" " * title_w + "".join(" " * gap + heads[i].ljust(widths[i]) for i in block).rstrip())
         for r, title in enumerate(titles):
             height = max(len(title), *(len(columns[i][r]) for i in block))
             for k in range(height):
                 line = (title[k] if k < len(title) else "").ljust(title_w)
-                line += "".join(" " * GAP + (columns[i][r][k] if k < len(columns[i][r]) else "").ljust(widths[i])
+                line += "".join(" " * gap + (columns[i][r][k] if k < len(columns[i][r]) else "").ljust(widths[i])
                                 for i in block)
                 out.append(line.rstrip())
     return out
