@@ -11,7 +11,7 @@ import pytest
 
 from golden.tolerance import tolerance
 from reports import porting
-from tests.self.porting_check import C, H, N, W
+from tests.self.porting_check import H, N, W
 from tests.self.suite_runner import REPO, run_suite
 
 pytestmark = pytest.mark.skipif(not (importlib.util.find_spec("torch") and importlib.util.find_spec("keras")),
