@@ -11,7 +11,6 @@ under the table.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import textwrap
 from pathlib import Path
@@ -161,15 +160,25 @@ def rewrite_readme(readme_path: Path, matrix: dict) -> bool:
     return new != text
 
 
+def matrix_of(path) -> dict:
+    """The matrix of a results file as this code builds it from the cells, so a baseline written before a
+    change of the matrix still renders as a current run would (ResultsError for an unusable file)."""
+    from reports.matrix import build_matrix
+    from reports.results import read
+    data = read(path)
+    return build_matrix(data["cells"], data["adapters"])
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m reports.table", description=__doc__.split("\n\n")[0])
     parser.add_argument("results", help="a results.json (or the committed baseline)")
     parser.add_argument("--readme", help="rewrite the table between the markers in this README")
     args = parser.parse_args(argv)
-    try:  # only the matrix is needed: read it from any schema version
-        matrix = json.loads(Path(args.results).read_text())["matrix"]
-    except (OSError, ValueError, KeyError) as exc:
-        print(f"python -m reports.table: {args.results}: {type(exc).__name__}: {exc}", file=sys.stderr)
+    from reports.results import ResultsError
+    try:
+        matrix = matrix_of(args.results)
+    except ResultsError as exc:
+        print(f"python -m reports.table: {exc}", file=sys.stderr)
         return 2
     if args.readme:
         changed = rewrite_readme(Path(args.readme), matrix)

@@ -3,7 +3,6 @@ counts wherever figures are, navigable details, a page that fits 1400 px in Chro
 table that fits 120 columns and is the README's."""
 import copy
 import importlib.util
-import json
 import re
 
 import pytest
@@ -34,8 +33,11 @@ def _row(data, title):
     return next(r for r in data["matrix"]["rows"] if r["row"] == title)
 
 
-def _baseline():
-    return json.loads((REPO / "reports" / "baselines" / "pinned.json").read_text())
+BASELINE = REPO / "reports" / "baselines" / "pinned.json"
+
+
+def _baseline_matrix():
+    return table.matrix_of(BASELINE)
 
 
 # -- colours and marks ------------------------------------------------------------------------------
@@ -46,9 +48,9 @@ def test_palette_is_clearly_distinct():
 
 @pytest.mark.parametrize("source", ["view_run", "baseline"])
 def test_distinct_values_get_distinct_colours_equal_values_equal_ones(source, request):
-    data = request.getfixturevalue("view_run")[1] if source == "view_run" else _baseline()
-    adapters, several = data["matrix"]["adapters"], 0
-    for row in data["matrix"]["rows"]:
+    matrix = request.getfixturevalue("view_run")[1]["matrix"] if source == "view_run" else _baseline_matrix()
+    adapters, several = matrix["adapters"], 0
+    for row in matrix["rows"]:
         colours = palette.row_colours(row, adapters)
         labels = [palette.label_of(row["cells"][a]) for a in adapters]
         assert set(colours) == {label for label in labels if label}, row["row"]
@@ -204,7 +206,7 @@ def test_terminal_table_fits_and_cuts_nothing(view_run):
 
 
 def test_many_long_plugin_columns_go_into_blocks():
-    matrix = copy.deepcopy(_baseline()["matrix"])
+    matrix = _baseline_matrix()
     for i in range(6):
         name = f"a_rather_long_plugin_name_{i}"
         matrix["adapters"].append(name)
@@ -218,5 +220,5 @@ def test_many_long_plugin_columns_go_into_blocks():
 
 def test_readme_table_is_what_the_code_renders_from_the_committed_baseline():
     readme = (REPO / "README.md").read_text()
-    assert table.readme_table(readme) == table.readme_block(_baseline()["matrix"]), (
+    assert table.readme_table(readme) == table.readme_block(_baseline_matrix()), (
         "README's table is stale: python -m reports.table reports/baselines/pinned.json --readme README.md")
