@@ -18,6 +18,7 @@ from reports.details import drilldown
 from reports.matrix import nonfinite_summary
 from reports.palette import MARKS, label_of, row_colours
 from reports.porting import porting_guide
+from reports.results import OUTCOMES
 
 STRESS_FAMILIES = ("stress", "long", "one_value_per_channel")  # the stress table's; the accuracy table has the rest
 STYLE = """
@@ -30,7 +31,7 @@ th{background:#eef0f5;text-align:left;font-weight:600}td.num{font-variant-numeri
 table.small{font-size:12px}table.small td,table.small th{padding:1px 6px}
 #matrix{font-size:13px;table-layout:fixed;width:100%}#matrix th.row{width:255px}
 #matrix td{overflow-wrap:anywhere}#matrix td.not-run{color:#667;background:#fff}
-.mk{font-weight:700;margin-left:3px}.word{font-size:11px;display:block}
+.mk{font-weight:700;margin:0 3px}.word{font-size:11px;display:block}
 .key{font-weight:400;font-size:11px;color:#333}.key i{display:inline-block;width:10px;height:10px;
 border:1px solid #777;margin:0 3px 0 6px;vertical-align:-1px}
 .legend{font-size:13px}.legend b{margin:0 3px 0 10px}
@@ -209,8 +210,9 @@ def mutant_section(data: dict) -> str:
     for row in table:
         named = ", ".join(f"{c} ({row['margins'][c]:.3g}x)" if c in row["margins"] else c for c in row["named_by"][:4])
         lost = "crashed" if row.get("crashed") else "SURVIVED"
-        killed = f'{mark("agrees")} killed' if row["killed"] else f'<span class="bad">{mark("disagrees")} {lost}</span>'
-        out.append(f"<tr><td>{e(row['mutant'])}</td><td>{e(row.get('bug'))}</td><td class='nowrap'>{killed}</td><td>{e(named)}</td>"
+        killed = f"<td class='nowrap'>{mark('agrees')}killed</td>" if row["killed"] else \
+            f"<td class='nowrap bad'>{mark('disagrees')}{lost}</td>"
+        out.append(f"<tr><td>{e(row['mutant'])}</td><td>{e(row.get('bug'))}</td>{killed}<td>{e(named)}</td>"
                    f"<td>{len(row.get('caught_by', []))} cases</td></tr>")
     out.append("</table>")
     return "".join(out)
@@ -219,7 +221,7 @@ def mutant_section(data: dict) -> str:
 def versions_table(data: dict) -> str:
     """Adapters with the same versions share a row; python and numpy, common to all, go in the caption."""
     info = data.get("adapter_info") or {}
-    common = {k: v for k, v in next(iter(data["versions"].values()), {}).items()
+    common = {k: v for k, v in sorted(next(iter(data["versions"].values()), {}).items())
               if k in ("python", "numpy") and all(vs.get(k) == v for vs in data["versions"].values())}
     rows: dict[tuple, list[str]] = {}
     for a in data["adapters"]:
@@ -236,7 +238,8 @@ def versions_table(data: dict) -> str:
 
 
 def header(data: dict) -> str:
-    summary = " · ".join(f'{e(k)} {v}' for k, v in data["summary"].items() if v)
+    order = list(OUTCOMES) + sorted(set(data["summary"]) - set(OUTCOMES))  # the same from memory or from JSON
+    summary = " · ".join(f"{e(k)} {data['summary'][k]}" for k in order if data["summary"].get(k))
     warnings = "".join(f'<p class="bad">{mark("disagrees")} {e(w)}</p>' for w in data.get("warnings", []))
     return (f'<div id="head"><div><h1>normconf: LayerNorm and BatchNorm conformance</h1>'
             f"<p><small>{e(data.get('created'))} · {e(data['platform'].get('system'))} · "
