@@ -12,7 +12,7 @@ import numpy as np
 from golden import candidates as cand
 from golden import reference as ref
 from golden.cases import Case
-from golden.tolerance import DECISIVENESS_MARGIN, tolerances
+from golden.tolerance import DECISIVENESS_MARGIN, INERT, tolerances
 
 NUMPY_DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16,
                 "bfloat16": ml_dtypes.bfloat16}
@@ -29,6 +29,7 @@ DOCUMENTED_PROFILES = (
     {"running_variance": "unbiased", "momentum_form": "weight_on_new"},  # PyTorch
     {"running_variance": "biased", "momentum_form": "weight_on_old"},    # Keras, Flax
 )
+UNTRANSLATED = ("running_variance",)
 # The documented defaults a default probe's fixture holds expected outputs for (momentum as the weight
 # on the new batch).  The judge measures the value, whatever it is.
 DEFAULT_VALUES = {"eps": (1e-5, 1e-6, 1e-3), "momentum": (0.1, 0.01), "feature_axis": (1, -1)}
@@ -232,9 +233,10 @@ def check_shows(case: Case, cset, documented: list[int]) -> float | None:
     that radius for any implementation within 2.5 tolerances of its profile), and is shown -- not
     inert -- under the documented profiles.  Returns the smallest distance between a profile and one
     differing in a decided convention."""
+    d = cset.distance_matrix()
+    check_hidden(case, cset, documented, d)
     if not case.shows:
         return None
-    d = cset.distance_matrix()
     worst = float("inf")
     for convention in case.shows:
         values = np.array([p[convention] for p in cset.profiles])
@@ -249,6 +251,24 @@ def check_shows(case: Case, cset, documented: list[int]) -> float | None:
             if verdict != cand.NOT_SHOWN:
                 worst = min(worst, float(d[t][values != values[t]].min(initial=np.inf)))
     return worst
+
+
+def check_hidden(case: Case, cset, documented: list[int], d) -> None:
+    """A convention the case does not show, on which the documented profiles disagree and which no
+    argument translates (the stored running variance: momentum_form is translated, each call hands the
+    number its documented profile reads), must be inert under each documented profile: else a
+    framework documenting the other variant would be judged on a convention the case cannot name."""
+    for convention in UNTRANSLATED:
+        variants = {p[convention] for p in DOCUMENTED_PROFILES}
+        if convention in case.shows or convention not in ref.LAYER_CONVENTIONS[case.layer]:
+            continue
+        for i in documented:
+            for variant in variants:
+                j = cset.twin(i, convention, variant)
+                if j is not None and max(d[i, j], d[j, i]) > INERT:
+                    raise NotDecisive(f"case {case.name!r}: {convention}={variant} moves the outputs by "
+                                      f"{max(d[i, j], d[j, i]):.3g} tolerances but the case does not show it: "
+                                      f"make it decisive and declare it, or negligible (< {INERT} tolerances)")
 
 
 def conditioning(case: Case, inputs) -> float:

@@ -46,6 +46,7 @@ def test_bad_fixtures_cost_their_own_cells_only(tmp_path):
     (gold / "bn2d_nchw.npz").write_bytes(npzio.dumps(arrays))
     manifest = json.loads((gold / "manifest.json").read_text())
     manifest["files"]["bn2d_nchw.npz"] = fixtures.sha256((gold / "bn2d_nchw.npz").read_bytes())
+    manifest["sizes"]["bn2d_nchw.npz"] = (gold / "bn2d_nchw.npz").stat().st_size
     (gold / "manifest.json").write_text(json.dumps(manifest))
 
     code, data, output = run_suite(tmp_path, *NUMPY, env={"NORMCONF_GOLDEN_DIR": str(gold)})
