@@ -43,8 +43,8 @@ DEFAULT_KEYS = ("default_eps", "default_momentum", "default_feature_axis")
 def new_cell(case_name: str, adapter_name: str) -> dict:
     return {"case": case_name, "adapter": adapter_name, "outcome": "error", "message": "", "failures": [],
             "layer": None, "family": None, "dtype": None, "tolerance": None, "conventions": {}, "measured": {},
-            "accuracy": None, "nonfinite": {}, "rounding_bias": None, "behaviour": None, "layout": None, "rule": None,
-            "seconds": None}
+            "accuracy": None, "nonfinite": {}, "rounding_bias": None, "output_dtypes": {}, "behaviour": None,
+            "layout": None, "rule": None, "seconds": None}
 
 
 def one_value_behaviour(outputs, fixture) -> str:
@@ -160,6 +160,7 @@ def _judge(cell, adapter, case_name, expectation, unavailable, fixture=None):
             cell.update(outcome="error", behaviour="raises", message=message)
             _deviation(cell, expectation)
         return
+    cell["output_dtypes"] = {name: str(np.asarray(v).dtype) for name, v in sorted(outputs.items())}
     if raises_rules:
         cell.update(outcome="fail", message=f"documented to raise ({raises_rules[0].match!r}), returned outputs",
                     rule=raises_rules[0].id)

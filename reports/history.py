@@ -1,73 +1,64 @@
-"""What changed when: the results of one family at successive versions (reports/history/<family>/),
-reduced to the versions at which each matrix row and each cell changed.
+"""What changed when: one family's results at successive versions (reports/history/<family>/), as a
+timeline in the words of the regression check.
 
-timeline(runs) takes results dicts ordered by version; a run's label is its `sweep.version` (written by
-reports/sweep.py), else its creation time.  The wording of render() is a placeholder for the
-regression check's own (issue 10).
+Each step from one version to the next is `reports.compare.compare(previous, next)`: its entries say
+each change once per cause, with the cells under it ("REGRESSED keras[jax]: float64 now computed in
+float32 (3 cases)").  Beside them: the matrix rows whose reading changed (a cell's label: a measured
+default by its name, never by its last digits), and the packages that moved with the version (a
+companion's upgrade next to its effect).  A run's label is its `sweep.version` (reports/sweep.py).
 """
 from __future__ import annotations
 
-import json
+import html
 from pathlib import Path
 
 from adapters.compat import version_tuple
+from reports import results
+from reports.changes import entry_line
+from reports.compare import compare
+
+HISTORY = Path(__file__).resolve().parent / "history"  # one folder per family: <version>.json
 
 
 def label(run: dict) -> str:
     return str(run.get("sweep", {}).get("version") or run.get("created", "?"))
 
 
-def _changes(values: list[tuple[str, object]]) -> list[dict]:
-    """[(version, value)] -> one entry per version where the value differs from the previous run's."""
-    out = []
-    for (_, before), (version, after) in zip(values, values[1:]):
-        if before != after:
-            out.append({"version": version, "before": before, "after": after})
-    return out
+def _row_changes(before: dict, after: dict) -> list[dict]:
+    """Matrix rows (per adapter) whose reading changed between two runs."""
+    def readings(run):
+        return {(row["row"], adapter): cell.get("label", cell.get("observed"))
+                for row in run["matrix"]["rows"] for adapter, cell in row["cells"].items()}
+    rb, ra = readings(before), readings(after)
+    return [{"row": row, "adapter": adapter, "before": rb[(row, adapter)], "after": ra[(row, adapter)]}
+            for row, adapter in ra if (row, adapter) in rb and rb[(row, adapter)] != ra[(row, adapter)]
+            and None not in (rb[(row, adapter)], ra[(row, adapter)])]
 
 
 def timeline(runs: list[dict]) -> dict:
-    """For every matrix row (per adapter), every cell (case@adapter) and every package the adapters
-    report (results["versions"], so a companion's upgrade is seen beside its effect): the first value
-    and its changes."""
-    rows, cells, packages = {}, {}, {}
-    for run in runs:
-        version = label(run)
-        for module_versions in run.get("versions", {}).values():
-            for module, found in module_versions.items():
-                packages.setdefault(module, {})[version] = found
-        for row in run.get("matrix", {}).get("rows", []):
-            for adapter, cell in row["cells"].items():
-                rows.setdefault((row["row"], adapter), {})[version] = cell.get("observed")
-        for cell in run.get("cells", []):
-            cells.setdefault(f"{cell['case']}@{cell['adapter']}", {})[version] = cell["outcome"]
-    versions = [label(r) for r in runs]
+    """runs ordered by version -> {"versions", "steps": [{"from", "to", "packages", "rows", "entries"}]}."""
+    steps = []
+    for before, after in zip(runs, runs[1:]):
+        comparison = compare(before, after)
+        steps.append({"from": label(before), "to": label(after), "packages": comparison["versions"],
+                      "rows": _row_changes(before, after), "entries": comparison["entries"]})
+    return {"versions": [label(r) for r in runs], "steps": steps}
 
-    def entries(table, key_name):
-        out = []
-        for key, by_version in table.items():
-            values = [(v, by_version.get(v)) for v in versions]
-            changes = _changes(values)
-            if changes:
-                out.append({**key_name(key), "first": {"version": versions[0], "value": values[0][1]},
-                            "changes": changes})
-        return out
 
-    return {"versions": versions,
-            "packages": entries(packages, lambda k: {"package": k}),
-            "rows": entries(rows, lambda k: {"row": k[0], "adapter": k[1]}),
-            "cells": entries(cells, lambda k: {"cell": k})}
+def _packages(step: dict) -> str:
+    return ", ".join(f"{p['package']} {p['before']} -> {p['after']}" for p in step["packages"]) or "same packages"
 
 
 def render(tl: dict) -> list[str]:
-    """Plain lines, one per change, in version order."""
-    order = {v: i for i, v in enumerate(tl["versions"])}
-    found = [(ch["version"], f"installed {e['package']}", ch) for e in tl["packages"] for ch in e["changes"]]
-    found += [(ch["version"], f"{e['adapter']} {e['row']}", ch) for e in tl["rows"] for ch in e["changes"]]
-    found += [(ch["version"], e["cell"], ch) for e in tl["cells"] for ch in e["changes"]]
-    found.sort(key=lambda f: order[f[0]])
-    lines = [f"{v}: {what}: {ch['before']} -> {ch['after']}" for v, what, ch in found]
-    return [f"versions: {' -> '.join(tl['versions'])}"] + (lines or ["nothing changed"])
+    """Plain lines: per step, the packages, the matrix rows that changed, then one line per cause."""
+    lines = [f"versions: {' -> '.join(tl['versions'])}"]
+    for step in tl["steps"]:
+        lines.append(f"{step['from']} -> {step['to']} ({_packages(step)}):")
+        lines += [f"  matrix: {r['row']} [{r['adapter']}]: {r['before']} -> {r['after']}" for r in step["rows"]]
+        lines += [f"  {entry_line(e)}" for e in step["entries"]]
+        if not step["rows"] and not step["entries"]:
+            lines.append("  nothing normconf observes changed")
+    return lines
 
 
 def paths(directory) -> list[Path]:
@@ -76,4 +67,31 @@ def paths(directory) -> list[Path]:
 
 
 def load(directory) -> list[dict]:
-    return [json.loads(p.read_text()) for p in paths(directory)]
+    """Every results file of the folder, validated (reports/results.read: a bad file is a ResultsError)."""
+    return [results.read(p) for p in paths(directory)]
+
+
+def history_html(directory=HISTORY) -> str:
+    """The report's "Version history" section: per family folder under `directory`, its timeline.
+    A folder whose files cannot be read says so in one line, instead of a timeline."""
+    e = html.escape
+    families = sorted(p for p in Path(directory).glob("*") if p.is_dir()) if Path(directory).is_dir() else []
+    if not families:
+        return ""
+    out = ['<h2 id="history">Version history</h2><p><small>From reports/history/ (python -m reports sweep): '
+           'per family, what normconf observed to change from one version to the next.</small></p>']
+    for family in families:
+        try:
+            tl = timeline(load(family))
+        except results.ResultsError as exc:
+            out.append(f"<h3>{e(family.name)}</h3><p class=\"fail\">cannot read the history: {e(str(exc))}</p>")
+            continue
+        out.append(f"<h3>{e(family.name)}: {e(' → '.join(tl['versions']))}</h3>"
+                   '<table class="history"><tr><th>version</th><th>matrix rows that changed</th><th>causes</th></tr>')
+        for step in tl["steps"]:
+            rows = "<br>".join(e(f"{r['row']} [{r['adapter']}]: {r['before']} → {r['after']}") for r in step["rows"])
+            causes = "<br>".join(e(entry_line(x, limit=4)) for x in step["entries"])
+            out.append(f"<tr><td>{e(step['from'])} → {e(step['to'])}<br><small>{e(_packages(step))}</small></td>"
+                       f"<td>{rows or '-'}</td><td>{causes or 'nothing normconf observes changed'}</td></tr>")
+        out.append("</table>")
+    return "".join(out)

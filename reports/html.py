@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 
 from reports.changes import changes_html, page_title
+from reports.history import history_html
 from reports.details import drilldown
 from reports.matrix import nonfinite_summary
 from reports.palette import MARKS, label_of, row_colours
@@ -278,6 +279,7 @@ do not inflate them. NaN and inf counts where the formula gives numbers.</small>
 <p><small>Error in tolerances (&times;), what the layer did where it is a behaviour, NaN and inf counts.</small></p>
 {stress_table(cells, adapters)}
 {mutant_section(data)}
+{history_html()}
 <h2>Every cell</h2>
 <p><small>Grouped by adapter and outcome, failures and deviations first; each with a snippet that reproduces it.</small></p>
 {drilldown(data)}

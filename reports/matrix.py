@@ -31,6 +31,12 @@ BEHAVIOUR_ROWS = (
     ("mean offset 1e4 x std (LayerNorm)", "stress_ln_offset_1e4", "accuracy"),
     ("mean offset 1e4 x std (BatchNorm)", "stress_bn_offset_1e4", "accuracy"),
     ("float64 kept float64 (BatchNorm)", "dtype_bn_float64", "float64"),
+    # what framework upgrades change (reports/history/): half precision per layer, and its running statistics
+    ("float16 LayerNorm", "dtype_ln_float16", "half"),
+    ("bfloat16 LayerNorm", "dtype_ln_bfloat16", "half"),
+    ("float16 BatchNorm", "dtype_bn_float16", "half"),
+    ("bfloat16 BatchNorm", "dtype_bn_bfloat16", "half"),
+    ("running statistics stored in (float16 BatchNorm)", "dtype_bn_float16", "stored"),
 )
 # Every cell has `observed` (the full reading), and for rendering `label` (what the cell's colour stands for:
 # equal labels, equal colours) and `detail` (numbers beside it: uncertainty, error, NaN counts).
@@ -138,6 +144,10 @@ def _behaviour_cell(cells, adapter, case, reading) -> dict:
     elif reading == "float64":
         label, detail = _float64_reading(cell)
         status = "agrees" if label == "yes" else status
+    elif reading == "half":
+        label, detail = _half_reading(cell)
+    elif reading == "stored":
+        label = cell.get("output_dtypes", {}).get("running_mean") or cell["outcome"]
     elif reading is None:
         label = cell.get("behaviour") or cell["outcome"]
     else:
@@ -161,6 +171,19 @@ def _accuracy_reading(cell) -> tuple[str, str | None]:
         return "accurate", None
     parts = [f"{error:.2g}x tolerance"] * (error is not None) + [nan] * bool(nan)
     return "inaccurate", "; ".join(parts) or None
+
+
+def _half_reading(cell) -> tuple[str, str | None]:
+    """A float16/bfloat16 layer: computed (with its error if inaccurate), raises, or upcast output."""
+    if cell.get("behaviour") == "raises":
+        return "raises", cell["message"].split(":")[0]
+    dtypes = {d for o, d in cell.get("output_dtypes", {}).items() if o.startswith("y")}
+    if dtypes and dtypes != {cell["dtype"]}:
+        return f"{'/'.join(sorted(dtypes))} output", None
+    if cell["outcome"] in ("error", "timeout", "crashed"):
+        return cell["outcome"], None
+    error = (cell.get("accuracy") or {}).get("error")
+    return "computed", None if error is not None and error <= 1 else "inaccurate" if error is None else f"{error:.2g}x tolerance"
 
 
 def _float64_reading(cell) -> tuple[str, str | None]:

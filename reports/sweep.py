@@ -30,9 +30,10 @@ from packaging.requirements import Requirement  # pytest's own dependency: alway
 from packaging.utils import canonicalize_name
 
 from adapters.compat import TORCH_NUMPY2, version_tuple
+from reports import history
 
 REPO = Path(__file__).resolve().parent.parent
-HISTORY = REPO / "reports" / "history"
+HISTORY = history.HISTORY
 MARKER = "normconf-env.json"  # written last: an environment without it is unfinished
 RECIPE = 1  # part of every environment's key: bump it when the way environments are built changes
 
@@ -273,7 +274,6 @@ def add_commands(sub) -> None:
 
 def cli(args) -> int:
     """python -m reports sweep | timeline.  sweep: exit 0 when every version ran, 1 when one was skipped."""
-    from reports import history
     if args.command == "timeline":
         print("\n".join(history.render(history.timeline(history.load(Path(args.out) / args.family)))))
         return 0

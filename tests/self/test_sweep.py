@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from adapters import compat
-from reports import history, sweep
+from reports import history, results, sweep
 
 REPO = sweep.REPO
 
@@ -99,23 +99,32 @@ def test_sweep_on_this_interpreter_keeps_results_and_prints_the_timeline(tmp_pat
     assert rerun.returncode == 0 and f"numpy {np.__version__}: this interpreter" in rerun.stdout
 
 
-def _run(version, observed, outcome):
-    return {"sweep": {"version": version}, "versions": {"a": {"fw": version, "numpy": "2.4.6"}},
-            "matrix": {"rows": [{"row": "running_variance", "cells": {"a": {"observed": observed}}}]},
-            "cells": [{"case": "bn1d", "adapter": "a", "outcome": outcome}]}
-
-
-def test_timeline_lists_the_versions_where_a_row_or_cell_changed():
-    runs = [_run("1.0", "biased", "pass"), _run("1.1", "biased", "fail"), _run("2.0", "unbiased", "fail")]
+def test_timeline_says_each_change_once_per_cause_in_the_regression_checks_words(tmp_path):
+    from tests.self.test_compare import cells_of, run_of
+    from tests.self.mutants import MUTANTS_BY_NAME
+    from adapters.numpy_adapter import NumpyAdapter
+    cases = ["bn1d_nc", "bn2d_nchw", "ln_last1"]
+    correct = cells_of(NumpyAdapter(), cases)
+    biased = cells_of(MUTANTS_BY_NAME["running_var_biased"].make(), cases)
+    runs = [{**run_of(cells), "sweep": {"version": v}} for v, cells in (("1.0", correct), ("1.1", correct),
+                                                                         ("2.0", biased))]
+    runs[2]["versions"]["numpy"] = {**runs[2]["versions"]["numpy"], "numpy": "2.5.0"}
     tl = history.timeline(runs)
     assert tl["versions"] == ["1.0", "1.1", "2.0"]
-    assert tl["rows"] == [{"row": "running_variance", "adapter": "a", "first": {"version": "1.0", "value": "biased"},
-                           "changes": [{"version": "2.0", "before": "biased", "after": "unbiased"}]}]
-    assert tl["cells"][0]["changes"] == [{"version": "1.1", "before": "pass", "after": "fail"}]
-    assert [e["package"] for e in tl["packages"]] == ["fw"]
-    assert history.render(tl)[1:] == ["1.1: installed fw: 1.0 -> 1.1", "1.1: bn1d@a: pass -> fail",
-                                      "2.0: installed fw: 1.1 -> 2.0", "2.0: a running_variance: biased -> unbiased"]
-    assert history.render(history.timeline(runs[:1]))[1:] == ["nothing changed"]
+    first, second = tl["steps"]
+    assert first["rows"] == first["entries"] == [] and first["packages"] == []
+    assert [(e["label"], e["what"], [c["case"] for c in e["cells"]]) for e in second["entries"]] == [
+        ("regressed", "running_variance unbiased -> biased", ["bn1d_nc", "bn2d_nchw"])]
+    assert {"row": "running_variance", "adapter": "numpy", "before": "unbiased", "after": "biased"} in second["rows"]
+    lines = history.render(tl)
+    assert lines[:3] == ["versions: 1.0 -> 1.1 -> 2.0", "1.0 -> 1.1 (same packages):",
+                         "  nothing normconf observes changed"]
+    assert "1.1 -> 2.0 (numpy 2.4.6 -> 2.5.0):" in lines
+    assert any(line.startswith("  REGRESSED numpy: running_variance unbiased -> biased (2 cases") for line in lines)
+    for run in runs:  # the report's section reads the same folder
+        results.write(run, tmp_path / "fw" / f"{run['sweep']['version']}.json")
+    page = history.history_html(tmp_path)
+    assert "fw: 1.0 → 1.1 → 2.0" in page and "running_variance unbiased -&gt; biased" in page
 
 
 def test_below_a_floor_an_adapter_says_what_it_needs(monkeypatch):
