@@ -14,7 +14,8 @@ from adapters.remote import RemoteAdapter
 def pytest_addoption(parser):
     group = parser.getgroup("normconf")
     group.addoption("--frameworks", default=None,
-                    help="comma-separated adapters or families to run (torch, flax, keras, numpy, keras[jax], ...)")
+                    help="comma-separated adapters or families to run (torch, flax, keras, numpy, keras[jax], ...); "
+                         "eager variants of the jitted adapters only by name (flax_linen[eager]) or all with eager")
     group.addoption("--adapter", action="append", default=[], metavar="MODULE:ATTR",
                     help="add a plug-in adapter (module:attribute or path/file.py:attribute); repeatable")
     group.addoption("--report-dir", default="reports/out", help="where results.json and report.html go")
@@ -38,10 +39,15 @@ def select_adapters(config) -> dict:
     wanted = config.getoption("--frameworks")
     if wanted:
         names = [w.strip() for w in wanted.split(",") if w.strip()]
-        unknown = [w for w in names if w not in pool and w not in {family(n) for n in pool}]
+        # eager variants run only when named, or all of them with "eager"; a family name never picks them
+        on_request = {n: a for n, a in registry.ON_REQUEST.items() if n in names or "eager" in names}
+        known = {*pool, *(family(n) for n in pool), *registry.ON_REQUEST, "eager"}
+        unknown = [w for w in names if w not in known]
         if unknown:
-            raise pytest.UsageError(f"--frameworks: unknown {', '.join(unknown)}; known adapters: {', '.join(pool)}")
+            raise pytest.UsageError(f"--frameworks: unknown {', '.join(unknown)}; known adapters: "
+                                    f"{', '.join([*pool, *registry.ON_REQUEST])} (and eager: every eager variant)")
         pool = {n: a for n, a in pool.items() if n in names or family(n) in names}
+        pool.update(on_request)
     pool.update({a.name: a for a in explicit})
     return pool
 
@@ -104,3 +110,21 @@ def pytest_report_header(config):
     for error in config.normconf.expectation_errors:
         lines.append(f"  expectations error: {error}")
     return lines
+
+
+def pytest_runtest_logreport(report):
+    """Findings a test reports as ("jit_agreement", text) (tests/self/test_jit_agreement.py), gathered in
+    the controller under xdist too, for the terminal summary."""
+    if report.when == "call":
+        _findings.extend(text for key, text in report.user_properties if key == "jit_agreement")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _findings:
+        terminalreporter.section("jit vs eager (XLA fusion, in tolerances of each case)")
+        for text in sorted(_findings):
+            terminalreporter.write_line(text)
+
+
+_findings: list[str] = []
+

@@ -79,9 +79,10 @@ def unpack_call(data: bytes) -> tuple[str, dict]:
 class RemoteAdapter(ImportingAdapter):
     kills_on_timeout = True  # enforces CALL_TIMEOUT_S itself, by killing the child (reports/cells.py)
 
-    def __init__(self, name, target, env, requires, momentum_form):
+    def __init__(self, name, target, env, requires, momentum_form, execution_mode="eager"):
         self.name, self.target, self.env = name, target, dict(env)
         self.requires, self.momentum_form = tuple(requires), momentum_form
+        self.execution_mode = execution_mode  # what the child runs (it reads its mode from `env`)
         self._proc = None
         self._log = None
         self._hello = None
