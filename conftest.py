@@ -2,6 +2,7 @@
 controller-only report plugin (reports/plugin.py)."""
 from __future__ import annotations
 
+import os
 import platform
 
 import pytest
@@ -9,6 +10,11 @@ import pytest
 from adapters import registry
 from adapters.expectations import Expectation, load_all
 from adapters.remote import RemoteAdapter
+
+# OpenMP threads (torch's, in this process, xdist workers and Keras children) that wait for work sleep
+# instead of spinning: spinning threads of two workers on two cores stall each other's cells for tens of
+# milliseconds.  The number of threads, and so how reductions are split, stays the framework's default.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def pytest_addoption(parser):
@@ -94,11 +100,21 @@ def pytest_generate_tests(metafunc):
     if {"case_name", "adapter_name"} <= set(metafunc.fixturenames):
         from golden.cases import CASES
         adapters = metafunc.config.normconf.adapters
-        # Plain xdist "load" scheduling: each worker starts its own Keras children on first use.  (Grouping
-        # a backend's cells on one worker is no faster here and loadgroup deadlocks after a worker crash in
-        # pytest-xdist 3.8.0: pytest-dev/pytest-xdist#1323, #1378.)
+        # Under xdist, pytest_xdist_make_scheduler below sends the cells sharing a framework start-up to one
+        # worker (not xdist's loadgroup: it deadlocks after a worker crash in pytest-xdist 3.8.0,
+        # pytest-dev/pytest-xdist#1323, #1378).
         params = [pytest.param(case, name, id=f"{case}@{name}") for name in adapters for case in sorted(CASES)]
         metafunc.parametrize(("case_name", "adapter_name"), params)
+
+
+@pytest.hookimpl(optionalhook=True)  # only exists when pytest-xdist is installed
+def pytest_xdist_make_scheduler(config, log):
+    """-n N with the default --dist load: each framework starts in as few workers as the load allows
+    (adapters/scheduling.py).  Any other --dist is xdist's own."""
+    if config.getvalue("dist") != "load":
+        return None
+    from adapters.scheduling import StartupScheduling
+    return StartupScheduling(config, log, config.normconf.adapters)
 
 
 def pytest_report_header(config):

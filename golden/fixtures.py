@@ -6,6 +6,7 @@ bfloat16 as bit patterns).  Loading never unpickles (allow_pickle=False).
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import os
@@ -153,9 +154,25 @@ def load(path, expected_sha: str | None = None) -> LoadedFixture:
 
 
 def load_case(name: str, directory: Path = GOLDEN_DIR) -> LoadedFixture:
-    """Load by case name, checking the file against the manifest."""
+    """Load by case name, checking the file against the manifest.  A process decodes each file once
+    (every adapter and mutant loads every case): later loads still read and hash the bytes, and get a copy
+    of what was decoded from bytes with that very hash."""
     manifest = read_manifest(directory)
     fname = file_name(name)
     if fname not in manifest:
         raise FixtureError(Path(directory) / fname, "not listed in the manifest")
-    return load(Path(directory) / fname, manifest[fname])
+    path, sha = Path(directory) / fname, manifest[fname]
+    cached = _decoded.get((str(path), sha))
+    if cached is None or _sha_of(path) != sha:
+        cached = _decoded[(str(path), sha)] = load(path, sha)
+    return copy.deepcopy(cached)  # a copy: an adapter that writes into its inputs cannot touch later cells
+
+
+_decoded: dict[tuple[str, str], LoadedFixture] = {}
+
+
+def _sha_of(path: Path) -> str | None:
+    try:
+        return sha256(path.read_bytes())
+    except OSError:
+        return None  # load() says what is wrong

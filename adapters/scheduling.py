@@ -1,0 +1,180 @@
+"""xdist scheduling by framework start-up (conftest.py installs it for `-n N` with the default --dist load).
+
+A cell costs milliseconds, but the first cell of a framework in a process pays its start-up: 1 to 4 s to
+import torch or jax or to start a Keras child process.  xdist's "load" scheduling deals cells out in
+collection order, so every worker ends up starting every framework.  This one deals out *units*, all the
+cells that share one start-up, whole: a worker that asks for work gets the largest unit nobody has taken
+(longest processing time first), and a worker with nothing left takes over the tail of the unit with the
+most work remaining, when that work is worth a second start-up.  The cost figures are rough (this
+machine, warm cache); they only steer the order.
+
+Crash handling is LoadScheduling's: xdist reports the cell a dead worker was running as crashed, its other
+cells go back to their unit, and the unit is free for any worker, or the dead one's replacement, to take.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+from xdist.scheduler import LoadScheduling
+
+# Start-up seconds per start-up key (the adapter's module, or a child process's adapter name).
+STARTUP_S = {"adapters.torch_adapter": 1.5, "adapters.flax_adapter": 1.3, "keras[tensorflow]": 4.2,
+             "keras[jax]": 2.0, "keras[jax][eager]": 2.0, "keras[torch]": 4.0, "adapters.numpy_adapter": 0.0}
+# Seconds per cell once started.
+CELL_S = {"flax_linen": 0.03, "flax_nnx": 0.03, "keras[jax]": 0.035, "keras[tensorflow]": 0.02,
+          "flax_linen[eager]": 0.07, "flax_nnx[eager]": 0.07, "keras[jax][eager]": 0.08}
+MUTANT_S = 0.17  # one mutant through every case
+LOW, HIGH = 3, 8  # refill a worker's queue below LOW items, up to HIGH (a worker holds its last item back)
+
+
+def startup_key(adapter) -> str:
+    """What a process must load before it can run the adapter: its child process, or its module."""
+    from adapters.remote import RemoteAdapter
+    return adapter.name if isinstance(adapter, RemoteAdapter) else type(adapter).__module__
+
+
+def classify(nodeid: str, adapters: dict) -> tuple[str, float, float]:
+    """(start-up key, start-up seconds, cell seconds) of one test item."""
+    from reports.results import split_nodeid
+    cell = split_nodeid(nodeid)
+    if cell and cell[1] in adapters:
+        key = startup_key(adapters[cell[1]])
+        return key, STARTUP_S.get(key, 1.0), CELL_S.get(cell[1], 0.005)
+    if "::test_mutant_is_caught[" in nodeid:  # numpy mutants, three of them on torch layers
+        return "adapters.torch_adapter", STARTUP_S["adapters.torch_adapter"], MUTANT_S
+    return nodeid, 0.0, 0.05  # anything else (self-tests): a unit of its own, plain load scheduling
+
+
+class Unit:
+    """Items sharing one start-up, not yet sent to a worker, and the worker that owns them."""
+
+    def __init__(self, key: str, startup_s: float, items=(), owner=None):
+        self.key, self.startup_s, self.owner = key, startup_s, owner
+        self.queue: deque[int] = deque(items)
+
+    def remaining_s(self, cost: dict) -> float:
+        return sum(cost[i] for i in self.queue)
+
+
+class StartupScheduling(LoadScheduling):
+    def __init__(self, config, log=None, adapters: dict | None = None):
+        super().__init__(config, log)
+        self.adapters = adapters or {}
+        self.units: list[Unit] = []
+        self.home: dict[int, Unit] = {}     # item index -> the unit it goes back to after a crash
+        self.cost: dict[int, float] = {}
+        self.current: dict = {}             # node -> the unit it is working through
+        self.started: dict = {}             # node -> start-up keys it has paid for
+
+    # -- bookkeeping the base class keeps in self.pending --
+    def _unsent(self) -> bool:
+        return any(u.queue for u in self.units)
+
+    @property
+    def tests_finished(self) -> bool:
+        return (self.collection_is_completed and not self._unsent()
+                and all(len(p) < 2 for p in self.node2pending.values()))
+
+    @property
+    def has_pending(self) -> bool:
+        return self._unsent() or any(self.node2pending.values())
+
+    def schedule(self) -> None:
+        assert self.collection_is_completed
+        if self.collection is None:
+            if not self._check_nodes_have_same_collection():
+                self.log("**Different tests collected, aborting run**")
+                return
+            self.collection = next(iter(self.node2collection.values()))
+            by_key: dict[str, Unit] = {}
+            for index, nodeid in enumerate(self.collection):
+                key, startup_s, cell_s = classify(nodeid, self.adapters)
+                unit = by_key.setdefault(key, Unit(key, startup_s))
+                unit.queue.append(index)
+                self.home[index], self.cost[index] = unit, cell_s
+            self.units = list(by_key.values())
+        for node in self.nodes:
+            self.check_schedule(node)
+
+    def check_schedule(self, node, duration: float = 0) -> None:
+        if node.shutting_down:
+            return
+        pending = self.node2pending[node]
+        if len(pending) >= LOW:
+            return
+        batch = self._take(node, HIGH - len(pending))
+        if batch:
+            pending.extend(batch)
+            node.send_runtest_some(batch)
+        else:  # nothing worth taking: finish the items it holds
+            node.shutdown()
+
+    def _take(self, node, n: int) -> list[int]:
+        batch: list[int] = []
+        while len(batch) < n:
+            unit = self.current.get(node)
+            if unit is None or not unit.queue:
+                unit = self._claim(node)
+                if unit is None:
+                    break
+            while unit.queue and len(batch) < n:
+                batch.append(unit.queue.popleft())
+        return batch
+
+    def _claim(self, node) -> Unit | None:
+        free = [u for u in self.units if u.owner is None and u.queue]
+        if free:  # longest first: the biggest start-up plus work nobody has taken
+            unit = max(free, key=lambda u: u.startup_s + u.remaining_s(self.cost))
+        else:
+            unit = self._steal(node)
+            if unit is None:
+                return None
+        unit.owner = node
+        self.current[node] = unit
+        self.started.setdefault(node, set()).add(unit.key)
+        return unit
+
+    def _steal(self, node) -> Unit | None:
+        """Split the tail off the unit with the most work left, when it outweighs this worker's start-up:
+        taking x of R seconds finishes both at max(R - x, S + x), best at x = (R - S) / 2."""
+        best, gain = None, 0.0
+        for unit in self.units:
+            startup = 0.0 if unit.key in self.started.get(node, ()) else unit.startup_s
+            left = unit.remaining_s(self.cost) - startup
+            if unit.owner is not node and len(unit.queue) > 1 and left > gain:
+                best, gain = unit, left
+        if best is None:
+            return None
+        part = Unit(best.key, best.startup_s)
+        taken = 0.0
+        while len(best.queue) > 1 and taken < gain / 2:
+            index = best.queue.pop()
+            part.queue.appendleft(index)
+            self.home[index] = part
+            taken += self.cost[index]
+        self.units.append(part)
+        return part
+
+    def remove_node(self, node) -> str | None:
+        """A worker finished or died: its units are free again; a dead worker's running item is returned
+        (xdist reports it as crashed) and its other items go back to the front of their units."""
+        pending = self.node2pending.pop(node)
+        self.current.pop(node, None)
+        self.started.pop(node, None)
+        for unit in self.units:
+            if unit.owner is node:
+                unit.owner = None
+        if not pending:
+            return None
+        crashitem = self.collection[pending.pop(0)]
+        for index in reversed(pending):
+            self.home[index].queue.appendleft(index)
+        for other in self.nodes:
+            self.check_schedule(other)
+        return crashitem
+
+    def mark_test_pending(self, item: str) -> None:
+        index = self.collection.index(item)
+        self.home[index].queue.appendleft(index)
+        for node in self.nodes:
+            self.check_schedule(node)
