@@ -1,13 +1,21 @@
-"""Print how long normconf takes: the full suite serial and with -n auto (warm), and per framework the
-import time, the first call and the time per case.  A script that prints figures, not a timed test.
+"""Print how long normconf takes: per framework the import, the start, the first call and the time per
+case; then the full matrix with -n 0 and -n auto, cold (an empty cache directory) and warm, and the ratio.
+A script that prints figures, not a timed test.
 
-    python scripts/benchmark.py            # everything (about 5 minutes on 2 cores)
-    python scripts/benchmark.py --quick    # per-framework figures only
+    python scripts/benchmark.py              # everything (about 6 minutes on 2 cores)
+    python scripts/benchmark.py --quick      # per-framework figures only
+    python scripts/benchmark.py --repeat 5   # median of 5 warm pairs (default 3)
+
+Warm runs use the cache directory the suite uses (NORMCONF_CACHE_DIR, see adapters/cache.py) after one
+warm-up run; cold runs get a fresh empty one each.  Each full run also reports the CPU seconds of its
+process tree and the load average around it: other work on the machine shows there, not in the figures.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -17,19 +25,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 # What each adapter's process imports first (flax includes jax; keras includes its backend).
-IMPORTS = {"torch": "import torch", "torch_functional": "import torch", "flax_linen": "import flax.linen",
-           "flax_nnx": "import flax.nnx", "keras[tensorflow]": "import keras", "keras[jax]": "import keras",
-           "keras[torch]": "import keras", "numpy": "import numpy"}
+IMPORTS = {"torch": "import torch", "flax": "import flax.linen, flax.nnx", "keras": "import keras", "numpy": "import numpy"}
 
 PER_ADAPTER = r"""
 import json, statistics, sys, time
 sys.path.insert(0, {repo!r})
-from adapters.registry import BUILTINS
+from adapters.registry import get
 from adapters.harness import call
 from golden.cases import CASES
 from golden.fixtures import load_case
-from adapters.base import Unsupported
-adapter = BUILTINS[{name!r}]
+adapter = get({name!r})
 t0 = time.perf_counter(); reason = adapter.availability(); start = time.perf_counter() - t0
 fixtures = [load_case(n) for n in sorted(CASES)]
 times = []
@@ -46,55 +51,86 @@ print(json.dumps({{"unavailable": reason, "start_s": start, "first_s": times[0],
 """
 
 
+def _env(**extra) -> dict:
+    """The environment the suite's processes get (OMP_WAIT_POLICY: as conftest.py sets it)."""
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"), **extra}
+
+
 def import_time(name: str) -> float:
-    env_backend = name[6:-1] if name.startswith("keras[") else None
-    code = f"import time; t=time.perf_counter(); {IMPORTS[name]}; print(time.perf_counter()-t)"
-    env = None
-    if env_backend:
-        import os
-        env = {**os.environ, "KERAS_BACKEND": env_backend}
+    """Seconds to import the adapter's framework in a fresh process (keras: with its backend)."""
+    family = name.split("[")[0].split("_")[0]
+    backend = name.split("[")[1].rstrip("]") if family == "keras" else None
+    code = f"import time; t=time.perf_counter(); {IMPORTS.get(family, 'pass')}; print(time.perf_counter()-t)"
+    env = _env(**({"KERAS_BACKEND": backend} if backend else {}))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=REPO)
     return float(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else float("nan")
 
 
 def per_adapter(name: str) -> dict:
     out = subprocess.run([sys.executable, "-c", PER_ADAPTER.format(repo=str(REPO), name=name)],
-                         capture_output=True, text=True, cwd=REPO)
+                         capture_output=True, text=True, cwd=REPO, env=_env())
     if out.returncode != 0:
         return {"error": out.stderr.strip().splitlines()[-1:]}
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def full_run(workers: str) -> tuple[float, dict]:
+def full_run(workers: str, cache_dir: str | None = None) -> dict:
+    """One `pytest -n WORKERS` of the whole matrix: wall and CPU seconds, outcomes, load average."""
+    env = _env(**({"NORMCONF_CACHE_DIR": cache_dir} if cache_dir else {}))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-n", workers,
-                               f"--report-dir={tmp}"], capture_output=True, text=True, cwd=REPO)
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly",
+                               "-n", workers, f"--report-dir={tmp}"], capture_output=True, text=True, cwd=REPO, env=env)
         wall = time.perf_counter() - t
-        summary = json.loads((Path(tmp) / "results.json").read_text())["summary"] if proc.returncode in (0, 1) else {}
-    return wall, {k: v for k, v in summary.items() if v}
+        path = Path(tmp) / "results.json"
+        summary = json.loads(path.read_text())["summary"] if path.exists() else {"no results": proc.returncode}
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall": wall, "cpu": cpu, "load": (load, os.getloadavg()[0]),
+            "summary": {k: v for k, v in summary.items() if v}}
+
+
+def show(label: str, run: dict) -> None:
+    print(f"  {label:28s} {run['wall']:6.1f} s wall  {run['cpu']:6.1f} s CPU  "
+          f"load {run['load'][0]:.1f}->{run['load'][1]:.1f}  {run['summary']}")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="skip the two full runs")
+    parser.add_argument("--quick", action="store_true", help="per-framework figures only")
+    parser.add_argument("--repeat", type=int, default=3, help="warm (-n 0, -n auto) pairs; the median is reported")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO))
-    from adapters.registry import BUILTINS
-    print(f"{'adapter':20s} {'import s':>9s} {'start s':>8s} {'first call s':>13s} {'per case ms (median)':>21s} {'cases':>6s}")
-    for name in BUILTINS:
+    from adapters.registry import BUILTINS, ON_REQUEST
+    print(f"per framework, warm cache, one process each ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs)")
+    print(f"{'adapter':20s} {'mode':6s} {'import s':>9s} {'start s':>8s} {'first call s':>13s} "
+          f"{'per case ms (median)':>21s} {'cases':>6s}")
+    for name, adapter in {**BUILTINS, **ON_REQUEST}.items():
         imp = import_time(name)
         r = per_adapter(name)
         if "error" in r or r.get("unavailable"):
             print(f"{name:20s} unavailable: {r.get('error') or r.get('unavailable')}")
             continue
-        print(f"{name:20s} {imp:9.2f} {r['start_s']:8.2f} {r['first_s']:13.3f} "
-              f"{1000 * statistics.median(r['rest']):21.1f} {len(r['rest']) + 1:6d}")
-    if not args.quick:
-        full_run("auto")  # warm the file cache and compiled bytecode
+        print(f"{name:20s} {getattr(adapter, 'execution_mode', '?'):6s} {imp:9.2f} {r['start_s']:8.2f} "
+              f"{r['first_s']:13.3f} {1000 * statistics.median(r['rest']):21.1f} {len(r['rest']) + 1:6d}")
+    if args.quick:
+        return 0
+    print("full matrix (every case through every built-in adapter, plus the mutants)")
+    for workers in ("0", "auto"):
+        with tempfile.TemporaryDirectory() as empty:
+            show(f"cold, pytest -n {workers}", full_run(workers, empty))
+    show("warm-up, pytest -n auto", full_run("auto"))
+    warm = {"0": [], "auto": []}
+    for i in range(args.repeat):
         for workers in ("0", "auto"):
-            wall, summary = full_run(workers)
-            print(f"full suite, pytest -n {workers}: {wall:.1f} s wall  {summary}")
+            warm[workers].append(full_run(workers))
+            show(f"warm #{i + 1}, pytest -n {workers}", warm[workers][-1])
+    median = {w: statistics.median(r["wall"] for r in runs) for w, runs in warm.items()}
+    print(f"warm, median of {args.repeat}: -n 0 {median['0']:.1f} s, -n auto {median['auto']:.1f} s, "
+          f"ratio {median['0'] / median['auto']:.2f}")
     return 0
 
 
