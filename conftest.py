@@ -113,8 +113,8 @@ def pytest_xdist_make_scheduler(config, log):
     (adapters/scheduling.py).  Any other --dist is xdist's own."""
     if config.getvalue("dist") != "load":
         return None
-    from adapters.scheduling import StartupScheduling
-    return StartupScheduling(config, log, config.normconf.adapters)
+    from adapters.scheduling import StartupScheduling, read_durations
+    return StartupScheduling(config, log, config.normconf.adapters, read_durations())
 
 
 def pytest_report_header(config):
@@ -122,17 +122,27 @@ def pytest_report_header(config):
     for name, adapter in config.normconf.adapters.items():
         versions = ", ".join(f"{k} {v}" for k, v in adapter.versions().items() if k != "python")
         where = " (in a child process: Keras fixes its backend per process)" if isinstance(adapter, RemoteAdapter) else ""
-        lines.append(f"  {name}: {versions}{where}")
+        mode = getattr(adapter, "execution_mode", None)
+        lines.append(f"  {name}: {versions}{f', {mode}' if mode else ''}{where}")
     for error in config.normconf.expectation_errors:
         lines.append(f"  expectations error: {error}")
     return lines
 
 
 def pytest_runtest_logreport(report):
-    """Findings a test reports as ("jit_agreement", text) (tests/self/test_jit_agreement.py), gathered in
-    the controller under xdist too, for the terminal summary."""
+    """In the controller (under xdist too): how long each cell took, for the next run's scheduling, and
+    findings a test reports as ("jit_agreement", text) (tests/self/test_jit_agreement.py), for the summary."""
+    from adapters.scheduling import scheduled
+    if scheduled(report.nodeid):
+        _durations[report.nodeid] = _durations.get(report.nodeid, 0.0) + report.duration
     if report.when == "call":
         _findings.extend(text for key, text in report.user_properties if key == "jit_agreement")
+
+
+def pytest_sessionfinish(session):
+    if not hasattr(session.config, "workerinput"):
+        from adapters.scheduling import write_durations
+        write_durations(_durations)
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -143,4 +153,5 @@ def pytest_terminal_summary(terminalreporter):
 
 
 _findings: list[str] = []
+_durations: dict[str, float] = {}
 

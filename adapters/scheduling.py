@@ -5,17 +5,22 @@ import torch or jax or to start a Keras child process.  xdist's "load" schedulin
 collection order, so every worker ends up starting every framework.  This one deals out *units*, all the
 cells that share one start-up, whole: a worker that asks for work gets the largest unit nobody has taken
 (longest processing time first), and a worker with nothing left takes over the tail of the unit with the
-most work remaining, when that work is worth a second start-up.  The cost figures are rough (this
-machine, warm cache); they only steer the order.
+most work remaining, when that work is worth a second start-up.  Costs are each item's duration in the
+last run (durations.json in the cache directory, adapters/cache.py), else rough figures for a warm cache
+on a 2-core machine; they only steer the order, never a result.
 
 Crash handling is LoadScheduling's: xdist reports the cell a dead worker was running as crashed, its other
 cells go back to their unit, and the unit is free for any worker, or the dead one's replacement, to take.
 """
 from __future__ import annotations
 
+import json
+import os
 from collections import deque
 
 from xdist.scheduler import LoadScheduling
+
+from adapters.cache import cache_dir
 
 # Start-up seconds per start-up key (the adapter's module, or a child process's adapter name).
 STARTUP_S = {"adapters.torch_adapter": 1.5, "adapters.flax_adapter": 1.3, "keras[tensorflow]": 4.2,
@@ -45,21 +50,47 @@ def classify(nodeid: str, adapters: dict) -> tuple[str, float, float]:
     return nodeid, 0.0, 0.05  # anything else (self-tests): a unit of its own, plain load scheduling
 
 
-class Unit:
-    """Items sharing one start-up, not yet sent to a worker, and the worker that owns them."""
+def scheduled(nodeid: str) -> bool:
+    return "::test_golden[" in nodeid or "::test_mutant_is_caught[" in nodeid
 
-    def __init__(self, key: str, startup_s: float, items=(), owner=None):
+
+def read_durations() -> dict[str, float]:
+    directory = cache_dir()
+    try:
+        data = json.loads((directory / "durations.json").read_text()) if directory else {}
+        return {k: float(v) for k, v in data.items() if isinstance(v, (int, float)) and v >= 0}
+    except (OSError, ValueError, AttributeError):
+        return {}  # none yet, or unreadable: the rough figures
+
+
+def write_durations(durations: dict[str, float]) -> None:
+    """Merge this run's item durations into the cache (atomically: runs may finish side by side)."""
+    directory = cache_dir()
+    if directory is None or not durations:
+        return
+    merged = {**read_durations(), **{k: round(v, 4) for k, v in durations.items()}}
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = directory / f"durations.json.{os.getpid()}"
+    tmp.write_text(json.dumps(merged, sort_keys=True))
+    os.replace(tmp, directory / "durations.json")
+
+
+class Unit:
+    """Items sharing one start-up, not yet sent to a worker, and the worker that owns them.  startup_s,
+    what a second worker would pay first, is the costliest item's duration: the one that started it."""
+
+    def __init__(self, key: str, startup_s: float = 0.0, owner=None):
         self.key, self.startup_s, self.owner = key, startup_s, owner
-        self.queue: deque[int] = deque(items)
+        self.queue: deque[int] = deque()
 
     def remaining_s(self, cost: dict) -> float:
         return sum(cost[i] for i in self.queue)
 
 
 class StartupScheduling(LoadScheduling):
-    def __init__(self, config, log=None, adapters: dict | None = None):
+    def __init__(self, config, log=None, adapters: dict | None = None, durations: dict | None = None):
         super().__init__(config, log)
-        self.adapters = adapters or {}
+        self.adapters, self.durations = adapters or {}, durations or {}
         self.units: list[Unit] = []
         self.home: dict[int, Unit] = {}     # item index -> the unit it goes back to after a crash
         self.cost: dict[int, float] = {}
@@ -89,10 +120,13 @@ class StartupScheduling(LoadScheduling):
             by_key: dict[str, Unit] = {}
             for index, nodeid in enumerate(self.collection):
                 key, startup_s, cell_s = classify(nodeid, self.adapters)
-                unit = by_key.setdefault(key, Unit(key, startup_s))
-                unit.queue.append(index)
-                self.home[index], self.cost[index] = unit, cell_s
+                if key not in by_key:  # the unit's first item pays its start-up
+                    by_key[key], cell_s = Unit(key), startup_s + cell_s
+                by_key[key].queue.append(index)
+                self.home[index], self.cost[index] = by_key[key], self.durations.get(nodeid, cell_s)
             self.units = list(by_key.values())
+            for unit in self.units:
+                unit.startup_s = max(self.cost[i] for i in unit.queue)
         for node in self.nodes:
             self.check_schedule(node)
 
@@ -123,8 +157,8 @@ class StartupScheduling(LoadScheduling):
 
     def _claim(self, node) -> Unit | None:
         free = [u for u in self.units if u.owner is None and u.queue]
-        if free:  # longest first: the biggest start-up plus work nobody has taken
-            unit = max(free, key=lambda u: u.startup_s + u.remaining_s(self.cost))
+        if free:  # longest first: the most work nobody has taken, start-up included
+            unit = max(free, key=lambda u: u.remaining_s(self.cost))
         else:
             unit = self._steal(node)
             if unit is None:
