@@ -29,7 +29,8 @@ STARTUP_S = {"adapters.torch_adapter": 1.5, "adapters.flax_adapter": 1.3, "keras
 CELL_S = {"flax_linen": 0.03, "flax_nnx": 0.03, "keras[jax]": 0.035, "keras[tensorflow]": 0.02,
           "flax_linen[eager]": 0.07, "flax_nnx[eager]": 0.07, "keras[jax][eager]": 0.08}
 MUTANT_S = 0.17  # one mutant through every case
-LOW, HIGH = 3, 8  # refill a worker's queue below LOW items, up to HIGH (a worker holds its last item back)
+OTHER_S = 1.0  # any other test (self-tests): seconds, each its own unit
+QUEUED_S, MAX_QUEUED = 0.1, 8  # how far ahead a worker is fed
 
 
 def startup_key(adapter) -> str:
@@ -47,7 +48,7 @@ def classify(nodeid: str, adapters: dict) -> tuple[str, float, float]:
         return key, STARTUP_S.get(key, 1.0), CELL_S.get(cell[1], 0.005)
     if "::test_mutant_is_caught[" in nodeid:  # numpy mutants, three of them on torch layers
         return "adapters.torch_adapter", STARTUP_S["adapters.torch_adapter"], MUTANT_S
-    return nodeid, 0.0, 0.05  # anything else (self-tests): a unit of its own, plain load scheduling
+    return nodeid, 0.0, OTHER_S  # anything else: a unit of its own, fed two at a time as load scheduling does
 
 
 def scheduled(nodeid: str) -> bool:
@@ -131,29 +132,28 @@ class StartupScheduling(LoadScheduling):
             self.check_schedule(node)
 
     def check_schedule(self, node, duration: float = 0) -> None:
+        """Keep a worker QUEUED_S of work ahead (at least 2 items: it holds its last one back until it
+        knows the next, at most MAX_QUEUED), so it never waits for the controller between cells."""
         if node.shutting_down:
             return
-        pending = self.node2pending[node]
-        if len(pending) >= LOW:
-            return
-        batch = self._take(node, HIGH - len(pending))
+        queue = list(self.node2pending[node])
+        while len(queue) < MAX_QUEUED and (len(queue) < 2 or sum(self.cost[i] for i in queue) < QUEUED_S):
+            index = self._next(node)
+            if index is None:
+                break
+            queue.append(index)
+        batch = queue[len(self.node2pending[node]):]
         if batch:
-            pending.extend(batch)
+            self.node2pending[node].extend(batch)
             node.send_runtest_some(batch)
-        else:  # nothing worth taking: finish the items it holds
+        elif len(queue) < 2:  # nothing worth taking: finish the items it holds
             node.shutdown()
 
-    def _take(self, node, n: int) -> list[int]:
-        batch: list[int] = []
-        while len(batch) < n:
-            unit = self.current.get(node)
-            if unit is None or not unit.queue:
-                unit = self._claim(node)
-                if unit is None:
-                    break
-            while unit.queue and len(batch) < n:
-                batch.append(unit.queue.popleft())
-        return batch
+    def _next(self, node) -> int | None:
+        unit = self.current.get(node)
+        if unit is None or not unit.queue:
+            unit = self._claim(node)
+        return unit.queue.popleft() if unit is not None else None
 
     def _claim(self, node) -> Unit | None:
         free = [u for u in self.units if u.owner is None and u.queue]
