@@ -114,7 +114,9 @@ def pytest_xdist_make_scheduler(config, log):
     if config.getvalue("dist") != "load":
         return None
     from adapters.scheduling import StartupScheduling, read_durations
-    return StartupScheduling(config, log, config.normconf.adapters, read_durations())
+    from tests.self.mutants import MUTANTS
+    return StartupScheduling(config, log, config.normconf.adapters, read_durations(),
+                             {m.name: m.requires for m in MUTANTS})
 
 
 def pytest_report_header(config):

@@ -39,15 +39,18 @@ def startup_key(adapter) -> str:
     return adapter.name if isinstance(adapter, RemoteAdapter) else type(adapter).__module__
 
 
-def classify(nodeid: str, adapters: dict) -> tuple[str, float, float]:
-    """(start-up key, start-up seconds, cell seconds) of one test item."""
+def classify(nodeid: str, adapters: dict, mutants: dict) -> tuple[str, float, float]:
+    """(start-up key, start-up seconds, cell seconds) of one test item.  `mutants` maps a mutant's name
+    to the framework module it wraps (None: the numpy adapter)."""
     from reports.results import split_nodeid
     cell = split_nodeid(nodeid)
     if cell and cell[1] in adapters:
         key = startup_key(adapters[cell[1]])
         return key, STARTUP_S.get(key, 1.0), CELL_S.get(cell[1], 0.005)
-    if "::test_mutant_is_caught[" in nodeid:  # numpy mutants, three of them on torch layers
-        return "adapters.torch_adapter", STARTUP_S["adapters.torch_adapter"], MUTANT_S
+    if "::test_mutant_is_caught[" in nodeid:
+        wraps = mutants.get(nodeid.rsplit("[", 1)[1][:-1])
+        key = f"adapters.{wraps}_adapter" if wraps else "adapters.numpy_adapter"
+        return key, STARTUP_S.get(key, 1.0), MUTANT_S
     return nodeid, 0.0, OTHER_S  # anything else: a unit of its own, fed two at a time as load scheduling does
 
 
@@ -89,9 +92,10 @@ class Unit:
 
 
 class StartupScheduling(LoadScheduling):
-    def __init__(self, config, log=None, adapters: dict | None = None, durations: dict | None = None):
+    def __init__(self, config, log=None, adapters: dict | None = None, durations: dict | None = None,
+                 mutants: dict | None = None):
         super().__init__(config, log)
-        self.adapters, self.durations = adapters or {}, durations or {}
+        self.adapters, self.durations, self.mutants = adapters or {}, durations or {}, mutants or {}
         self.units: list[Unit] = []
         self.home: dict[int, Unit] = {}     # item index -> the unit it goes back to after a crash
         self.cost: dict[int, float] = {}
@@ -120,7 +124,7 @@ class StartupScheduling(LoadScheduling):
             self.collection = next(iter(self.node2collection.values()))
             by_key: dict[str, Unit] = {}
             for index, nodeid in enumerate(self.collection):
-                key, startup_s, cell_s = classify(nodeid, self.adapters)
+                key, startup_s, cell_s = classify(nodeid, self.adapters, self.mutants)
                 if key not in by_key:  # the unit's first item pays its start-up
                     by_key[key], cell_s = Unit(key), startup_s + cell_s
                 by_key[key].queue.append(index)
