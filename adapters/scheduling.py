@@ -18,9 +18,12 @@ import json
 import os
 from collections import deque
 
-from xdist.scheduler import LoadScheduling
-
 from adapters.cache import cache_dir
+
+try:
+    from xdist.scheduler import LoadScheduling
+except ImportError:  # no xdist, nothing to schedule: the durations are still recorded for a later run
+    LoadScheduling = object
 
 # Start-up seconds per start-up key (the adapter's module, or a child process's adapter name).
 STARTUP_S = {"adapters.torch_adapter": 1.5, "adapters.flax_adapter": 1.3, "keras[tensorflow]": 4.2,
