@@ -2,12 +2,13 @@
 case; then the full matrix with -n 0 and -n auto, cold (an empty cache directory) and warm, and the ratio.
 A script that prints figures, not a timed test.
 
-    python scripts/benchmark.py              # everything (about 6 minutes on 2 cores)
+    python scripts/benchmark.py              # everything (about 7 minutes on 2 cores)
     python scripts/benchmark.py --quick      # per-framework figures only
     python scripts/benchmark.py --repeat 5   # median of 5 warm pairs (default 3)
 
-Warm runs use the cache directory the suite uses (NORMCONF_CACHE_DIR, see adapters/cache.py) after one
-warm-up run; cold runs get a fresh empty one each.  Each full run also reports the CPU seconds of its
+Cold runs get a fresh, empty cache directory each.  Warm runs use the cache directory the suite uses
+(NORMCONF_CACHE_DIR, see adapters/cache.py), after one warm-up run; so do the per-framework figures
+(with --quick, after one warm-up pass of their own).  Each full run also reports the CPU seconds of its
 process tree and the load average around it: other work on the machine shows there, not in the figures.
 """
 from __future__ import annotations
@@ -98,31 +99,40 @@ def show(label: str, run: dict) -> None:
           f"load {run['load'][0]:.1f}->{run['load'][1]:.1f}  {run['summary']}")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--quick", action="store_true", help="per-framework figures only")
-    parser.add_argument("--repeat", type=int, default=3, help="warm (-n 0, -n auto) pairs; the median is reported")
-    args = parser.parse_args()
+def per_framework(warm_up: bool) -> None:
     sys.path.insert(0, str(REPO))
     from adapters.registry import BUILTINS, ON_REQUEST
-    print(f"per framework, warm cache, one process each ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs)")
+    print("per framework, warm cache, one process each")
     print(f"{'adapter':20s} {'mode':6s} {'import s':>9s} {'start s':>8s} {'first call s':>13s} "
           f"{'per case ms (median)':>21s} {'cases':>6s}")
     for name, adapter in {**BUILTINS, **ON_REQUEST}.items():
         imp = import_time(name)
+        if warm_up:
+            per_adapter(name)  # fills the compilation cache
         r = per_adapter(name)
         if "error" in r or r.get("unavailable"):
             print(f"{name:20s} unavailable: {r.get('error') or r.get('unavailable')}")
             continue
         print(f"{name:20s} {getattr(adapter, 'execution_mode', '?'):6s} {imp:9.2f} {r['start_s']:8.2f} "
               f"{r['first_s']:13.3f} {1000 * statistics.median(r['rest']):21.1f} {len(r['rest']) + 1:6d}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="per-framework figures only")
+    parser.add_argument("--repeat", type=int, default=3, help="warm (-n 0, -n auto) pairs; the median is reported")
+    args = parser.parse_args()
+    print(f"normconf benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs")
+    if not args.quick:
+        print("full matrix (every case through every built-in adapter, plus the mutants)")
+        for workers in ("0", "auto"):
+            with tempfile.TemporaryDirectory() as empty:
+                show(f"cold, pytest -n {workers}", full_run(workers, empty))
+        show("warm-up, pytest -n auto", full_run("auto"))
+    per_framework(warm_up=args.quick)
     if args.quick:
         return 0
-    print("full matrix (every case through every built-in adapter, plus the mutants)")
-    for workers in ("0", "auto"):
-        with tempfile.TemporaryDirectory() as empty:
-            show(f"cold, pytest -n {workers}", full_run(workers, empty))
-    show("warm-up, pytest -n auto", full_run("auto"))
+    print("full matrix, warm")
     warm = {"0": [], "auto": []}
     for i in range(args.repeat):
         for workers in ("0", "auto"):
