@@ -2,6 +2,7 @@
 controller-only report plugin (reports/plugin.py)."""
 from __future__ import annotations
 
+import gc
 import os
 import platform
 
@@ -94,6 +95,11 @@ def pytest_unconfigure(config):
     session = getattr(config, "normconf", None)
     if session is not None:
         session.close()
+    if hasattr(config, "workerinput"):
+        # An xdist worker exits next, and the run waits for it: the interpreter's final garbage collections
+        # over torch's and jax's objects took most of a second.  Frozen objects are left to the exit.
+        # (Not in the main process: pytest.main() may be embedded in one that goes on.)
+        gc.freeze()
 
 
 def pytest_generate_tests(metafunc):
