@@ -8,8 +8,10 @@ A script that prints figures, not a timed test.
 
 Cold runs get a fresh, empty cache directory each.  Warm runs use the cache directory the suite uses
 (NORMCONF_CACHE_DIR, see adapters/cache.py), after one warm-up run; so do the per-framework figures
-(with --quick, after one warm-up pass of their own).  Each full run also reports the CPU seconds of its
-process tree and the load average around it: other work on the machine shows there, not in the figures.
+(with --quick, after one warm-up pass of their own).  Each full run reports the CPU seconds of its process
+tree and of everything else on the machine meanwhile ("others"): on a shared machine, a run with others
+busy is not a figure of normconf.  Before each run the script waits (--quiet-wait seconds at most) until
+the machine has been idle for two seconds.
 """
 from __future__ import annotations
 
@@ -76,11 +78,32 @@ def per_adapter(name: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def full_run(workers: str, cache_dir: str | None = None) -> dict:
-    """One `pytest -n WORKERS` of the whole matrix: wall and CPU seconds, outcomes, load average."""
+def machine_cpu_s() -> float:
+    """CPU seconds spent so far by the whole machine, every CPU (Linux /proc/stat; 0 elsewhere)."""
+    try:
+        fields = [float(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return 0.0
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_quiet(max_wait: float) -> None:
+    """Wait until the machine spends under a tenth of a CPU on others' work over two seconds."""
+    deadline = time.monotonic() + max_wait
+    while time.monotonic() < deadline:
+        before = machine_cpu_s()
+        time.sleep(2.0)
+        if machine_cpu_s() - before < 0.2:
+            return
+
+
+def full_run(workers: str, cache_dir: str | None = None, quiet_wait: float = 0.0) -> dict:
+    """One `pytest -n WORKERS` of the whole matrix: wall and CPU seconds, outcomes, others' CPU seconds."""
     env = _env(**({"NORMCONF_CACHE_DIR": cache_dir} if cache_dir else {}))
+    wait_quiet(quiet_wait)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    load = os.getloadavg()[0]
+    machine = machine_cpu_s()
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly",
@@ -90,13 +113,13 @@ def full_run(workers: str, cache_dir: str | None = None) -> dict:
         summary = json.loads(path.read_text())["summary"] if path.exists() else {"no results": proc.returncode}
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall": wall, "cpu": cpu, "load": (load, os.getloadavg()[0]),
+    return {"wall": wall, "cpu": cpu, "others": max(0.0, machine_cpu_s() - machine - cpu),
             "summary": {k: v for k, v in summary.items() if v}}
 
 
 def show(label: str, run: dict) -> None:
-    print(f"  {label:28s} {run['wall']:6.1f} s wall  {run['cpu']:6.1f} s CPU  "
-          f"load {run['load'][0]:.1f}->{run['load'][1]:.1f}  {run['summary']}")
+    print(f"  {label:28s} {run['wall']:6.1f} s wall  {run['cpu']:6.1f} s CPU  (others {run['others']:5.1f} s CPU)  "
+          f"{run['summary']}", flush=True)
 
 
 def per_framework(warm_up: bool) -> None:
@@ -121,13 +144,15 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="per-framework figures only")
     parser.add_argument("--repeat", type=int, default=3, help="warm (-n 0, -n auto) pairs; the median is reported")
+    parser.add_argument("--quiet-wait", type=float, default=120.0, metavar="S",
+                        help="before each full run, wait up to S seconds for the machine to be idle")
     args = parser.parse_args()
     print(f"normconf benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs")
     if not args.quick:
         print("full matrix (every case through every built-in adapter, plus the mutants)")
         for workers in ("0", "auto"):
             with tempfile.TemporaryDirectory() as empty:
-                show(f"cold, pytest -n {workers}", full_run(workers, empty))
+                show(f"cold, pytest -n {workers}", full_run(workers, empty, args.quiet_wait))
         show("warm-up, pytest -n auto", full_run("auto"))
     per_framework(warm_up=args.quick)
     if args.quick:
@@ -136,7 +161,7 @@ def main() -> int:
     warm = {"0": [], "auto": []}
     for i in range(args.repeat):
         for workers in ("0", "auto"):
-            warm[workers].append(full_run(workers))
+            warm[workers].append(full_run(workers, quiet_wait=args.quiet_wait))
             show(f"warm #{i + 1}, pytest -n {workers}", warm[workers][-1])
     median = {w: statistics.median(r["wall"] for r in runs) for w, runs in warm.items()}
     print(f"warm, median of {args.repeat}: -n 0 {median['0']:.1f} s, -n auto {median['auto']:.1f} s, "
