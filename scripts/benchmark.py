@@ -163,9 +163,10 @@ def main() -> int:
         for workers in ("0", "auto"):
             warm[workers].append(full_run(workers, quiet_wait=args.quiet_wait))
             show(f"warm #{i + 1}, pytest -n {workers}", warm[workers][-1])
-    median = {w: statistics.median(r["wall"] for r in runs) for w, runs in warm.items()}
-    print(f"warm, median of {args.repeat}: -n 0 {median['0']:.1f} s, -n auto {median['auto']:.1f} s, "
-          f"ratio {median['0'] / median['auto']:.2f}")
+    for name, pick in (("median", statistics.median), ("best", min)):  # others' work only ever adds
+        wall = {w: pick(r["wall"] for r in runs) for w, runs in warm.items()}
+        print(f"warm, {name} of {args.repeat}: -n 0 {wall['0']:.1f} s, -n auto {wall['auto']:.1f} s, "
+              f"ratio {wall['0'] / wall['auto']:.2f}")
     return 0
 
 
