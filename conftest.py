@@ -2,6 +2,8 @@
 controller-only report plugin (reports/plugin.py)."""
 from __future__ import annotations
 
+import gc
+import os
 import platform
 
 import pytest
@@ -10,11 +12,17 @@ from adapters import registry
 from judge.expectations import Expectation, ExpectationError, load_all
 from adapters.remote import RemoteAdapter
 
+# OpenMP threads (torch's, in this process, xdist workers and Keras children) that wait for work sleep
+# instead of spinning: spinning threads of two workers on two cores stall each other's cells for tens of
+# milliseconds.  The number of threads, and so how reductions are split, stays the framework's default.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 
 def pytest_addoption(parser):
     group = parser.getgroup("normconf")
     group.addoption("--frameworks", default=None,
-                    help="comma-separated adapters or families to run (torch, flax, keras, numpy, keras[jax], ...)")
+                    help="comma-separated adapters or families to run (torch, flax, keras, numpy, keras[jax], ...); "
+                         "eager variants of the jitted adapters only by name (flax_linen[eager]) or all with eager")
     group.addoption("--adapter", action="append", default=[], metavar="MODULE:ATTR",
                     help="add a plug-in adapter (module:attribute or path/file.py:attribute); repeatable")
     group.addoption("--report-dir", default="reports/out", help="where results.json and report.html go")
@@ -37,18 +45,22 @@ def select_adapters(config) -> dict:
     except (ValueError, TypeError) as exc:
         raise pytest.UsageError(str(exc)) from None
     for name, adapter in {**discovered, **explicit}.items():
-        if name in registry.BUILTINS:
+        if name in registry.BUILTINS or name in registry.ON_REQUEST:
             raise pytest.UsageError(f"plug-in {name!r} ({adapter.spec}) is named like a built-in adapter: rename it")
     pool = {**registry.BUILTINS, **discovered, **explicit}
     wanted = config.getoption("--frameworks")
     if not wanted:
         return pool
     names = [w.strip() for w in wanted.split(",") if w.strip()]
-    unknown = [w for w in names if w not in pool and w not in {family(n) for n in pool}]
+    # eager variants run only when named, or all of them with "eager"; a family name never picks them
+    on_request = {n: a for n, a in registry.ON_REQUEST.items() if n in names or "eager" in names}
+    known = {*pool, *(family(n) for n in pool), *registry.ON_REQUEST, "eager"}
+    unknown = [w for w in names if w not in known]
     if unknown:
-        raise pytest.UsageError(f"--frameworks: unknown {', '.join(unknown)}; known adapters: {', '.join(pool)}")
+        raise pytest.UsageError(f"--frameworks: unknown {', '.join(unknown)}; known adapters: "
+                                f"{', '.join([*pool, *registry.ON_REQUEST])} (and eager: every eager variant)")
     chosen = {n: a for n, a in pool.items() if n in names or family(n) in names}
-    return {**chosen, **explicit}
+    return {**chosen, **on_request, **explicit}
 
 
 def adapter_info(adapter) -> dict:
@@ -107,17 +119,34 @@ def pytest_unconfigure(config):
     session = getattr(config, "normconf", None)
     if session is not None:
         session.close()
+    if hasattr(config, "workerinput"):
+        # An xdist worker exits next, and the run waits for it: the interpreter's final garbage collections
+        # over torch's and jax's objects took most of a second.  Frozen objects are left to the exit.
+        # (Not in the main process: pytest.main() may be embedded in one that goes on.)
+        gc.freeze()
 
 
 def pytest_generate_tests(metafunc):
     if {"case_name", "adapter_name"} <= set(metafunc.fixturenames):
         from golden.cases import CASES
         adapters = metafunc.config.normconf.adapters
-        # Plain xdist "load" scheduling: each worker starts its own Keras children on first use.  (Grouping
-        # a backend's cells on one worker is no faster here and loadgroup deadlocks after a worker crash in
-        # pytest-xdist 3.8.0: pytest-dev/pytest-xdist#1323, #1378.)
+        # Under xdist, pytest_xdist_make_scheduler below sends the cells sharing a framework start-up to one
+        # worker (not xdist's loadgroup: it deadlocks after a worker crash in pytest-xdist 3.8.0,
+        # pytest-dev/pytest-xdist#1323, #1378).
         params = [pytest.param(case, name, id=f"{case}@{name}") for name in adapters for case in sorted(CASES)]
         metafunc.parametrize(("case_name", "adapter_name"), params)
+
+
+@pytest.hookimpl(optionalhook=True)  # only exists when pytest-xdist is installed
+def pytest_xdist_make_scheduler(config, log):
+    """-n N with the default --dist load: each framework starts in as few workers as the load allows
+    (adapters/scheduling.py).  Any other --dist is xdist's own."""
+    if config.getvalue("dist") != "load":
+        return None
+    from adapters.scheduling import StartupScheduling, read_durations
+    from tests.self.mutants import MUTANTS
+    return StartupScheduling(config, log, config.normconf.adapters, read_durations(),
+                             {m.name: m.requires for m in MUTANTS})
 
 
 def pytest_report_header(config):
@@ -125,7 +154,36 @@ def pytest_report_header(config):
     for name, adapter in config.normconf.adapters.items():
         versions = ", ".join(f"{k} {v}" for k, v in adapter.versions().items() if k != "python")
         where = f" (in a child process: {adapter.reason})" if isinstance(adapter, RemoteAdapter) else ""
-        lines.append(f"  {name}: {versions}{where}")
+        mode = getattr(adapter, "execution_mode", None)
+        lines.append(f"  {name}: {versions}{f', {mode}' if mode else ''}{where}")
     for error in config.normconf.expectation_errors:
         lines.append(f"  expectations error: {error}")
     return lines
+
+
+def pytest_runtest_logreport(report):
+    """In the controller (under xdist too): how long each cell took, for the next run's scheduling, and
+    findings a test reports as ("jit_agreement", text) (tests/self/test_jit_agreement.py), for the summary."""
+    from adapters.scheduling import scheduled
+    if scheduled(report.nodeid):
+        _durations[report.nodeid] = _durations.get(report.nodeid, 0.0) + report.duration
+    if report.when == "call":
+        _findings.extend(text for key, text in report.user_properties if key == "jit_agreement")
+
+
+def pytest_sessionfinish(session):
+    if not hasattr(session.config, "workerinput"):
+        from adapters.scheduling import write_durations
+        write_durations(_durations)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _findings:
+        terminalreporter.section("jit vs eager (XLA fusion, in tolerances of each case)")
+        for text in sorted(_findings):
+            terminalreporter.write_line(text)
+
+
+_findings: list[str] = []
+_durations: dict[str, float] = {}
+

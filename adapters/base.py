@@ -92,6 +92,7 @@ class ImportingAdapter:
     name = "unnamed"
     momentum_form = "weight_on_new"
     requires: tuple[str, ...] = ()
+    execution_mode = "eager"  # op by op; the JAX adapters run "jit" (one compiled program per call)
 
     def availability(self) -> str | None:
         for module in self.requires:
@@ -128,6 +129,12 @@ def trailing(axes, ndim: int) -> bool:
     """True when `axes` are exactly the last len(axes) dimensions (PyTorch's normalized_shape)."""
     norm = sorted(a % ndim for a in axes)
     return norm == list(range(ndim - len(norm), ndim))
+
+
+def trajectory(steps, y_eval) -> dict[str, np.ndarray]:
+    """batch_norm_steps' outputs from one (y, running_mean, running_var) triple per training step."""
+    ys, means, vars_ = (np.stack(column) for column in zip(*steps))
+    return {"y_train": ys, "running_mean": means, "running_var": vars_, "y_eval": y_eval}
 
 
 def float_dtype_name(array) -> str:

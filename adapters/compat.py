@@ -43,6 +43,7 @@ def _version(module: str) -> str:
 def unmet(adapter: str, version_of=_version) -> str | None:
     """Why `adapter` cannot run on the imported framework versions, or None.  Call after importing.
     NORMCONF_IGNORE_FLOORS=1 runs below the floors anyway: how a lower floor gets verified."""
+    adapter = adapter.removesuffix("[eager]")  # an eager variant runs the same framework
     floors = () if os.environ.get("NORMCONF_IGNORE_FLOORS") == "1" else FLOORS.get(adapter, ())
     for module, floor, why in floors:
         found = version_of(module)

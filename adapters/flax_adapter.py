@@ -1,12 +1,19 @@
 """Flax on JAX: flax.linen and flax.nnx LayerNorm / BatchNorm, as two adapters.
 
+Execution (`execution_mode`): "jit" by default, the way Flax users train: each call (a LayerNorm
+forward; init, every training step and the eval forward of a BatchNorm run) is one function under
+`jax.jit`, so XLA compiles one program per case, not one per primitive, and the program is kept in
+JAX's persistent cache between runs (adapters/cache.py).  The same functions run op by op in the
+"eager" variants (flax_linen[eager], flax_nnx[eager], on request: --frameworks=eager);
+tests/self/test_jit_agreement.py checks that the two agree.
+
 Translations (the one documented place):
 - momentum: Flax weights the old value (running = m * running + (1 - m) * batch); native_momentum
   hands over 1 - m.  PyTorch's cumulative average (None) has no Flax form: Unsupported.
 - layout: BatchNorm's `axis` and LayerNorm's `reduction_axes` / `feature_axes` take the case's axes
   natively; per-element affine is feature_axes = reduction_axes, per-feature is feature_axes = -1.
 - dtype: param_dtype is the input's dtype so the output keeps it; statistics follow Flax's own
-  choice (force_float32_reductions / promotion).  float64 runs inside enable_x64() only, so the
+  choice (force_float32_reductions / promotion).  float64 runs inside jax.enable_x64(True) only, so the
   flag never leaks into other cases.
 - Everything else (use_fast_variance, initial batch_stats) is left at the framework's default:
   that is what users get, and what the suite measures.
@@ -18,17 +25,12 @@ import inspect
 
 import numpy as np
 
-from adapters.base import DEFAULT, ImportingAdapter, Unsupported, given
+from adapters.base import DEFAULT, ImportingAdapter, Unsupported, given, trajectory
 from adapters.compat import assign, enable_x64
 
 
 def _x64(x):
     return enable_x64() if np.asarray(x).dtype == np.float64 else contextlib.nullcontext()
-
-
-def _jnp(a):
-    import jax.numpy as jnp
-    return jnp.asarray(np.asarray(a))
 
 
 def _np(a):
@@ -39,9 +41,29 @@ def _axes(axes, ndim):
     return tuple(sorted(a % ndim for a in axes))
 
 
+def _params(gamma, beta) -> dict:
+    return {} if gamma is None else {"scale": gamma, "bias": beta}
+
+
 class _FlaxBase(ImportingAdapter):
     requires = ("jax", "jaxlib", "flax")
     momentum_form = "weight_on_old"
+
+    def __init__(self, execution_mode: str = "jit"):
+        self.execution_mode = execution_mode
+        if execution_mode != "jit":
+            self.name = f"{type(self).name}[{execution_mode}]"
+
+    def _run(self, fn, x, *args):
+        """fn(x, *args) with numpy in and out: one jax.jit program, or op by op in the eager variant.
+        The arrays are handed over with device_put, a copy that compiles nothing."""
+        import jax
+        from adapters.cache import enable_jax_cache
+        enable_jax_cache()
+        with _x64(x):
+            arrays = jax.device_put((x, *args))
+            run = jax.jit(fn) if self.execution_mode == "jit" else fn
+            return jax.tree.map(_np, run(*arrays))
 
     @staticmethod
     def _no_cumulative(momentum):
@@ -54,14 +76,13 @@ class FlaxLinenAdapter(_FlaxBase):
 
     def layer_norm(self, x, axes, gamma, beta, eps, affine_axes):
         from flax import linen as nn
-        with _x64(x):
-            layer = nn.LayerNorm(reduction_axes=_axes(axes, x.ndim), feature_axes=_axes(affine_axes, x.ndim),
-                                 use_scale=gamma is not None, use_bias=beta is not None,
-                                 param_dtype=x.dtype, **given(epsilon=eps))
-            params = {}
-            if gamma is not None:
-                params = {"scale": _jnp(gamma), "bias": _jnp(beta)}
-            return {"y": _np(layer.apply({"params": params}, _jnp(x)))}
+        layer = nn.LayerNorm(reduction_axes=_axes(axes, x.ndim), feature_axes=_axes(affine_axes, x.ndim),
+                             use_scale=gamma is not None, use_bias=beta is not None,
+                             param_dtype=x.dtype, **given(epsilon=eps))
+
+        def forward(x, gamma, beta):
+            return layer.apply({"params": _params(gamma, beta)}, x)
+        return {"y": self._run(forward, x, gamma, beta)}
 
     def _bn(self, x, fa, gamma, beta, eps, momentum, use_running_average):
         from flax import linen as nn
@@ -69,56 +90,50 @@ class FlaxLinenAdapter(_FlaxBase):
                             use_bias=beta is not None, param_dtype=x.dtype,
                             **given(axis=fa, epsilon=eps, momentum=momentum))
 
-    def _variables(self, layer, x, gamma, beta):
-        import jax
-        variables = layer.init(jax.random.key(0), _jnp(x))  # the framework's own initial batch_stats
-        params = dict(variables.get("params", {}))
-        if gamma is not None:
-            params = {"scale": _jnp(gamma), "bias": _jnp(beta)}
-        return {"params": params, "batch_stats": variables["batch_stats"]}
-
     def batch_norm_steps(self, batches, x_eval, feature_axis, gamma, beta, eps, momentum):
+        import jax
         self._no_cumulative(momentum)
         fa = feature_axis if feature_axis is DEFAULT else feature_axis % x_eval.ndim
-        with _x64(x_eval):
-            train = self._bn(x_eval, fa, gamma, beta, eps, momentum, False)
-            variables = self._variables(train, batches[0], gamma, beta)
-            ys, means, vars_ = [], [], []
+        train = self._bn(x_eval, fa, gamma, beta, eps, momentum, False)
+        evaluate = self._bn(x_eval, fa, gamma, beta, eps, momentum, True)
+
+        def steps(x_eval, batches, gamma, beta):
+            initial = train.init(jax.random.key(0), batches[0])  # the framework's own initial batch_stats
+            variables = {"params": _params(gamma, beta), "batch_stats": initial["batch_stats"]}
+            out = []
             for x in batches:
-                y, updates = train.apply(variables, _jnp(x), mutable=["batch_stats"])
+                y, updates = train.apply(variables, x, mutable=["batch_stats"])
                 variables = {**variables, **updates}
-                ys.append(_np(y))
-                means.append(_np(variables["batch_stats"]["mean"]))
-                vars_.append(_np(variables["batch_stats"]["var"]))
-            evaluate = self._bn(x_eval, fa, gamma, beta, eps, momentum, True)
-            y_eval = _np(evaluate.apply(variables, _jnp(x_eval)))
-        return {"y_train": np.stack(ys), "running_mean": np.stack(means), "running_var": np.stack(vars_),
-                "y_eval": y_eval}
+                out.append((y, variables["batch_stats"]["mean"], variables["batch_stats"]["var"]))
+            return out, evaluate.apply(variables, x_eval)
+        return trajectory(*self._run(steps, x_eval, batches, gamma, beta))
 
     def batch_norm_eval(self, x, feature_axis, running_mean, running_var, gamma, beta, eps):
-        fa = feature_axis % x.ndim
-        with _x64(x):
-            layer = self._bn(x, fa, gamma, beta, eps, 0.9, True)
-            variables = self._variables(layer, x, gamma, beta)
-            variables["batch_stats"] = {"mean": _jnp(running_mean), "var": _jnp(running_var)}
-            return {"y": _np(layer.apply(variables, _jnp(x)))}
+        layer = self._bn(x, feature_axis % x.ndim, gamma, beta, eps, 0.9, True)
+
+        def forward(x, gamma, beta, mean, var):
+            return layer.apply({"params": _params(gamma, beta), "batch_stats": {"mean": mean, "var": var}}, x)
+        return {"y": self._run(forward, x, gamma, beta, running_mean, running_var)}
 
 
 class FlaxNnxAdapter(_FlaxBase):
+    """nnx modules hold their state: each function builds its module inside the traced function (the
+    initial values are the framework's own), so the whole call is still one program."""
     name = "flax_nnx"
 
     def layer_norm(self, x, axes, gamma, beta, eps, affine_axes):
         from flax import nnx
         feature_axes = _axes(affine_axes, x.ndim)
-        with _x64(x):
+
+        def forward(x, gamma, beta):
             layer = nnx.LayerNorm(int(np.prod([x.shape[a] for a in feature_axes])),
                                   reduction_axes=_axes(axes, x.ndim), feature_axes=feature_axes,
                                   use_scale=gamma is not None, use_bias=beta is not None, param_dtype=x.dtype,
                                   rngs=nnx.Rngs(0), **given(epsilon=eps))
-            if gamma is not None:
-                assign(layer.scale, _jnp(np.ravel(gamma)))  # nnx holds the affine flat: num_features
-                assign(layer.bias, _jnp(np.ravel(beta)))
-            return {"y": _np(layer(_jnp(x)))}
+            _set_affine(layer, gamma, beta)
+            return layer(x)
+        flat = (None, None) if gamma is None else (np.ravel(gamma), np.ravel(beta))  # nnx holds the affine flat
+        return {"y": self._run(forward, x, *flat)}
 
     def _bn(self, x, fa, gamma, beta, eps, momentum):
         from flax import nnx
@@ -126,29 +141,31 @@ class FlaxNnxAdapter(_FlaxBase):
         size_axis = inspect.signature(nnx.BatchNorm.__init__).parameters["axis"].default if fa is DEFAULT else fa
         layer = nnx.BatchNorm(x.shape[size_axis], use_scale=gamma is not None, use_bias=beta is not None,
                               param_dtype=x.dtype, rngs=nnx.Rngs(0), **given(axis=fa, epsilon=eps, momentum=momentum))
-        if gamma is not None:
-            assign(layer.scale, _jnp(gamma))
-            assign(layer.bias, _jnp(beta))
+        _set_affine(layer, gamma, beta)
         return layer
 
     def batch_norm_steps(self, batches, x_eval, feature_axis, gamma, beta, eps, momentum):
         self._no_cumulative(momentum)
         fa = feature_axis if feature_axis is DEFAULT else feature_axis % x_eval.ndim
-        with _x64(x_eval):
+
+        def steps(x_eval, batches, gamma, beta):
             layer = self._bn(x_eval, fa, gamma, beta, eps, momentum)
-            ys, means, vars_ = [], [], []
+            out = []
             for x in batches:
-                ys.append(_np(layer(_jnp(x), use_running_average=False)))
-                means.append(_np(layer.mean[...]))
-                vars_.append(_np(layer.var[...]))
-            y_eval = _np(layer(_jnp(x_eval), use_running_average=True))
-        return {"y_train": np.stack(ys), "running_mean": np.stack(means), "running_var": np.stack(vars_),
-                "y_eval": y_eval}
+                out.append((layer(x, use_running_average=False), layer.mean[...], layer.var[...]))
+            return out, layer(x_eval, use_running_average=True)
+        return trajectory(*self._run(steps, x_eval, batches, gamma, beta))
 
     def batch_norm_eval(self, x, feature_axis, running_mean, running_var, gamma, beta, eps):
-        fa = feature_axis % x.ndim
-        with _x64(x):
-            layer = self._bn(x, fa, gamma, beta, eps, 0.9)
-            assign(layer.mean, _jnp(running_mean))
-            assign(layer.var, _jnp(running_var))
-            return {"y": _np(layer(_jnp(x), use_running_average=True))}
+        def forward(x, gamma, beta, mean, var):
+            layer = self._bn(x, feature_axis % x.ndim, gamma, beta, eps, 0.9)
+            assign(layer.mean, mean)
+            assign(layer.var, var)
+            return layer(x, use_running_average=True)
+        return {"y": self._run(forward, x, gamma, beta, running_mean, running_var)}
+
+
+def _set_affine(layer, gamma, beta):
+    if gamma is not None:
+        assign(layer.scale, gamma)
+        assign(layer.bias, beta)

@@ -6,6 +6,12 @@ pytest process never imports keras: each backend runs in its own long-lived chil
 three backends thus report as three adapters, keras[tensorflow], keras[jax] and keras[torch], from one
 pytest invocation, with no Keras global state (backend, dtype policy, layer registry) in the parent.
 
+Execution (`execution_mode`): on jax, "jit" by default, as model.fit runs: the layer is built eagerly,
+then the whole sequence of calls (training steps, eval) is one jax.jit'ed program of
+`layer.stateless_call`, kept in JAX's persistent cache between runs (adapters/cache.py).
+keras[jax][eager] (on request: --frameworks=eager) calls the layer op by op instead.  The tensorflow
+and torch backends run eagerly (layer.__call__), as Keras does outside fit/predict.
+
 Translations (the one documented place):
 - momentum: Keras weights the old value (moving = m * moving + (1 - m) * batch): native_momentum
   hands over 1 - m.  PyTorch's cumulative average (None) has no Keras form: Unsupported.
@@ -17,15 +23,25 @@ Translations (the one documented place):
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 
 import ml_dtypes
 import numpy as np
 
-from adapters.base import DEFAULT, ImportingAdapter, Unsupported, given
+from adapters.base import DEFAULT, ImportingAdapter, Unsupported, given, trajectory
 from adapters.compat import enable_x64
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def default_mode(backend: str) -> str:
+    return "jit" if backend == "jax" else "eager"
+
+
+def keras_name(backend: str, execution_mode: str) -> str:
+    """keras[jax] runs jitted; its eager variant is keras[jax][eager]."""
+    return f"keras[{backend}]" + ("" if execution_mode == default_mode(backend) else f"[{execution_mode}]")
 
 
 def _is_bf16(a) -> bool:
@@ -38,8 +54,15 @@ class KerasAdapter(ImportingAdapter):
 
     def __init__(self):
         self.backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-        self.name = f"keras[{self.backend}]"
+        self.execution_mode = os.environ.get("NORMCONF_EXECUTION_MODE") or default_mode(self.backend)
+        self.name = keras_name(self.backend, self.execution_mode)
         self.requires = ("keras", self.backend)
+
+    def availability(self):
+        if self.backend == "jax" and importlib.util.find_spec("jax"):  # before Keras compiles anything
+            from adapters.cache import enable_jax_cache
+            enable_jax_cache()
+        return super().availability()
 
     def _x64(self, x):
         if self.backend == "jax" and np.asarray(x).dtype == np.float64:
@@ -60,8 +83,34 @@ class KerasAdapter(ImportingAdapter):
             return keras.ops.convert_to_numpy(keras.ops.cast(t, "float32")).astype(ml_dtypes.bfloat16)
         return np.asarray(keras.ops.convert_to_numpy(t)).copy()
 
-    def _var(self, v):
-        return self._numpy(v.value)
+    def _calls(self, layer, calls):
+        """The layer on each (input, training) in turn: its outputs and, after each call, its moving mean
+        and variance (BatchNormalization; None for LayerNormalization)."""
+        moving = [getattr(layer, n) for n in ("moving_mean", "moving_variance") if hasattr(layer, n)]
+        if self.execution_mode == "jit":
+            return self._jit_calls(layer, calls, moving)
+        out = []
+        for x, training in calls:
+            y = layer(self._tensor(x), **_training(training))
+            out.append((self._numpy(y), [self._numpy(v.value) for v in moving] or None))
+        return out
+
+    @staticmethod
+    def _jit_calls(layer, calls, moving):
+        """One jax.jit program over layer.stateless_call for the whole sequence, state threaded through."""
+        import jax
+        state_vars = layer.non_trainable_variables
+        where = [next(i for i, v in enumerate(state_vars) if v is m) for m in moving]  # `is`: == is elementwise
+
+        def run(trainable, state, xs):
+            out = []
+            for x, (_, training) in zip(xs, calls):
+                y, state = layer.stateless_call(trainable, state, x, **_training(training))
+                out.append((y, [state[i] for i in where] or None))
+            return out
+        out = jax.jit(run)([v.value for v in layer.trainable_variables], [v.value for v in state_vars],
+                           [x for x, _ in calls])
+        return jax.tree.map(lambda a: np.asarray(a).copy(), out)
 
     def layer_norm(self, x, axes, gamma, beta, eps, affine_axes):
         import keras
@@ -75,7 +124,8 @@ class KerasAdapter(ImportingAdapter):
             if gamma is not None:
                 layer.gamma.assign(self._tensor(gamma))
                 layer.beta.assign(self._tensor(beta))
-            return {"y": self._numpy(layer(self._tensor(x)))}
+            [(y, _)] = self._calls(layer, [(x, None)])
+        return {"y": y}
 
     def _bn(self, x, fa, gamma, beta, eps, momentum):
         import keras
@@ -93,14 +143,8 @@ class KerasAdapter(ImportingAdapter):
         fa = feature_axis if feature_axis is DEFAULT else feature_axis % x_eval.ndim
         with self._x64(x_eval):
             layer = self._bn(x_eval, fa, gamma, beta, eps, momentum)
-            ys, means, vars_ = [], [], []
-            for x in batches:
-                ys.append(self._numpy(layer(self._tensor(x), training=True)))
-                means.append(self._var(layer.moving_mean))
-                vars_.append(self._var(layer.moving_variance))
-            y_eval = self._numpy(layer(self._tensor(x_eval), training=False))
-        return {"y_train": np.stack(ys), "running_mean": np.stack(means), "running_var": np.stack(vars_),
-                "y_eval": y_eval}
+            *steps, (y_eval, _) = self._calls(layer, [(x, True) for x in batches] + [(x_eval, False)])
+        return trajectory([(y, mean, var) for y, (mean, var) in steps], y_eval)
 
     def batch_norm_eval(self, x, feature_axis, running_mean, running_var, gamma, beta, eps):
         fa = feature_axis % x.ndim
@@ -108,12 +152,19 @@ class KerasAdapter(ImportingAdapter):
             layer = self._bn(x, fa, gamma, beta, eps, 0.9)
             layer.moving_mean.assign(self._tensor(running_mean))
             layer.moving_variance.assign(self._tensor(running_var))
-            return {"y": self._numpy(layer(self._tensor(x), training=False))}
+            [(y, _)] = self._calls(layer, [(x, False)])
+        return {"y": y}
 
 
-def remote_keras(backend: str):
+def _training(training) -> dict:
+    """LayerNormalization is called without `training`, as before; BatchNormalization with it."""
+    return {} if training is None else {"training": training}
+
+
+def remote_keras(backend: str, execution_mode: str | None = None):
     from adapters.remote import RemoteAdapter
-    return RemoteAdapter(name=f"keras[{backend}]", target="adapters.keras_adapter:KerasAdapter",
-                         env={"KERAS_BACKEND": backend}, requires=("keras", backend),
-                         momentum_form=KerasAdapter.momentum_form,
+    mode = execution_mode or default_mode(backend)
+    return RemoteAdapter(name=keras_name(backend, mode), target="adapters.keras_adapter:KerasAdapter",
+                         env={"KERAS_BACKEND": backend, "NORMCONF_EXECUTION_MODE": mode}, requires=("keras", backend),
+                         momentum_form=KerasAdapter.momentum_form, execution_mode=mode,
                          reason="Keras reads KERAS_BACKEND once per process, at its first import")

@@ -24,14 +24,24 @@ def _builtins() -> dict:
     return out
 
 
+def _on_request() -> dict:
+    """The eager variants of the jitted JAX adapters: run only when named in --frameworks (or all of them
+    with --frameworks=eager); tests/self/test_jit_agreement.py compares them with the jitted ones."""
+    from adapters.flax_adapter import FlaxLinenAdapter, FlaxNnxAdapter
+    from adapters.keras_adapter import remote_keras
+    eager = (FlaxLinenAdapter("eager"), FlaxNnxAdapter("eager"), remote_keras("jax", "eager"))
+    return {a.name: a for a in eager}
+
+
 BUILTINS = _builtins()
+ON_REQUEST = _on_request()
 
 
 def get(name: str) -> Adapter:
     try:
-        return BUILTINS[name]
+        return BUILTINS.get(name) or ON_REQUEST[name]
     except KeyError:
-        raise KeyError(f"no adapter named {name!r}; known: {', '.join(BUILTINS)}") from None
+        raise KeyError(f"no adapter named {name!r}; known: {', '.join([*BUILTINS, *ON_REQUEST])}") from None
 
 
 class PluginAdapter:

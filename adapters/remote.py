@@ -79,11 +79,13 @@ def unpack_call(data: bytes) -> tuple[str, dict]:
 class RemoteAdapter(ImportingAdapter):
     kills_on_timeout = True  # enforces CALL_TIMEOUT_S itself, by killing the child (judge/verdict.py)
 
-    def __init__(self, name, target, env, requires, momentum_form, reason="the framework fixes global state per process"):
+    def __init__(self, name, target, env, requires, momentum_form, execution_mode="eager",
+                 reason="the framework fixes global state per process"):
         """`target` (module:attribute) is built in the child with `env` set; `reason` says why it
         needs its own process (the report header shows it)."""
         self.name, self.target, self.env, self.reason = name, target, dict(env), reason
         self.requires, self.momentum_form = tuple(requires), momentum_form
+        self.execution_mode = execution_mode  # what the child runs (it reads its mode from `env`)
         self._proc = None
         self._log = None
         self._hello = None

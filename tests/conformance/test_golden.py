@@ -11,6 +11,7 @@ def test_golden(case_name, adapter_name, request):
     cell = run_cell(session.adapters[adapter_name], adapter_name, case_name,
                     session.expectations.get(adapter_name), session.unavailable(adapter_name))
     cell["versions"] = session.adapters[adapter_name].versions() if cell["outcome"] != "not_installed" else {}
+    cell["execution_mode"] = getattr(session.adapters[adapter_name], "execution_mode", None)  # jit or eager
     request.node.user_properties.append(("normconf_cell", cell))
     outcome = cell["outcome"]
     if outcome in ("not_installed", "unsupported"):
