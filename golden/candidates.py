@@ -10,7 +10,9 @@ is measured under each profile (judge/) and the candidate outputs use that estim
 """
 from __future__ import annotations
 
+import hashlib
 import itertools
+import math
 
 import numpy as np
 
@@ -203,21 +205,58 @@ class CandidateSet:
         self.profiles = [p for _, ps in groups for p in ps]
         self.tolerances = tolerances
         self.outputs = groups[0][0].OUTPUTS
+        # each profile's variant of each convention, as arrays: selections are masks, not loops over dicts
+        self.codes = {c: np.array([p[c] for p in self.profiles]) for c in self.profiles[0]}
         self._unique: dict[str, list[np.ndarray]] = {o: [] for o in self.outputs}
         self._index: dict[str, np.ndarray] = {}
+        self._stacks: dict[str, list[tuple]] = {}
         for o in self.outputs:
-            seen: dict[int, int] = {}
-            idx = []
-            for cands, ps in groups:
-                for p in ps:
-                    array = cands.output(o, p)
-                    if id(array) not in seen:
-                        seen[id(array)] = len(self._unique[o])
-                        self._unique[o].append(array)
-                    idx.append(seen[id(array)])
-            self._index[o] = np.asarray(idx)
+            self._index[o] = self._collect(o)
+            self._stacks[o] = self._stack(o)
+        for cands, _ in groups:  # the set holds what it needs; bit-identical twins need not stay alive
+            cands._memo.clear()
         self._pair: dict[tuple, float] = {}
         self._twins: dict[str, dict[tuple, dict[str, int]]] = {}
+
+    def _collect(self, o: str) -> np.ndarray:
+        """Each profile's index into the distinct arrays of output o (distinct by content: profiles that
+        compute the same numbers by different routes share one, e.g. every trajectory after one step)."""
+        by_id, by_content, index = {}, {}, []
+        for cands, ps in self.groups:
+            for p in ps:
+                array = cands.output(o, p)
+                if id(array) not in by_id:
+                    digest = (array.shape, hashlib.blake2b(np.ascontiguousarray(array).view(np.uint8),
+                                                           digest_size=16).digest())
+                    if digest not in by_content:
+                        by_content[digest] = len(self._unique[o])
+                        self._unique[o].append(array)
+                    by_id[id(array)] = by_content[digest]
+                index.append(by_id[id(array)])
+        return np.asarray(index)
+
+    def _stack(self, o: str) -> list[tuple]:
+        """The distinct arrays of output o stacked per shape, with each row's finiteness and scale, so an
+        observation's errors against all of them are one vectorised step (golden/tolerance.py's scaled
+        error where both sides are finite; the general function otherwise)."""
+        stacks = []
+        shapes = sorted({a.shape for a in self._unique[o]})
+        for shape in shapes:
+            rows = np.array([u for u, a in enumerate(self._unique[o]) if a.shape == shape])
+            stack = np.stack([np.ravel(self._unique[o][u]) for u in rows]).astype(np.float64)
+            finite = np.isfinite(stack).all(axis=1)
+            scale = np.maximum(1.0, np.abs(np.where(np.isfinite(stack), stack, 0.0)).max(axis=1, initial=0.0))
+            for r, u in enumerate(rows):  # the rows replace the arrays: one copy in memory
+                self._unique[o][u] = stack[r].reshape(shape)
+            stacks.append((shape, rows, stack, finite, scale))
+        return stacks
+
+    def match(self, assignment: dict[str, str]) -> np.ndarray:
+        """Mask of the profiles with these variants."""
+        mask = np.ones(len(self.profiles), dtype=bool)
+        for c, v in assignment.items():
+            mask &= self.codes[c] == v
+        return mask
 
     def twin(self, i: int, convention: str, variant: str) -> int | None:
         """The profile equal to profile i except that `convention` is `variant` (None if not a candidate)."""
@@ -263,13 +302,18 @@ class CandidateSet:
         worst = np.zeros(len(self.profiles))
         for o in self.outputs:
             a = np.asarray(actual[o], dtype=np.float64)
-            explained = np.zeros(a.shape, dtype=bool)
-            if not np.isfinite(a).all():
-                for array in self._unique[o]:
-                    if array.shape == a.shape:
-                        with np.errstate(invalid="ignore"):
-                            explained |= (np.isnan(a) & np.isnan(array)) | (np.isinf(a) & (a == array))
-            per_unique = scaled_errors(a, self._unique[o], ignore_nonfinite_actual=~explained)
+            per_unique = np.full(len(self._unique[o]), math.inf)
+            for shape, rows, stack, finite, scale in self._stacks[o]:
+                if a.shape != shape:
+                    continue
+                if np.isfinite(a).all() and finite.all():  # the common case, vectorised
+                    per_unique[rows] = np.abs(stack - a.ravel()).max(axis=1, initial=0.0) / scale
+                    continue
+                with np.errstate(invalid="ignore"):
+                    flat = a.ravel()
+                    explained = ((np.isnan(flat) & np.isnan(stack)) | (np.isinf(flat) & (flat == stack))).any(axis=0)
+                per_unique[rows] = scaled_errors(a, [self._unique[o][u] for u in rows],
+                                                 ignore_nonfinite_actual=~explained.reshape(shape))
             worst = np.maximum(worst, per_unique[self._index[o]] / self.tolerances[o])
         return worst
 

@@ -122,24 +122,26 @@ def identify(fixture, outputs: dict, args, documented) -> Identification:
     conventions = {}
     for c in judged:
         nearest = profiles[best][c]
-        rivals = errors[[i for i, p in enumerate(profiles) if p[c] != nearest]]
+        rivals = errors[cset.codes[c] != nearest]
         verdict = cset.decide(members, c) if c in case.shows or c == "feature_axis" else cand.NOT_SHOWN
         conventions[c] = {"observed": verdict, "state": STATES.get(verdict, "named"), "nearest": nearest,
                           "margin": _finite(rivals.min()) if rivals.size else None}
-    ref = _reference(profiles, errors, conventions, documented)
+    ref = _reference(cset, errors, conventions, documented)
     measured = _measured(case, cset, ref, eps, momentum, conventions, outputs, tolerances)
     conventions.pop("feature_axis", None)
-    return Identification(profiles, errors, ref, cset.outputs_of(ref), _reference(profiles, errors, {}, documented),
+    return Identification(profiles, errors, ref, cset.outputs_of(ref), _reference(cset, errors, {}, documented),
                           conventions, measured)
 
 
-def _reference(profiles, errors, conventions, documented) -> int:
+def _reference(cset, errors, conventions, documented) -> int:
     """The named variants; the documented ones for the rest where the call allows them; the nearest."""
     named = {c: v["observed"] for c, v in conventions.items() if v["state"] == "named"}
-    fits = [i for i, p in enumerate(profiles) if all(p[c] == v for c, v in named.items())] or range(len(profiles))
-    wanted = {c: documented(c) for c in profiles[0] if c not in named and documented(c) is not None}
-    preferred = [i for i in fits if all(profiles[i][c] == v for c, v in wanted.items())] or fits
-    return min(preferred, key=lambda i: errors[i])
+    fits = cset.match(named)
+    fits = fits if fits.any() else np.ones_like(fits)
+    wanted = {c: documented(c) for c in cset.codes if c not in named and documented(c) is not None}
+    preferred = fits & cset.match(wanted)
+    chosen = preferred if preferred.any() else fits
+    return int(np.flatnonzero(chosen)[np.argmin(errors[chosen])])
 
 
 def _measured(case, cset, ref, eps, momentum, conventions, outputs, tolerances) -> dict[str, dict]:

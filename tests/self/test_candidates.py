@@ -29,7 +29,13 @@ def test_profiles_share_arrays():
     cset = candidates.CandidateSet([(candidates.BatchNormCandidates(batches, x_eval, 1, gamma, beta, 1e-5, 0.1),
                                      candidates.profiles("batch_norm"))], dict.fromkeys(candidates.BatchNormCandidates.OUTPUTS, 1e-6))
     distinct = {o: len(cset._unique[o]) for o in cset.outputs}
-    assert distinct == {"running_mean": 6, "running_var": 12, "y_train": 4 + 2 * 2 * 12, "y_eval": 4 + 2 * 12}
+    # by dependency: 6 trajectories of the mean (3 forms x 2 starts), 12 of the variance (x 2 stored
+    # variances), y_train 4 batch-normalized + 2 eps placements x 2 running variants x 12 trajectories, y_eval
+    # 4 + 2 x 12.  By content, under the cumulative average debiasing is a no-op, so its two starts give one
+    # trajectory -- except where a step normalizes with the statistics before it (running_previous), whose
+    # first step still sees the two starts' raw (0, 1) and (0, 0)
+    assert distinct == {"running_mean": 6 - 1, "running_var": 12 - 2, "y_train": 4 + 2 * ((12 - 2) + 12),
+                        "y_eval": 4 + 2 * (12 - 2)}
 
 
 def test_errors_and_distances_in_tolerances():
