@@ -219,6 +219,16 @@ def mutant_section(data: dict) -> str:
     return "".join(out)
 
 
+def runs_in(info: dict) -> str:
+    """How an adapter runs: its execution mode, and why it has a child process or where a plug-in is from."""
+    parts = [info.get("execution_mode") or ""]
+    if info.get("child_process"):
+        parts.append(f"in a child process: {info['child_process']}")
+    if info.get("plugin"):
+        parts.append(f"plug-in {info['plugin']}")
+    return ", ".join(p for p in parts if p)
+
+
 def versions_table(data: dict) -> str:
     """Adapters with the same versions share a row; python and numpy, common to all, go in the caption."""
     info = data.get("adapter_info") or {}
@@ -228,8 +238,7 @@ def versions_table(data: dict) -> str:
     for a in data["adapters"]:
         vs = ", ".join(f"{k} {v}" for k, v in sorted(data["versions"].get(a, {}).items()) if k not in common)
         vs = vs or ("numpy only" if data["versions"].get(a) else "-")
-        where = (info.get(a) or {}).get("child_process") and "child process" or \
-            ((info.get(a) or {}).get("plugin") and f"plug-in {info[a]['plugin']}") or ""
+        where = runs_in(info.get(a) or {})
         rows.setdefault((vs or "-", where), []).append(a)
     caption = ", ".join(f"{k} {v}" for k, v in common.items())
     body = "".join(f"<tr><td>{e(', '.join(ads))}</td><td>{e(vs)}</td><td>{e(where)}</td></tr>"
