@@ -9,9 +9,12 @@ companion's upgrade next to its effect).  A run's label is its `sweep.version` (
 """
 from __future__ import annotations
 
+import hashlib
 import html
+import json
 from pathlib import Path
 
+from adapters.cache import cache_dir
 from adapters.compat import version_tuple
 from reports import results
 from reports.changes import entry_line
@@ -71,6 +74,34 @@ def load(directory) -> list[dict]:
     return [results.read(p) for p in paths(directory)]
 
 
+# The modules a timeline is computed by: a change to any of them computes it again.
+_TIMELINE_CODE = [Path(__file__).with_name(n) for n in ("history.py", "compare.py", "changes.py", "results.py",
+                                                        "schema.py")]
+
+
+def cached_timeline(family: Path) -> dict:
+    """timeline(load(family)), kept in the cache directory (adapters/cache.py) under a key of the history
+    files' bytes and the code that computes it: every report shows the history, and reading and comparing
+    its 16 MB costs 1.5 s that a run need not pay again.  A file that cannot be read is never cached."""
+    files = paths(family)
+    digest = hashlib.sha256()
+    for path in files + _TIMELINE_CODE:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    directory = cache_dir()
+    entry = directory / "history" / f"{family.name}-{digest.hexdigest()[:32]}.json" if directory else None
+    try:
+        return json.loads(entry.read_text())
+    except (AttributeError, OSError, ValueError):
+        pass  # caching off, not there yet, or unreadable: compute it
+    tl = timeline([results.read(p) for p in files])
+    if entry is not None:
+        try:
+            results.write_text(entry, json.dumps(tl))
+        except OSError:
+            pass  # a read-only cache only costs the time
+    return tl
+
+
 def history_html(directory=HISTORY) -> str:
     """The report's "Version history" section: per family folder under `directory`, its timeline.
     A folder whose files cannot be read says so in one line, instead of a timeline."""
@@ -82,7 +113,7 @@ def history_html(directory=HISTORY) -> str:
            'per family, what normconf observed to change from one version to the next.</small></p>']
     for family in families:
         try:
-            tl = timeline(load(family))
+            tl = cached_timeline(family)
         except results.ResultsError as exc:
             out.append(f"<h3>{e(family.name)}</h3><p class=\"fail\">cannot read the history: {e(str(exc))}</p>")
             continue

@@ -127,6 +127,24 @@ def test_timeline_says_each_change_once_per_cause_in_the_regression_checks_words
     assert "fw: 1.0 → 1.1 → 2.0" in page and "running_variance unbiased -&gt; biased" in page
 
 
+def test_the_cached_timeline_is_the_timeline_and_follows_the_files(tmp_path, monkeypatch):
+    from tests.self.test_compare import cells_of, run_of
+    from tests.self.mutants import MUTANTS_BY_NAME
+    from adapters.numpy_adapter import NumpyAdapter
+    monkeypatch.setenv("NORMCONF_CACHE_DIR", str(tmp_path / "cache"))
+    correct, biased = (cells_of(a, ["bn1d_nc"]) for a in (NumpyAdapter(), MUTANTS_BY_NAME["running_var_biased"].make()))
+    folder = tmp_path / "history" / "fw"
+    for version, cells in (("1.0", correct), ("2.0", biased)):
+        results.write({**run_of(cells), "sweep": {"version": version}}, folder / f"{version}.json")
+    computed = history.timeline(history.load(folder))
+    assert computed["steps"][0]["entries"]
+    assert history.cached_timeline(folder) == computed == history.cached_timeline(folder)  # computed, then read
+    assert len(list((tmp_path / "cache" / "history").glob("fw-*.json"))) == 1
+    # the history changes: the cache must not answer for the old files
+    results.write({**run_of(correct), "sweep": {"version": "2.0"}}, folder / "2.0.json")
+    assert history.cached_timeline(folder)["steps"][0]["entries"] == []
+
+
 def test_below_a_floor_an_adapter_says_what_it_needs(monkeypatch):
     versions = {"flax": "0.8.0", "jax": "0.4.30", "torch": "2.1.0", "numpy": "2.4.6"}
     assert compat.unmet("flax_nnx", versions.get) == (
