@@ -9,6 +9,7 @@ its adapters), or a plug-in's own declarations in the same schema (`from_data`).
     cases = ["glob*"]; outcome = "raises"; match = "text in the error"; cite = "..."
     [[deviation]]                      # known deviation: a strict xfail, so a fix shows up as XPASS
     adapters = [...] (optional); cases = ["glob*"]; match = "text in the failure"; reason = "..."; link = "..."
+    # match: one text, or a list of texts of which any will do (one cause, several symptoms)
 
 Everything is validated on load: an unknown convention, variant or key is an ExpectationError naming
 the file (or plug-in) and the entry.
@@ -47,7 +48,7 @@ class Rule:
     """An [[outcome]] or [[deviation]] entry; `id` is file#kind[index], stable for reports."""
     id: str
     cases: tuple[str, ...]
-    match: str
+    match: tuple[str, ...]                      # texts of the failure (or the error): any of them
     adapters: tuple[str, ...] | None = None
     outcome: str | None = None
     reason: str = ""
@@ -57,6 +58,21 @@ class Rule:
         if self.adapters is not None and adapter not in self.adapters:
             return False
         return any(fnmatch.fnmatchcase(case, pat) for pat in self.cases)
+
+    def matches(self, message: str) -> bool:
+        return any(text in message for text in self.match)
+
+    @property
+    def match_text(self) -> str:
+        return " | ".join(self.match)
+
+
+def _match_texts(path, where, value) -> tuple[str, ...]:
+    texts = [value] if isinstance(value, str) else value
+    if not isinstance(texts, list) or not texts or not all(isinstance(t, str) and t for t in texts):
+        raise ExpectationError(path, f"{where}: `match` must be a text of the failure or a list of such texts, "
+                                     f"got {value!r}")
+    return tuple(texts)
 
 
 @dataclass
@@ -92,7 +108,8 @@ def _rules(path, data, kind, adapters) -> list[Rule]:
         only = entry.get("adapters")
         if only is not None and set(only) - set(adapters):
             raise ExpectationError(path, f"{where}: adapters {sorted(set(only) - set(adapters))} not in this file's")
-        out.append(Rule(id=f"{Path(path).name}#{kind}[{i + 1}]", cases=tuple(entry["cases"]), match=entry["match"],
+        out.append(Rule(id=f"{Path(path).name}#{kind}[{i + 1}]", cases=tuple(entry["cases"]),
+                        match=_match_texts(path, where, entry["match"]),
                         adapters=tuple(only) if only is not None else None, outcome=entry.get("outcome"),
                         reason=entry.get("reason", entry.get("cite", "")), link=entry.get("link", "")))
     return out

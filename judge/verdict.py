@@ -153,7 +153,7 @@ def _judge(cell, adapter, case_name, expectation, unavailable, fixture=None):
         return _deviation(cell, expectation)
     except Exception as exc:
         message = f"{type(exc).__name__}: {exc}"
-        rule = next((r for r in raises_rules if r.match in message), None)
+        rule = next((r for r in raises_rules if r.matches(message)), None)
         if rule is not None:
             cell.update(outcome="pass", behaviour="raises", rule=rule.id, message=message)
         else:
@@ -162,7 +162,7 @@ def _judge(cell, adapter, case_name, expectation, unavailable, fixture=None):
         return
     cell["output_dtypes"] = {name: str(np.asarray(v).dtype) for name, v in sorted(outputs.items())}
     if raises_rules:
-        cell.update(outcome="fail", message=f"documented to raise ({raises_rules[0].match!r}), returned outputs",
+        cell.update(outcome="fail", message=f"documented to raise ({raises_rules[0].match_text!r}), returned outputs",
                     rule=raises_rules[0].id)
         return _deviation(cell, expectation)
     if case.family == "one_value_per_channel":
@@ -326,6 +326,6 @@ def _deviation(cell, expectation):
         cell.update(outcome="xpass", rule=rules[0].id,
                     message=f"known deviation {rules[0].id} no longer happens: {rules[0].reason}")
         return
-    rule = next((r for r in rules if r.match in cell["message"]), None)
+    rule = next((r for r in rules if r.matches(cell["message"])), None)
     if rule is not None:
         cell.update(outcome="xfail", rule=rule.id, message=f"{cell['message']} [known: {rule.reason}]")

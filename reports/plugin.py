@@ -240,7 +240,7 @@ def stale_rules(ns, cells) -> list[str]:
         for rule in exp.outcomes + exp.deviations:
             if rule.applies(c["adapter"], c["case"]):
                 applicable[rule.id] = rule
-    stale = [f"{rid}: applies to cells of this run but explained none ({rule.reason or rule.match})"
+    stale = [f"{rid}: applies to cells of this run but explained none ({rule.reason or rule.match_text})"
              for rid, rule in sorted(applicable.items()) if rid not in used]
     files = {exp.path: exp for exp in ns.expectations.values()}
     for exp in files.values():

@@ -167,3 +167,15 @@ def test_the_readme_plugin_example_runs_as_documented(tmp_path):
     assert sorted(n for n, c in cells.items() if c["outcome"] == "xfail") == [
         "seed004_ln_offset100", "stress_ln_offset_1e2", "stress_ln_offset_1e3", "stress_ln_offset_1e4"]
     assert not data["stale_expectations"] and not data["warnings"]
+
+
+def test_a_deviation_may_match_any_of_several_texts_and_nothing_else():
+    from judge.expectations import ExpectationError, from_data
+    exp = from_data({"deviation": [{"cases": ["dtype_*"], "match": ["accuracy: ", "rounding: rounding bias"],
+                                    "reason": "one cause, two symptoms"}]}, "my.toml", adapters=("mine",))
+    rule, = exp.rules_for("mine", "dtype_ln_float16", "deviation")
+    assert rule.matches("rounding: rounding bias in y: ...") and rule.matches("accuracy: y misses by 2x")
+    assert not rule.matches("convention: running_variance biased")
+    for bad in ([], ["y", 3], ["", "y"], 7):
+        with pytest.raises(ExpectationError, match=r"my.toml: \[\[deviation\]\] #1: .*`match`"):
+            from_data({"deviation": [{"cases": ["x*"], "match": bad, "reason": "r"}]}, "my.toml", adapters=("mine",))
