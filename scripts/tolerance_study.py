@@ -87,7 +87,7 @@ def truncation_bias() -> str:
     figures = []
     for name, case in sorted(CASES.items()):
         if case.dtype in ("float16", "bfloat16"):
-            cell = run_cell(adapter, "numpy", numpy_expectation, Draw(case, fixtures.load_case(name).inputs), 0)
+            cell = run_cell(adapter, "numpy", numpy_expectation, Draw(case, fixtures.load_case(name)), 0)
             bias = max((v for k, v in cell.ratios.items() if k.endswith(" bias")), default=None)
             if bias is not None:
                 figures.append((bias, name))
