@@ -4,7 +4,7 @@ A cell costs milliseconds, but the first cell of a framework in a process pays i
 import torch or jax or to start a Keras child process.  xdist's "load" scheduling deals cells out in
 collection order, so every worker ends up starting every framework.  This one deals out *units*, all the
 cells that share one start-up, whole: a worker that asks for work gets the largest unit nobody has taken
-(longest processing time first), and a worker with nothing left takes over the tail of the unit with the
+(longest processing time first; the units without a start-up, the numpy adapter's, last), and a worker with nothing left takes over the tail of the unit with the
 most work remaining, when that work is worth a second start-up.  Costs are each item's duration in the
 last run (durations.json in the cache directory, adapters/cache.py), else rough figures for a warm cache
 on a 2-core machine; they only steer the order, never a result.
@@ -34,6 +34,13 @@ CELL_S = {"flax_linen": 0.03, "flax_nnx": 0.03, "keras[jax]": 0.035, "keras[tens
 MUTANT_S = 0.17  # one mutant through every case
 OTHER_S = 1.0  # any other test (self-tests): seconds, each its own unit
 QUEUED_S, MAX_QUEUED = 0.1, 8  # how far ahead a worker is fed
+
+
+def _filler(key: str) -> bool:
+    """A unit with no start-up of its own (the numpy adapter's cells and mutants: what their first item
+    costs more is the case's candidate profiles, which every unit shares).  It is dealt last and split
+    item by item, so the workers run out of work together."""
+    return STARTUP_S.get(key, 1.0) == 0.0
 
 
 def startup_key(adapter) -> str:
@@ -134,7 +141,7 @@ class StartupScheduling(LoadScheduling):
                 self.home[index], self.cost[index] = by_key[key], self.durations.get(nodeid, cell_s)
             self.units = list(by_key.values())
             for unit in self.units:
-                unit.startup_s = max(self.cost[i] for i in unit.queue)
+                unit.startup_s = max(self.cost[i] for i in unit.queue) if not _filler(unit.key) else 0.0
         for node in self.nodes:
             self.check_schedule(node)
 
@@ -164,8 +171,8 @@ class StartupScheduling(LoadScheduling):
 
     def _claim(self, node) -> Unit | None:
         free = [u for u in self.units if u.owner is None and u.queue]
-        if free:  # longest first: the most work nobody has taken, start-up included
-            unit = max(free, key=lambda u: u.remaining_s(self.cost))
+        if free:  # units with a start-up first, longest first; filler last, so the workers finish together
+            unit = max(free, key=lambda u: (not _filler(u.key), u.remaining_s(self.cost)))
         else:
             unit = self._steal(node)
             if unit is None:

@@ -94,3 +94,41 @@ def test_items_that_are_not_cells_are_shared_like_load_scheduling():
     ran = run(scheduler(collection, [Worker("gw0"), Worker("gw1")]), {})
     assert sorted(ran) == sorted(collection)
     assert {w for (w,) in ran.values()} == {"gw0", "gw1"}
+
+
+def test_the_workers_finish_together_on_the_units_without_a_start_up():
+    """Simulated clock: each item takes its duration; the numpy adapter's items (no start-up of their own)
+    are dealt last and split item by item, so the two workers run out of work within one such item."""
+    collection = CELLS + MUTANTS
+    durations = {}
+    for nodeid in collection:
+        key, startup_s, cell_s = classify(nodeid, BUILTINS, WRAPS)
+        durations[nodeid] = cell_s if key != "adapters.numpy_adapter" else (0.17 if "mutant" in nodeid else 0.002)
+    for key, first in ((k, next(c for c in CELLS if classify(c, BUILTINS, WRAPS)[0] == k)) for k in
+                       {classify(c, BUILTINS, WRAPS)[0] for c in CELLS}):
+        durations[first] += classify(first, BUILTINS, WRAPS)[1]  # the unit's first item pays its start-up
+    workers = [Worker("gw0"), Worker("gw1")]
+    sched = StartupScheduling(SimpleNamespace(getvalue=lambda name: ["2*popen"], getoption=lambda name: None),
+                              adapters=BUILTINS, mutants=WRAPS, durations=durations)
+    for w in workers:
+        sched.add_node(w)
+        sched.add_node_collection(w, collection)
+    sched.schedule()
+    clock = {w: 0.0 for w in workers}
+    while sched.nodes:
+        if sched.tests_finished:
+            for w in sched.nodes:
+                w.shutdown()
+        ready = [w for w in sched.nodes if len(sched.node2pending[w]) >= 2
+                 or (sched.node2pending[w] and w.shutting_down)]
+        if not ready:
+            for w in [w for w in sched.nodes if w.shutting_down and not sched.node2pending[w]]:
+                sched.remove_node(w)
+            continue
+        w = min(ready, key=clock.get)
+        index = sched.node2pending[w][0]
+        clock[w] += durations[sched.collection[index]]
+        sched.mark_test_complete(w, index)
+    total = sum(durations.values())
+    assert abs(clock[workers[0]] - clock[workers[1]]) <= 0.17 + 1e-9, clock
+    assert max(clock.values()) <= total / 2 + 0.17, (clock, total)
