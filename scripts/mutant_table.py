@@ -30,11 +30,17 @@ def _margin(row, case) -> str:
     return "-" if m is None else f"{m:.3g}" if m < 1e6 else f"{m:.0e}"
 
 
+def _size(row, case) -> float:
+    """A catch's margin for ranking; one without a finite error (a raise, NaN, a wrong dtype) is decisive."""
+    m = row["margins"].get(case)
+    return float("inf") if m is None else m
+
+
 def table(records, show_all=False) -> str:
     out = ["| mutant | caught by (tolerances) | cases >= 3 | rests on one case |", "|---|---|---|---|"]
     for row in records:
-        ranked = sorted(row["caught_by"], key=lambda c: -(row["margins"].get(c) or float("inf")))
-        strong = [c for c in row["caught_by"] if (row["margins"].get(c) or float("inf")) >= DECISIVE]
+        ranked = sorted(row["caught_by"], key=lambda c: -_size(row, c))
+        strong = [c for c in row["caught_by"] if _size(row, c) >= DECISIVE]
         shown = ranked if show_all else ranked[:3]
         more = "" if show_all or len(ranked) <= 3 else f", +{len(ranked) - 3} more"
         caught = ", ".join(f"{c} ({_margin(row, c)})" for c in shown) + more
@@ -48,8 +54,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     records = rows()
     print(table(records, args.all))
-    single = [r["mutant"] for r in records if sum((r["margins"].get(c) or float("inf")) >= DECISIVE
-                                                   for c in r["caught_by"]) == 1]
+    single = [r["mutant"] for r in records if sum(_size(r, c) >= DECISIVE for c in r["caught_by"]) == 1]
     print(f"\n{sum(r['killed'] for r in records)} of {len(records)} mutants killed; resting on a single case: "
           f"{', '.join(single) or 'none'}")
     return 0

@@ -558,8 +558,10 @@ def kill_record(mutant: Mutant, case_names=None) -> dict:
             caught.append(case)
             outcomes[case] = cell["outcome"]
             missed = (cell.get("accuracy") or {}).get("documented_error")
-            if missed is not None:  # how far from the profile it documents, in tolerances
-                margins[case] = round(missed, 3)
+            nonfinite_only = missed is not None and missed <= 1 and any(
+                f["kind"] == "nonfinite" for f in cell.get("failures", []))
+            if missed is not None and not nonfinite_only:  # how far from the profile it documents, in tolerances
+                margins[case] = round(missed, 3)  # (NaN where the formula is finite has no such figure)
             if (cell.get("rounding_bias") or {}).get("ratio", 0) > 1:  # caught by the bias threshold
                 margins[case] = round(cell["rounding_bias"]["ratio"], 3)
             if names_the_bug(mutant.breaks, case, cell["message"]):
