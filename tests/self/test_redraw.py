@@ -42,3 +42,11 @@ def test_a_bug_is_an_alarm():
         cell = redraw.run_cell(MUTANTS_BY_NAME[mutant].make(), "numpy", numpy_expectation,
                                redraw.draw(CASES[case], 1), 1)
         assert cell.status == "alarm", (mutant, cell)
+
+
+def test_the_tolerance_studys_truncation_line_judges_the_committed_fixtures():
+    spec = importlib.util.spec_from_file_location("tolerance_study", Path(redraw.__file__).with_name("tolerance_study.py"))
+    study = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(study)  # imports `redraw`, registered above
+    figures = dict(item.rsplit(" ", 1) for item in study.truncation_bias().split(", "))
+    assert float(figures["dtype_ln_bfloat16_long"]) > 3, figures  # the README's 5.3 thresholds
