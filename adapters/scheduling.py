@@ -4,8 +4,9 @@ A cell costs milliseconds, but the first cell of a framework in a process pays i
 import torch or jax or to start a Keras child process.  xdist's "load" scheduling deals cells out in
 collection order, so every worker ends up starting every framework.  This one deals out *units*, all the
 cells that share one start-up, whole: a worker that asks for work gets the largest unit nobody has taken
-(longest processing time first; the units without a start-up, the numpy adapter's, last), and a worker with nothing left takes over the tail of the unit with the
-most work remaining, when that work is worth a second start-up.  Costs are each item's duration in the
+(longest processing time first; the units without a start-up, the numpy adapter's, last), and a worker
+with nothing left takes over the tail of the unit with the most work remaining, when that work is worth a
+second start-up.  Costs are each item's duration in the
 last run (durations.json in the cache directory, adapters/cache.py), else rough figures for a warm cache
 on a 2-core machine; they only steer the order, never a result.
 

@@ -82,10 +82,10 @@ _TIMELINE_CODE = [Path(__file__).with_name(n) for n in ("history.py", "compare.p
 def cached_timeline(family: Path) -> dict:
     """timeline(load(family)), kept in the cache directory (adapters/cache.py) under a key of the history
     files' bytes and the code that computes it: every report shows the history, and reading and comparing
-    its 16 MB costs 1.5 s that a run need not pay again.  A file that cannot be read is never cached."""
-    files = paths(family)
+    its 16 MB costs about half a second that a run need not pay again.  A file that cannot be read is
+    never cached."""
     digest = hashlib.sha256()
-    for path in files + _TIMELINE_CODE:
+    for path in paths(family) + _TIMELINE_CODE:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     directory = cache_dir()
     entry = directory / "history" / f"{family.name}-{digest.hexdigest()[:32]}.json" if directory else None
@@ -93,7 +93,7 @@ def cached_timeline(family: Path) -> dict:
         return json.loads(entry.read_text())
     except (AttributeError, OSError, ValueError):
         pass  # caching off, not there yet, or unreadable: compute it
-    tl = timeline([results.read(p) for p in files])
+    tl = timeline(load(family))
     if entry is not None:
         try:
             results.write_text(entry, json.dumps(tl))

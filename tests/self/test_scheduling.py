@@ -100,13 +100,13 @@ def test_the_workers_finish_together_on_the_units_without_a_start_up():
     """Simulated clock: each item takes its duration; the numpy adapter's items (no start-up of their own)
     are dealt last and split item by item, so the two workers run out of work within one such item."""
     collection = CELLS + MUTANTS
-    durations = {}
+    durations, started = {}, set()
     for nodeid in collection:
         key, startup_s, cell_s = classify(nodeid, BUILTINS, WRAPS)
         durations[nodeid] = cell_s if key != "adapters.numpy_adapter" else (0.17 if "mutant" in nodeid else 0.002)
-    for key, first in ((k, next(c for c in CELLS if classify(c, BUILTINS, WRAPS)[0] == k)) for k in
-                       {classify(c, BUILTINS, WRAPS)[0] for c in CELLS}):
-        durations[first] += classify(first, BUILTINS, WRAPS)[1]  # the unit's first item pays its start-up
+        if key not in started:  # the unit's first item pays its start-up
+            started.add(key)
+            durations[nodeid] += startup_s
     workers = [Worker("gw0"), Worker("gw1")]
     sched = StartupScheduling(SimpleNamespace(getvalue=lambda name: ["2*popen"], getoption=lambda name: None),
                               adapters=BUILTINS, mutants=WRAPS, durations=durations)
