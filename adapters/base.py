@@ -24,7 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from adapters.compat import unmet
+from normconf.adapters.compat import unmet
 
 
 class Unsupported(Exception):
@@ -42,8 +42,10 @@ DEFAULT: Any = _Default()  # leave the argument to the framework's default
 MAX_CALL_TIMEOUT_S = 1e6  # about 11 days: past ~1e11 the interval timer overflows
 
 
-def _call_timeout(raw: str) -> tuple[float, str | None]:
-    """(seconds, None), or the default and the problem: conftest.py turns it into a usage error."""
+def _call_timeout() -> tuple[float, str | None]:
+    """(seconds, None), or the default and the problem (normconf/plugin.py makes it a usage error).
+    Read when used, not at import: a process may set the variable after importing normconf."""
+    raw = os.environ.get("NORMCONF_CALL_TIMEOUT", "120")
     try:
         seconds = float(raw)
     except ValueError:
@@ -54,7 +56,12 @@ def _call_timeout(raw: str) -> tuple[float, str | None]:
     return seconds, None
 
 
-CALL_TIMEOUT_S, CALL_TIMEOUT_PROBLEM = _call_timeout(os.environ.get("NORMCONF_CALL_TIMEOUT", "120"))
+def call_timeout_s() -> float:
+    return _call_timeout()[0]
+
+
+def call_timeout_problem() -> str | None:
+    return _call_timeout()[1]
 
 
 @runtime_checkable

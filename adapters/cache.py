@@ -1,6 +1,6 @@
 """normconf's cache directory: what a run pays for that the next run can reuse.  That is JAX's compiled
 programs (jax/: flax and keras[jax] compile one program per case; loading it back takes milliseconds),
-the items' last durations (durations.json: adapters/scheduling.py), and the version-history timelines
+the items' last durations (durations.json: normconf/scheduling.py), and the version-history timelines
 (history/: reports/history.py, keyed by the history files' bytes and the code that computes them).
 
 NORMCONF_CACHE_DIR picks the directory (default $XDG_CACHE_HOME/normconf, else ~/.cache/normconf);

@@ -25,8 +25,8 @@ import inspect
 
 import numpy as np
 
-from adapters.base import DEFAULT, ImportingAdapter, Unsupported, given, trajectory
-from adapters.compat import assign, enable_x64
+from normconf.adapters.base import DEFAULT, ImportingAdapter, Unsupported, given, trajectory
+from normconf.adapters.compat import assign, enable_x64
 
 
 def _x64(x):
@@ -58,7 +58,8 @@ class _FlaxBase(ImportingAdapter):
         """fn(x, *args) with numpy in and out: one jax.jit program, or op by op in the eager variant.
         The arrays are handed over with device_put, a copy that compiles nothing."""
         import jax
-        from adapters.cache import enable_jax_cache
+
+        from normconf.adapters.cache import enable_jax_cache
         enable_jax_cache()
         with _x64(x):
             arrays = jax.device_put((x, *args))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from adapters.base import DEFAULT, native_momentum
+from normconf.adapters.base import DEFAULT, native_momentum
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def call(adapter, fixture) -> dict:
 def snippet_for(adapter_name: str, case_name: str, spec: str | None = None) -> str:
     """A short reproduction of the call, for reports and failure messages.  `spec` is a plug-in's
     module:attribute (or path/file.py:attribute), which get() does not know."""
-    load = (f"from adapters.registry import load_spec; adapter = load_spec({spec!r})" if spec else
-            f"from adapters.registry import get; adapter = get({adapter_name!r})")
-    return (f"from golden.fixtures import load_case; from adapters.harness import call\n"
+    load = (f"from normconf.adapters.registry import load_spec; adapter = load_spec({spec!r})" if spec else
+            f"from normconf.adapters.registry import get; adapter = get({adapter_name!r})")
+    return (f"from normconf.golden.fixtures import load_case; from normconf.adapters.harness import call\n"
             f"{load}\nout = call(adapter, load_case({case_name!r}))")

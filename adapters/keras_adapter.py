@@ -29,8 +29,8 @@ import os
 import ml_dtypes
 import numpy as np
 
-from adapters.base import DEFAULT, ImportingAdapter, Unsupported, given, trajectory
-from adapters.compat import enable_x64
+from normconf.adapters.base import DEFAULT, ImportingAdapter, Unsupported, given, trajectory
+from normconf.adapters.compat import enable_x64
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
 
@@ -60,7 +60,7 @@ class KerasAdapter(ImportingAdapter):
 
     def availability(self):
         if self.backend == "jax" and importlib.util.find_spec("jax"):  # before Keras compiles anything
-            from adapters.cache import enable_jax_cache
+            from normconf.adapters.cache import enable_jax_cache
             enable_jax_cache()
         return super().availability()
 
@@ -162,9 +162,9 @@ def _training(training) -> dict:
 
 
 def remote_keras(backend: str, execution_mode: str | None = None):
-    from adapters.remote import RemoteAdapter
+    from normconf.adapters.remote import RemoteAdapter
     mode = execution_mode or default_mode(backend)
-    return RemoteAdapter(name=keras_name(backend, mode), target="adapters.keras_adapter:KerasAdapter",
+    return RemoteAdapter(name=keras_name(backend, mode), target="normconf.adapters.keras_adapter:KerasAdapter",
                          env={"KERAS_BACKEND": backend, "NORMCONF_EXECUTION_MODE": mode}, requires=("keras", backend),
                          momentum_form=KerasAdapter.momentum_form, execution_mode=mode,
                          reason="Keras reads KERAS_BACKEND once per process, at its first import")

@@ -1,7 +1,7 @@
 """A framework-free implementation of one documented profile (PyTorch's), in float32.
 
 It lets the suite and its own tests run with only numpy and pytest installed, and it is the base the
-mutants of tests/self/mutants.py change one thing in.  Statistics are computed in float32 (float64 for
+mutants of judge/mutants.py change one thing in.  Statistics are computed in float32 (float64 for
 float64 inputs) with the two-pass variance, as the frameworks document; outputs come back in the
 input's dtype.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from adapters.base import DEFAULT, ImportingAdapter, Unsupported
+from normconf.adapters.base import DEFAULT, ImportingAdapter, Unsupported
 
 PYTORCH_PROFILE = {
     "norm_variance": "biased",

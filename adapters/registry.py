@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import importlib.metadata
+import importlib.util
 import sys
 from pathlib import Path
 
-from adapters.base import Adapter, Unsupported  # noqa: F401 - Adapter: the interface plug-ins follow
+from normconf.adapters.base import Adapter, Unsupported  # noqa: F401 - Adapter: the interface plug-ins follow
+from normconf.adapters.remote import RemoteAdapter
 
 ENTRY_POINT_GROUP = "normconf.adapters"
 
 
 def _builtins() -> dict:
-    from adapters.flax_adapter import FlaxLinenAdapter, FlaxNnxAdapter
-    from adapters.keras_adapter import KERAS_BACKENDS, remote_keras
-    from adapters.numpy_adapter import NumpyAdapter
-    from adapters.torch_adapter import TorchAdapter, TorchFunctionalAdapter
+    from normconf.adapters.flax_adapter import FlaxLinenAdapter, FlaxNnxAdapter
+    from normconf.adapters.keras_adapter import KERAS_BACKENDS, remote_keras
+    from normconf.adapters.numpy_adapter import NumpyAdapter
+    from normconf.adapters.torch_adapter import TorchAdapter, TorchFunctionalAdapter
     out = {a.name: a for a in (TorchAdapter(), TorchFunctionalAdapter(), FlaxLinenAdapter(), FlaxNnxAdapter())}
     out.update({f"keras[{b}]": remote_keras(b) for b in KERAS_BACKENDS})
     out["numpy"] = NumpyAdapter()
@@ -27,21 +28,35 @@ def _builtins() -> dict:
 def _on_request() -> dict:
     """The eager variants of the jitted JAX adapters: run only when named in --frameworks (or all of them
     with --frameworks=eager); tests/self/test_jit_agreement.py compares them with the jitted ones."""
-    from adapters.flax_adapter import FlaxLinenAdapter, FlaxNnxAdapter
-    from adapters.keras_adapter import remote_keras
+    from normconf.adapters.flax_adapter import FlaxLinenAdapter, FlaxNnxAdapter
+    from normconf.adapters.keras_adapter import remote_keras
     eager = (FlaxLinenAdapter("eager"), FlaxNnxAdapter("eager"), remote_keras("jax", "eager"))
     return {a.name: a for a in eager}
 
 
-BUILTINS = _builtins()
-ON_REQUEST = _on_request()
+_TABLES = {"BUILTINS": _builtins, "ON_REQUEST": _on_request}
+_made: dict = {}
+
+
+def _table(name: str) -> dict:
+    if name not in _made:
+        _made[name] = _TABLES[name]()
+    return _made[name]
+
+
+def __getattr__(name: str):
+    """BUILTINS and ON_REQUEST are built on first use, not at import (importing normconf builds nothing)."""
+    if name in _TABLES:
+        return _table(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def get(name: str) -> Adapter:
+    builtins, on_request = _table("BUILTINS"), _table("ON_REQUEST")
     try:
-        return BUILTINS.get(name) or ON_REQUEST[name]
+        return builtins.get(name) or on_request[name]
     except KeyError:
-        raise KeyError(f"no adapter named {name!r}; known: {', '.join([*BUILTINS, *ON_REQUEST])}") from None
+        raise KeyError(f"no adapter named {name!r}; known: {', '.join([*builtins, *on_request])}") from None
 
 
 class PluginAdapter:
@@ -85,7 +100,14 @@ def _instantiate(obj, spec: str) -> PluginAdapter:
     if not hasattr(adapter, "name") or not any(hasattr(adapter, op) for op in OPS):
         raise TypeError(f"{spec}: not an adapter: needs `name` and at least one of {', '.join(OPS)} "
                         "(see adapters/base.py)")
+    if isinstance(adapter, RemoteAdapter):  # a full adapter already: kept as is, so it is treated as a built-in one
+        adapter.spec = adapter.spec or spec
+        return adapter
     return adapter if isinstance(adapter, PluginAdapter) else PluginAdapter(adapter, spec)
+
+
+def is_plugin(adapter) -> bool:
+    return getattr(adapter, "spec", None) is not None
 
 
 def load_spec(spec: str) -> PluginAdapter:
@@ -114,20 +136,3 @@ def plugins() -> dict[str, PluginAdapter]:
         adapter = _instantiate(ep.load(), ep.value)
         out[adapter.name] = adapter
     return out
-
-
-def declared_expectation(adapter: PluginAdapter):
-    """What a plug-in declares, in the schema of adapters/expectations/*.toml: `documented` (convention
-    -> variant, or -> {variant, cite}), `outcomes` ([[outcome]] entries) and `deviations` ([[deviation]]
-    entries).  None when it declares nothing; ExpectationError naming the plug-in when it is invalid."""
-    from judge.expectations import from_data
-    origin = f"plug-in {adapter.name!r} ({adapter.spec})"
-    data = {}
-    documented = getattr(adapter, "documented", None)
-    if documented:
-        data["documented"] = {k: v if isinstance(v, dict) else {"variant": v, "cite": f"declared by {origin}"}
-                              for k, v in dict(documented).items()}
-    for attr, key in (("outcomes", "outcome"), ("deviations", "deviation")):
-        if getattr(adapter, attr, None):
-            data[key] = list(getattr(adapter, attr))
-    return from_data(data, origin, adapters=(adapter.name,)) if data else None

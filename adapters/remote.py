@@ -14,14 +14,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
-from adapters.base import CALL_TIMEOUT_S, DEFAULT, ImportingAdapter, Unsupported
-from golden import npzio
+from normconf.adapters.base import DEFAULT, ImportingAdapter, Unsupported, call_timeout_s
+from normconf.golden import npzio
 
-REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 300.0  # a cold TensorFlow import plus Keras set-up on a busy 2-core machine
 
 
@@ -77,7 +75,8 @@ def unpack_call(data: bytes) -> tuple[str, dict]:
 
 
 class RemoteAdapter(ImportingAdapter):
-    kills_on_timeout = True  # enforces CALL_TIMEOUT_S itself, by killing the child (judge/verdict.py)
+    kills_on_timeout = True  # enforces call_timeout_s() itself, by killing the child (judge/verdict.py)
+    spec = None  # where a plug-in came from (adapters/registry.py); None for a built-in
 
     def __init__(self, name, target, env, requires, momentum_form, execution_mode="eager",
                  reason="the framework fixes global state per process"):
@@ -105,8 +104,10 @@ class RemoteAdapter(ImportingAdapter):
         if self._proc is not None and self._proc.poll() is None:
             return self._hello
         self._log = tempfile.TemporaryFile()
-        env = {**os.environ, **self.env, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-        self._proc = subprocess.Popen([sys.executable, "-m", "adapters.worker", self.target], cwd=REPO, env=env,
+        # the child runs in this process's directory, so a plug-in's target module there imports as here
+        sys_path = os.pathsep.join(filter(None, [os.getcwd(), os.environ.get("PYTHONPATH")]))
+        env = {**os.environ, **self.env, "PYTHONPATH": sys_path}
+        self._proc = subprocess.Popen([sys.executable, "-m", "normconf.adapters.worker", self.target], env=env,
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log)
         header, _ = decode(self._read(START_TIMEOUT_S, "starting"))
         self._hello = header
@@ -156,7 +157,7 @@ class RemoteAdapter(ImportingAdapter):
             write_frame(self._proc.stdin, pack_call(op, kwargs))
         except BrokenPipeError:
             raise RemoteError(f"{self.name}: child process gone: {self._stderr_tail()}") from None
-        header, arrays = decode(self._read(CALL_TIMEOUT_S, op))
+        header, arrays = decode(self._read(call_timeout_s(), op))
         if header["ok"]:
             return arrays
         if header["kind"] == "unsupported":
@@ -173,3 +174,8 @@ class RemoteAdapter(ImportingAdapter):
     def batch_norm_eval(self, x, feature_axis, running_mean, running_var, gamma, beta, eps):
         return self._call("batch_norm_eval", x=x, feature_axis=feature_axis, running_mean=running_mean,
                           running_var=running_var, gamma=gamma, beta=beta, eps=eps)
+
+
+def is_remote(adapter) -> bool:
+    """Whether the adapter runs in a child process (built-in or plug-in alike)."""
+    return isinstance(adapter, RemoteAdapter)

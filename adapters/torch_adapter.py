@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from adapters.base import DEFAULT, ImportingAdapter, Unsupported, given, trailing
+from normconf.adapters.base import DEFAULT, ImportingAdapter, Unsupported, given, trailing
 
 _BN_CLASS = {2: "BatchNorm1d", 3: "BatchNorm1d", 4: "BatchNorm2d", 5: "BatchNorm3d"}
 

@@ -5,8 +5,8 @@ import os
 import sys
 import traceback
 
-from adapters.base import Unsupported
-from adapters.remote import encode, unpack_call, write_frame
+from normconf.adapters.base import Unsupported
+from normconf.adapters.remote import encode, unpack_call, write_frame
 
 
 def _read_frame(stream) -> bytes | None:
@@ -22,7 +22,7 @@ def main(target: str) -> int:
     os.dup2(2, 1)
     inp = sys.stdin.buffer
     try:
-        from adapters.registry import load_spec
+        from normconf.adapters.registry import load_spec
         adapter = load_spec(target)
         reason = adapter.availability()
         hello = {"unavailable": reason}

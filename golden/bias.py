@@ -31,7 +31,7 @@ import math
 import ml_dtypes
 import numpy as np
 
-from golden.tolerance import UNIT_ROUNDOFF, ulp_of
+from normconf.golden.tolerance import UNIT_ROUNDOFF, ulp_of
 
 Z = 6.0
 SIGMA = 0.5    # ULPs: the standard deviation of up to three unbiased roundings

@@ -16,8 +16,8 @@ import math
 
 import numpy as np
 
-from golden import reference as ref
-from golden.tolerance import INERT, scaled_errors
+from normconf.golden import reference as ref
+from normconf.golden.tolerance import INERT, scaled_errors
 
 TRAJECTORY = ("running_variance", "momentum_form", "initial_running_stats")
 NOT_SHOWN = "not shown"  # the case cannot move the outputs with this convention (here)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from golden.reference import LAYER_CONVENTIONS
+from normconf.golden.reference import LAYER_CONVENTIONS
 
 LAYERS = ("layer_norm", "batch_norm", "batch_norm_eval")
 DTYPES = ("float32", "float64", "float16", "bfloat16")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import json
+import os
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -17,13 +17,18 @@ from pathlib import Path
 
 import numpy as np
 
-from golden import npzio
-from golden.cases import Case
+from normconf.golden import npzio
+from normconf.golden.cases import Case
 
 SCHEMA_VERSION = 2
 GENERATOR_VERSION = "2.0"
 # NORMCONF_GOLDEN_DIR points the suite at another fixture directory (the fault-injection tests use it).
-GOLDEN_DIR = Path(os.environ.get("NORMCONF_GOLDEN_DIR") or Path(__file__).resolve().parent / "data")
+PACKAGED = Path(__file__).resolve().parent / "data"
+
+
+def golden_dir() -> Path:
+    """The fixture directory: $NORMCONF_GOLDEN_DIR, read when used, else the package's data/."""
+    return Path(os.environ.get("NORMCONF_GOLDEN_DIR") or PACKAGED)
 MANIFEST = "manifest.json"
 
 
@@ -101,25 +106,25 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _manifest(directory: Path) -> dict:
-    path = Path(directory) / MANIFEST
+def _manifest(directory: Path | None) -> dict:
+    path = Path(directory or golden_dir()) / MANIFEST
     try:
         data = json.loads(path.read_text())
         if not isinstance(data["files"], dict) or not isinstance(data.get("sizes", {}), dict):
             raise TypeError("`files` and `sizes` must be objects")
         return data
     except FileNotFoundError:
-        raise FixtureError(path, "manifest missing: run `python -m golden generate`") from None
+        raise FixtureError(path, "manifest missing: run `python -m normconf.golden generate`") from None
     except (ValueError, KeyError, TypeError) as exc:
         raise FixtureError(path, f"manifest unreadable ({exc})") from None
 
 
-def read_manifest(directory: Path = GOLDEN_DIR) -> dict[str, str]:
+def read_manifest(directory: Path | None = None) -> dict[str, str]:
     """File name -> SHA-256."""
     return dict(_manifest(directory)["files"])
 
 
-def read_sizes(directory: Path = GOLDEN_DIR) -> dict[str, int]:
+def read_sizes(directory: Path | None = None) -> dict[str, int]:
     """File name -> size in bytes (empty for a manifest written before sizes were recorded)."""
     return dict(_manifest(directory).get("sizes", {}))
 
@@ -202,8 +207,9 @@ def parse(data: bytes, path) -> LoadedFixture:
     return LoadedFixture(str(path), meta, inputs, expected)
 
 
-def load_case(name: str, directory: Path = GOLDEN_DIR) -> LoadedFixture:
+def load_case(name: str, directory: Path | None = None) -> LoadedFixture:
     """Load by case name, checking the file against the manifest."""
+    directory = Path(directory or golden_dir())
     manifest = _manifest(directory)
     fname = file_name(name)
     if fname not in manifest["files"]:

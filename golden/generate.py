@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import ml_dtypes
 import numpy as np
 
-from golden import candidates as cand
-from golden import reference as ref
-from golden.cases import Case
-from golden.tolerance import DECISIVENESS_MARGIN, INERT, tolerances
+from normconf.golden import candidates as cand
+from normconf.golden import reference as ref
+from normconf.golden.cases import Case
+from normconf.golden.tolerance import DECISIVENESS_MARGIN, INERT, tolerances
 
 NUMPY_DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16,
                 "bfloat16": ml_dtypes.bfloat16}

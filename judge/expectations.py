@@ -23,11 +23,15 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from golden.cases import LAYERS
-from golden.reference import CONVENTIONS
+from normconf.golden.cases import LAYERS
+from normconf.golden.reference import CONVENTIONS
 
-EXPECTATIONS_DIR = Path(os.environ.get("NORMCONF_EXPECTATIONS_DIR")
-                        or Path(__file__).resolve().parent.parent / "adapters" / "expectations")
+PACKAGED = Path(__file__).resolve().parent.parent / "adapters" / "expectations"
+
+
+def expectations_dir() -> Path:
+    """$NORMCONF_EXPECTATIONS_DIR, read when used, else the package's adapters/expectations/."""
+    return Path(os.environ.get("NORMCONF_EXPECTATIONS_DIR") or PACKAGED)
 OUTCOMES = ("raises",)
 # Documented defaults, measured by the default probes: name -> (type, check of the value).
 DEFAULTS = {
@@ -170,11 +174,11 @@ def _documented(origin, key: str, entry) -> dict:
     return {"variant": variant, "cite": entry["cite"]}
 
 
-def load_all(directory=EXPECTATIONS_DIR) -> tuple[dict[str, Expectation], list[str]]:
+def load_all(directory=None) -> tuple[dict[str, Expectation], list[str]]:
     """adapter name -> Expectation, plus the errors of files that could not be loaded.  A file that fails
     still names its adapters when it can be parsed: their cells then report this file's error."""
     by_adapter, errors = {}, []
-    for path in sorted(Path(directory).glob("*.toml")):
+    for path in sorted(Path(directory or expectations_dir()).glob("*.toml")):
         try:
             exp = load_file(path)
         except ExpectationError as exc:
@@ -199,3 +203,19 @@ def _named_adapters(path) -> list[str]:
 class BrokenExpectation(Expectation):
     """Stands for a file that failed to load: every cell of its adapters is an error naming the problem."""
     error: str = ""
+
+
+def declared_expectation(adapter):
+    """What a plug-in declares, in the schema of adapters/expectations/*.toml: `documented` (convention
+    -> variant, or -> {variant, cite}), `outcomes` ([[outcome]] entries) and `deviations` ([[deviation]]
+    entries).  None when it declares nothing; ExpectationError naming the plug-in when it is invalid."""
+    origin = f"plug-in {adapter.name!r} ({adapter.spec})"
+    data = {}
+    documented = getattr(adapter, "documented", None)
+    if documented:
+        data["documented"] = {k: v if isinstance(v, dict) else {"variant": v, "cite": f"declared by {origin}"}
+                              for k, v in dict(documented).items()}
+    for attr, key in (("outcomes", "outcome"), ("deviations", "deviation")):
+        if getattr(adapter, attr, None):
+            data[key] = list(getattr(adapter, attr))
+    return from_data(data, origin, adapters=(adapter.name,)) if data else None

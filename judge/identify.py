@@ -20,11 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from adapters.base import DEFAULT
-from golden import candidates as cand
-from golden.generate import Call, candidate_set
-from golden.reference import LAYER_CONVENTIONS
-from judge import measure
+from normconf.adapters.base import DEFAULT
+from normconf.golden import candidates as cand
+from normconf.golden.generate import Call, candidate_set
+from normconf.golden.reference import LAYER_CONVENTIONS
+from normconf.judge import measure
 
 PLAUSIBLE = 3.0
 STATES = {cand.NOT_SHOWN: "not_shown", cand.UNCLEAR: "unclear"}

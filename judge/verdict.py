@@ -25,15 +25,15 @@ import traceback
 
 import numpy as np
 
-from adapters.base import CALL_TIMEOUT_S, Unsupported
-from adapters.harness import arguments
-from golden import candidates as cand
-from golden import fixtures
-from golden.bias import HALF, output_budget, rounding_bias
-from golden.generate import axis_name, expected_shapes
-from golden.tolerance import UNIT_ROUNDOFF, error_measures, scaled_error, scaled_errors, tolerance
-from judge import measure
-from judge.identify import identify
+from normconf.adapters.base import Unsupported, call_timeout_s
+from normconf.adapters.harness import arguments
+from normconf.golden import candidates as cand
+from normconf.golden import fixtures
+from normconf.golden.bias import HALF, output_budget, rounding_bias
+from normconf.golden.generate import axis_name, expected_shapes
+from normconf.golden.tolerance import UNIT_ROUNDOFF, error_measures, scaled_error, scaled_errors, tolerance
+from normconf.judge import measure
+from normconf.judge.identify import identify
 
 PASSING = ("pass", "xfail")
 NOT_RUN = ("unsupported", "not_installed")
@@ -96,7 +96,7 @@ def run_cell(adapter, adapter_name: str, case_name: str, expectation, unavailabl
     try:
         # A remote adapter kills its child on time; a second timer could fire first and leave the child's
         # late answer in the pipe for the next cell.
-        guard = contextlib.nullcontext() if getattr(adapter, "kills_on_timeout", False) else deadline(CALL_TIMEOUT_S)
+        guard = contextlib.nullcontext() if getattr(adapter, "kills_on_timeout", False) else deadline(call_timeout_s())
         with guard:
             _judge(cell, adapter, case_name, expectation, unavailable, fixture)
     except CellTimeout as exc:
@@ -110,7 +110,7 @@ def run_cell(adapter, adapter_name: str, case_name: str, expectation, unavailabl
 @functools.lru_cache(maxsize=None)
 def load_fixture(case_name: str, directory=None) -> fixtures.LoadedFixture:
     """A fixture, loaded, hash-checked and compared with golden/reference.py once per process."""
-    fx = fixtures.load_case(case_name, directory or fixtures.GOLDEN_DIR)
+    fx = fixtures.load_case(case_name, directory)
     for i, variant in enumerate(fx.variants):
         cands = cand.for_case(fx.case, fx.inputs, eps=variant["eps"], momentum=variant["momentum"],
                               feature_axis=variant["feature_axis"])
@@ -118,7 +118,7 @@ def load_fixture(case_name: str, directory=None) -> fixtures.LoadedFixture:
         for name, stored in fx.expected[i].items():
             if scaled_error(cands.output(name, profile), stored) > 1e-9:
                 raise fixtures.FixtureError(fx.path, f"variant {i} ({name}) disagrees with golden/reference.py: "
-                                                     "regenerate with `python -m golden generate`")
+                                                     "regenerate with `python -m normconf.golden generate`")
     return fx
 
 

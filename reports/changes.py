@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from reports.results import run_label
+from normconf.reports.results import run_label
 
 SHOWN_CASES = 8  # the terminal names this many cases of an entry; the report and results.json name all
 

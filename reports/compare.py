@@ -41,9 +41,10 @@ from __future__ import annotations
 import math
 import re
 
-from golden.cases import CASES
-from judge.measure import FLOAT32_STORAGE, agrees
-from reports.schema import LABELS
+from normconf.golden.cases import CASES
+from normconf.judge.measure import FLOAT32_STORAGE, agrees
+from normconf.reports.schema import LABELS
+
 COVERAGE = 3.0          # judge/measure.py: a value is named within 3 uncertainties
 ACCURACY_FACTOR = 2.0   # accuracy: a change of 2x or more, over the tolerance
 GOOD, BROKEN = ("pass", "xpass"), ("error", "bad_output", "timeout", "crashed", "missing")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import html
 import math
 
-from adapters.harness import snippet_for
-from reports.matrix import nonfinite_summary
+from normconf.adapters.harness import snippet_for
+from normconf.reports.matrix import nonfinite_summary
 
 ORDER = ("fail", "error", "bad_output", "timeout", "crashed", "missing", "xpass", "xfail", "unsupported",
          "not_installed", "pass")

@@ -12,15 +12,25 @@ from __future__ import annotations
 import hashlib
 import html
 import json
+import os
 from pathlib import Path
 
-from adapters.cache import cache_dir
-from adapters.compat import version_tuple
-from reports import results
-from reports.changes import entry_line
-from reports.compare import compare
+from normconf.adapters.cache import cache_dir
+from normconf.adapters.compat import version_tuple
+from normconf.reports import results
+from normconf.reports.changes import entry_line
+from normconf.reports.compare import compare
 
-HISTORY = Path(__file__).resolve().parent / "history"  # one folder per family: <version>.json
+CHECKOUT_HISTORY = Path(__file__).resolve().parent / "history"  # the checkout's reports/history/ (not in the wheel)
+
+
+def history_dir() -> Path | None:
+    """Where the version history is read from: $NORMCONF_HISTORY_DIR (one folder per family of
+    <version>.json), else the checkout's reports/history/; None outside a checkout without the variable."""
+    given = os.environ.get("NORMCONF_HISTORY_DIR")
+    if given:
+        return Path(given)
+    return CHECKOUT_HISTORY if CHECKOUT_HISTORY.is_dir() else None
 
 
 def label(run: dict) -> str:
@@ -102,10 +112,15 @@ def cached_timeline(family: Path) -> dict:
     return tl
 
 
-def history_html(directory=HISTORY) -> str:
-    """The report's "Version history" section: per family folder under `directory`, its timeline.
-    A folder whose files cannot be read says so in one line, instead of a timeline."""
+def history_html(directory=None) -> str:
+    """The report's "Version history" section: per family folder under `directory` (default:
+    history_dir()), its timeline.  A folder whose files cannot be read says so in one line, instead of a
+    timeline; no history at all says where one would be read from."""
     e = html.escape
+    directory = directory or history_dir()
+    if directory is None:
+        return ('<h2 id="history">Version history</h2><p><small>No version history: set NORMCONF_HISTORY_DIR '
+                'to a folder of per-family results (normconf sweep), or run from normconf\'s checkout.</small></p>')
     families = sorted(p for p in Path(directory).glob("*") if p.is_dir()) if Path(directory).is_dir() else []
     if not families:
         return ""

@@ -13,13 +13,13 @@ import html
 import math
 from pathlib import Path
 
-from reports.changes import changes_html, page_title
-from reports.history import history_html
-from reports.details import drilldown
-from reports.matrix import nonfinite_summary
-from reports.palette import MARKS, label_of, row_colours
-from reports.porting import porting_guide
-from reports.results import OUTCOMES
+from normconf.reports.changes import changes_html, page_title
+from normconf.reports.details import drilldown
+from normconf.reports.history import history_html
+from normconf.reports.matrix import nonfinite_summary
+from normconf.reports.palette import MARKS, label_of, row_colours
+from normconf.reports.porting import porting_guide
+from normconf.reports.results import OUTCOMES
 
 STRESS_FAMILIES = ("stress", "long", "one_value_per_channel")  # the stress table's; the accuracy table has the rest
 STYLE = """

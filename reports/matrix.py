@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from judge.measure import nonfinite_text, short_decimal
+from normconf.judge.measure import nonfinite_text, short_decimal
 
 CONVENTION_ROWS = ("norm_variance", "running_variance", "momentum_form", "eps_placement",
                    "initial_running_stats", "eval_statistics", "training_statistics")

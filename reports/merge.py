@@ -3,14 +3,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from reports import results
+from normconf.reports import output, results
 
 
 def _run(cells: list[dict], adapters: list[str], shards: list[dict]) -> dict:
     """The merged run is whole when the shards together cover every built-in adapter and every case,
     the mutant checks ran in one of them, and none was interrupted."""
-    from adapters.registry import BUILTINS
-    from golden.cases import CASES
+    from normconf.adapters.registry import BUILTINS
+    from normconf.golden.cases import CASES
     partial = []
     absent = [a for a in BUILTINS if a not in adapters]
     if absent:
@@ -54,5 +54,5 @@ def merge(paths: list) -> dict:
 
 
 def merge_to(paths: list, out_dir) -> Path:
-    results.write_report(merge(paths), Path(out_dir))
+    output.write_report(merge(paths), Path(out_dir))
     return Path(out_dir)

@@ -13,8 +13,8 @@ import html
 import itertools
 from dataclasses import dataclass, field
 
-from reports.arguments import Arguments, arguments_for, family
-from reports.palette import label_of
+from normconf.reports.arguments import Arguments, arguments_for, family
+from normconf.reports.palette import label_of
 
 UNUSABLE = ("mixed", "unclear", "not-shown")
 # rows that decide whether two adapters of one family can share advice

@@ -7,9 +7,9 @@ import platform
 import time
 from pathlib import Path
 
-from golden.cases import CASES
-from reports.matrix import build_matrix, momentum_form_warnings
-from reports.schema import OUTCOMES, SchemaError, validate
+from normconf.golden.cases import CASES
+from normconf.reports.matrix import build_matrix, momentum_form_warnings
+from normconf.reports.schema import OUTCOMES, SchemaError, validate
 
 SCHEMA_VERSION = 2
 
@@ -57,7 +57,7 @@ def assemble(cells: list[dict], *, adapters: list[str], versions: dict, timings:
                if v.get("state") == "named" and v.get("margin") is not None]
     adapter_info = adapter_info or {}
     matrix = build_matrix(cells, adapters)
-    from golden import fixtures  # the decisiveness the fixtures promise, next to what the run saw
+    from normconf.golden import fixtures  # the decisiveness the fixtures promise, next to what the run saw
     fixture_margins = []
     for name in CASES:
         try:
@@ -94,7 +94,7 @@ def assemble(cells: list[dict], *, adapters: list[str], versions: dict, timings:
 
 
 def mutant_section(rows: list[dict]) -> dict:
-    """The kill table of the mutant checks (tests/self/mutants.py), when they ran."""
+    """The kill table of the mutant checks (judge/mutants.py), when they ran."""
     if not rows:
         return {}
     rows = sorted(rows, key=lambda r: r["mutant"])
@@ -119,15 +119,6 @@ def write_text(path: Path, text: str) -> None:
 
 def write(results: dict, path: Path) -> None:
     write_text(path, json.dumps(results, indent=1, sort_keys=True, allow_nan=False) + "\n")
-
-
-def write_report(data: dict, directory: Path) -> list[Path]:
-    """results.json and report.html in `directory`, each written atomically."""
-    from reports.html import render  # reports.html reads this module
-    directory = Path(directory)
-    write(data, directory / "results.json")
-    write_text(directory / "report.html", render(data))
-    return [directory / "results.json", directory / "report.html"]
 
 
 def _no_constants(name):

@@ -5,8 +5,8 @@ onto a second line at a space, long row titles wrap, and adapters that do not fi
 block with the row titles repeated.  The numbers behind an inaccurate or unclear cell go into notes
 under the table.
 
-    python -m reports.table RESULTS.json                # print it
-    python -m reports.table RESULTS.json --readme README.md   # rewrite the README's table in place
+    normconf.table RESULTS.json                # print it
+    normconf.table RESULTS.json --readme README.md   # rewrite the README's table in place
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from reports.palette import label_of
+from normconf.reports.palette import label_of
 
 WIDTH = 120
 GAP = 2
@@ -137,7 +137,7 @@ def text_matrix(matrix: dict, width: int = WIDTH) -> str:
 
 
 # -- the README's table is this text, regenerated from the committed baseline --------------------------
-BEGIN = "<!-- table: python -m reports.table reports/baselines/pinned.json --readme README.md -->"
+BEGIN = "<!-- table: normconf table reports/baselines/pinned.json --readme README.md -->"
 END = "<!-- end of table -->"
 
 
@@ -163,22 +163,22 @@ def rewrite_readme(readme_path: Path, matrix: dict) -> bool:
 def matrix_of(path) -> dict:
     """The matrix of a results file as this code builds it from the cells, so a baseline written before a
     change of the matrix still renders as a current run would (ResultsError for an unusable file)."""
-    from reports.matrix import build_matrix
-    from reports.results import read
+    from normconf.reports.matrix import build_matrix
+    from normconf.reports.results import read
     data = read(path)
     return build_matrix(data["cells"], data["adapters"])
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m reports.table", description=__doc__.split("\n\n")[0])
+def main(argv=None, prog="python -m normconf.reports.table") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("results", help="a results.json (or the committed baseline)")
     parser.add_argument("--readme", help="rewrite the table between the markers in this README")
     args = parser.parse_args(argv)
-    from reports.results import ResultsError
+    from normconf.reports.results import ResultsError
     try:
         matrix = matrix_of(args.results)
     except ResultsError as exc:
-        print(f"python -m reports.table: {exc}", file=sys.stderr)
+        print(f"{prog}: {exc}", file=sys.stderr)
         return 2
     if args.readme:
         changed = rewrite_readme(Path(args.readme), matrix)

@@ -33,10 +33,10 @@ IMPORTS = {"torch": "import torch", "flax": "import flax.linen, flax.nnx", "kera
 PER_ADAPTER = r"""
 import json, statistics, sys, time
 sys.path.insert(0, {repo!r})
-from adapters.registry import get
-from adapters.harness import call
-from golden.cases import CASES
-from golden.fixtures import load_case
+from normconf.adapters.registry import get
+from normconf.adapters.harness import call
+from normconf.golden.cases import CASES
+from normconf.golden.fixtures import load_case
 adapter = get({name!r})
 t0 = time.perf_counter(); reason = adapter.availability(); start = time.perf_counter() - t0
 fixtures = [load_case(n) for n in sorted(CASES)]
@@ -55,7 +55,7 @@ print(json.dumps({{"unavailable": reason, "start_s": start, "first_s": times[0],
 
 
 def _env(**extra) -> dict:
-    """The environment the suite's processes get (OMP_WAIT_POLICY: as conftest.py sets it)."""
+    """The environment the suite's processes get (OMP_WAIT_POLICY: as normconf/plugin.py sets it)."""
     return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
             "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE"), **extra}
 
@@ -124,7 +124,7 @@ def show(label: str, run: dict) -> None:
 
 def per_framework(warm_up: bool) -> None:
     sys.path.insert(0, str(REPO))
-    from adapters.registry import BUILTINS, ON_REQUEST
+    from normconf.adapters.registry import BUILTINS, ON_REQUEST
     print("per framework, warm cache, one process each")
     print(f"{'adapter':20s} {'mode':6s} {'import s':>9s} {'start s':>8s} {'first call s':>13s} "
           f"{'per case ms (median)':>21s} {'cases':>6s}")

@@ -1,4 +1,4 @@
-"""Which cases catch which mutants (tests/self/mutants.py), and by how many tolerances: the README's table.
+"""Which cases catch which mutants (judge/mutants.py), and by how many tolerances: the README's table.
 
     python scripts/mutant_table.py            # markdown table on stdout
     python scripts/mutant_table.py --all      # every catching case, not only the three largest margins
@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.self.mutants import MUTANTS, kill_record, unavailable  # noqa: E402
+from normconf.judge.mutants import MUTANTS, kill_record, unavailable  # noqa: E402
 
 DECISIVE = 3.0
 

@@ -6,7 +6,7 @@
 Draw i of a case draws its inputs from the seed crc32("<case name>#<i>") (golden/cases.py, Case.rng), so
 draw 0 is not the committed fixture and every draw is reproducible.  Each installed framework's adapter
 (adapters.registry.BUILTINS; Keras in its child processes) and each correct reference implementation
-(tests/self/correct.py) runs every draw, judged by the suite's own verdict (judge/verdict.py: joint
+(adapters/correct.py) runs every draw, judged by the suite's own verdict (judge/verdict.py: joint
 identification, per-output tolerances, the rounding-bias check).  Prints, per case and adapter, the median and worst of those figures,
 the cells closest to the limit, and ends with `false alarms: F of M`: F (case, adapter, draw) cells of M
 over tolerance (or over the rounding-bias threshold), not counting documented raising, Unsupported, and
@@ -29,11 +29,11 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from golden import fixtures  # noqa: E402
-from golden.cases import CASES, Case  # noqa: E402
-from golden.generate import prepare  # noqa: E402
-from judge.expectations import load_all  # noqa: E402
-from judge.verdict import run_cell as judge_cell  # noqa: E402
+from normconf.golden import fixtures  # noqa: E402
+from normconf.golden.cases import CASES, Case  # noqa: E402
+from normconf.golden.generate import prepare  # noqa: E402
+from normconf.judge.expectations import load_all  # noqa: E402
+from normconf.judge.verdict import run_cell as judge_cell  # noqa: E402
 
 
 @dataclasses.dataclass
@@ -112,7 +112,7 @@ def fast_variance_shows(expectation, adapter: str, d: Draw) -> bool:
     if d.case.layer not in layers:
         return False
     if "_fast_variance" not in d.__dict__:
-        from tests.self.mutants import MUTANTS_BY_NAME
+        from normconf.judge.mutants import MUTANTS_BY_NAME
         model = MUTANTS_BY_NAME["naive_variance_float32"].make()
         with np.errstate(all="ignore"):
             record = judge_cell(model, "numpy", d.case.name, _expectations()["numpy"], None, d.fixture)
@@ -128,8 +128,8 @@ def _expectations() -> dict:
 def adapters_to_run(frameworks: str | None, references: bool) -> dict[str, tuple[object, object]]:
     """name -> (adapter, expectation): the installed built-ins (minus --frameworks' leftovers) and the
     reference implementations, which claim the numpy adapter's documented profile."""
-    from adapters.registry import BUILTINS
-    from tests.self.correct import implementations
+    from normconf.adapters.correct import implementations
+    from normconf.adapters.registry import BUILTINS
     expectations = _expectations()
     wanted = None if frameworks is None else {w.strip() for w in frameworks.split(",") if w.strip()}
     chosen = {}
@@ -201,7 +201,7 @@ def main(argv=None) -> int:
     parser.add_argument("--draws", type=int, default=2, help="re-draws per case (default 2)")
     parser.add_argument("--first", type=int, default=1, help="index of the first draw (default 1)")
     parser.add_argument("--frameworks", default=None, help="comma-separated adapters or families (default: all)")
-    parser.add_argument("--no-references", action="store_true", help="leave out tests/self/correct.py")
+    parser.add_argument("--no-references", action="store_true", help="leave out adapters/correct.py")
     parser.add_argument("--cases", default="*", help="glob over case names (default: every case)")
     args = parser.parse_args(argv)
     cases = [c for n, c in sorted(CASES.items()) if fnmatch.fnmatchcase(n, args.cases)]

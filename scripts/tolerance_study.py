@@ -3,7 +3,7 @@
     python scripts/tolerance_study.py                 # committed fixtures + 5 re-draws per case, everything installed
     python scripts/tolerance_study.py --draws 20 --frameworks torch,flax
 
-Runs the correct reference implementations (tests/self/correct.py: two-pass, pairwise, strictly sequential
+Runs the correct reference implementations (adapters/correct.py: two-pass, pairwise, strictly sequential
 float32 sums, Welford, blocked Chan merges, running buffers in the input dtype, batch statistics held in the
 input dtype) and every installed framework on the committed fixtures and on re-draws (scripts/redraw.py),
 each against its documented profile, and prints per implementation and dtype:
@@ -22,10 +22,10 @@ import sys
 
 from redraw import REPO, Draw, adapters_to_run, draw, run_cell  # noqa: F401 (REPO puts the repo on sys.path)
 
-from golden import fixtures  # noqa: E402
-from golden.cases import CASES  # noqa: E402
-from golden.generate import conditioning  # noqa: E402
-from golden.tolerance import C_BUF, C_OUT, K, UNIT_ROUNDOFF  # noqa: E402
+from normconf.golden import fixtures  # noqa: E402
+from normconf.golden.cases import CASES  # noqa: E402
+from normconf.golden.generate import conditioning  # noqa: E402
+from normconf.golden.tolerance import C_BUF, C_OUT, UNIT_ROUNDOFF, K  # noqa: E402
 
 DTYPES = ("float32", "float64", "float16", "bfloat16")
 
@@ -80,8 +80,8 @@ def print_table(rows, impls, title, pick, fmt=_summary, dtypes=DTYPES):
 
 def truncation_bias() -> str:
     """The same bias figure for a mutant that truncates float16/bfloat16 outputs, for comparison."""
-    from judge.expectations import load_all
-    from tests.self.mutants import MUTANTS_BY_NAME
+    from normconf.judge.expectations import load_all
+    from normconf.judge.mutants import MUTANTS_BY_NAME
     adapter = MUTANTS_BY_NAME["output_truncated_toward_zero"].make()
     numpy_expectation = load_all()[0]["numpy"]
     figures = []

@@ -13,11 +13,11 @@ import sys
 
 import numpy as np
 
-from judge.expectations import load_all
-from adapters.registry import OPS, get
-from golden.cases import CASES
-from golden.tolerance import scaled_error
-from judge.verdict import run_cell
+from normconf.adapters.registry import OPS, get
+from normconf.golden.cases import CASES
+from normconf.golden.tolerance import scaled_error
+from normconf.judge.expectations import load_all
+from normconf.judge.verdict import run_cell
 
 PAIRS = {"flax_linen": "flax_linen[eager]", "flax_nnx": "flax_nnx[eager]", "keras[jax]": "keras[jax][eager]"}
 VERDICT = ("outcome", "behaviour", "rule")

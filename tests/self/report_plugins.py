@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from adapters.base import Unsupported
-from adapters.numpy_adapter import NumpyAdapter
+from normconf.adapters.base import Unsupported
+from normconf.adapters.numpy_adapter import NumpyAdapter
 
 KERAS_LIKE = {"running_variance": "biased", "momentum_form": "weight_on_old", "default_eps": 1e-3,
               "default_feature_axis": -1}

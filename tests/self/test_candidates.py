@@ -3,7 +3,8 @@ composition, so the dependency keys (golden/candidates.py) leave no convention o
 import numpy as np
 import pytest
 
-from golden import candidates, reference as ref
+from normconf.golden import candidates
+from normconf.golden import reference as ref
 
 
 def _batches(seed=0, shape=(5, 3, 2)):

@@ -1,6 +1,6 @@
 """The regression check (reports/compare.py): facts not text, labels, one entry per cause, noise that
 cannot cross a threshold, and bad files as one-line errors.  Runs are built in-process from real cell
-records of the numpy adapter and of mutants of it (tests/self/mutants.py), so each change is one that
+records of the numpy adapter and of mutants of it (judge/mutants.py), so each change is one that
 an implementation really produced."""
 import copy
 import json
@@ -11,12 +11,12 @@ import sys
 import numpy as np
 import pytest
 
-from adapters.numpy_adapter import NumpyAdapter
-from golden.cases import CASES
-from judge.expectations import Expectation, load_all
-from judge.verdict import new_cell, run_cell
-from reports import changes, compare, results
-from tests.self.mutants import MUTANTS_BY_NAME
+from normconf.adapters.numpy_adapter import NumpyAdapter
+from normconf.golden.cases import CASES
+from normconf.judge.expectations import Expectation, load_all
+from normconf.judge.mutants import MUTANTS_BY_NAME
+from normconf.judge.verdict import new_cell, run_cell
+from normconf.reports import changes, compare, results
 
 REPO = results.Path(__file__).resolve().parents[2]
 EXPECTATION = load_all()[0]["numpy"]
@@ -52,7 +52,7 @@ def entries(comparison, label=None):
 
 
 def cli(*args, cwd=REPO):
-    return subprocess.run([sys.executable, "-m", "reports", *args], cwd=cwd, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "normconf", *args], cwd=cwd, capture_output=True, text=True)
 
 
 def dump(tmp_path, name, data) -> str:
@@ -249,7 +249,7 @@ def test_versions_are_reported_never_judged(baseline):
 
 
 def test_comparison_is_in_the_page(baseline):
-    from reports.html import render
+    from normconf.reports.html import render
     current = with_cells(baseline, mutant_cells("running_var_biased", ["bn1d_nc"]))
     current["comparison"] = compare.compare(baseline, current)
     current["comparison"]["baseline"]["path"] = "reports/baselines/<pinned>.json"
@@ -309,7 +309,7 @@ def test_bad_file_is_one_line_exit_2_for_every_command(baseline, tmp_path, kind)
         proc = cli(*args)
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1, (args, proc.stdout, proc.stderr)
-        assert lines[0].startswith(f"python -m reports {args[0]}: {bad}: ") and re.search(pattern, lines[0]), lines[0]
+        assert lines[0].startswith(f"normconf {args[0]}: {bad}: ") and re.search(pattern, lines[0]), lines[0]
         assert "Traceback" not in proc.stderr
     with pytest.raises(results.ResultsError, match=pattern):
         results.read(bad)
@@ -318,7 +318,7 @@ def test_bad_file_is_one_line_exit_2_for_every_command(baseline, tmp_path, kind)
 def test_missing_file_and_directory(tmp_path, baseline):
     good = dump(tmp_path, "good.json", baseline)
     proc = cli("compare", str(tmp_path / "nope.json"), good)
-    assert proc.returncode == 2 and proc.stderr.strip() == f"python -m reports compare: {tmp_path / 'nope.json'}: no such file"
+    assert proc.returncode == 2 and proc.stderr.strip() == f"normconf compare: {tmp_path / 'nope.json'}: no such file"
     proc = cli("render", str(tmp_path), "-o", str(tmp_path / "r"))
     assert proc.returncode == 2 and "is a directory" in proc.stderr
 
@@ -339,7 +339,7 @@ def test_render_and_merge_refuse_an_unusable_output(tmp_path, baseline):
 
 
 def test_merged_shards_say_what_they_leave_out(baseline, tmp_path):
-    from reports.merge import merge
+    from normconf.reports.merge import merge
     half = len(baseline["cells"]) // 2
     shards = [dump(tmp_path, "s0.json", {**baseline, "cells": baseline["cells"][:half]}),
               dump(tmp_path, "s1.json", {**baseline, "cells": baseline["cells"][half:],

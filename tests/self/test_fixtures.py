@@ -5,10 +5,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from golden import fixtures
-from golden.cases import CASES, Case
-from golden.generate import NotDecisive, build_fixture
-from golden.tolerance import DECISIVENESS_MARGIN
+from normconf.golden import fixtures
+from normconf.golden.cases import CASES, Case
+from normconf.golden.generate import NotDecisive, build_fixture
+from normconf.golden.tolerance import DECISIVENESS_MARGIN
 
 LOADED = {name: fixtures.load_case(name) for name in CASES}
 
@@ -66,7 +66,7 @@ def test_nondecisive_case_is_refused():
 
 
 def test_duplicate_and_unknown_names_are_rejected():
-    from golden.cases import _registry
+    from normconf.golden.cases import _registry
     with pytest.raises(ValueError, match="duplicate case name 'a'"):
         _registry([Case("a", "layer_norm", (2, 2), (1,)), Case("a", "layer_norm", (2, 2), (1,))])
     with pytest.raises(ValueError, match="unknown convention 'wobble'"):
@@ -74,7 +74,7 @@ def test_duplicate_and_unknown_names_are_rejected():
 
 
 def _copy(tmp_path, name="bn1d_nc"):
-    src = fixtures.GOLDEN_DIR / fixtures.file_name(name)
+    src = fixtures.golden_dir() / fixtures.file_name(name)
     dst = tmp_path / src.name
     dst.write_bytes(src.read_bytes())
     return dst

@@ -8,7 +8,7 @@ from tests.self.jit_agreement import PAIRS, compare_pair, summary
 
 @pytest.mark.parametrize("jit_name", list(PAIRS))
 def test_jit_and_eager_agree(jit_name, request):
-    from adapters.registry import get
+    from normconf.adapters.registry import get
     for name in (jit_name, PAIRS[jit_name]):
         reason = get(name).availability()
         if reason:

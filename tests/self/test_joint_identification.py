@@ -6,12 +6,12 @@ import itertools
 import numpy as np
 import pytest
 
-from adapters.numpy_adapter import NumpyAdapter
-from golden.cases import CASES
-from golden.reference import CONVENTIONS, LAYER_CONVENTIONS
-from judge.expectations import Expectation, load_all
-from judge.verdict import load_fixture, run_cell
-from reports.matrix import build_matrix
+from normconf.adapters.numpy_adapter import NumpyAdapter
+from normconf.golden.cases import CASES
+from normconf.golden.reference import CONVENTIONS, LAYER_CONVENTIONS
+from normconf.judge.expectations import Expectation, load_all
+from normconf.judge.verdict import load_fixture, run_cell
+from normconf.reports.matrix import build_matrix
 
 # Every variant the numpy adapter can express; momentum_form's third variant, the cumulative
 # average, is what any adapter does with momentum=None (bn_cumulative), not a profile setting.

@@ -1,12 +1,11 @@
 """Meta-tests: the conformance checks catch every mutant, name what it broke, and raise no false alarm."""
 import pytest
 
-from judge.expectations import load_all
-from adapters.numpy_adapter import NumpyAdapter
-from golden.cases import CASES
-from judge.verdict import run_cell
-from tests.self.mutants import MUTANTS, MUTANTS_BY_NAME, kill_record, unavailable
-
+from normconf.adapters.numpy_adapter import NumpyAdapter
+from normconf.golden.cases import CASES
+from normconf.judge.expectations import load_all
+from normconf.judge.mutants import MUTANTS, MUTANTS_BY_NAME, kill_record, unavailable
+from normconf.judge.verdict import run_cell
 
 # Issue 13's bug classes: each needs a mutant and a case that catches it by at least DECISIVE tolerances
 # (thresholds, for the rounding bias).

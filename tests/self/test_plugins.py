@@ -11,8 +11,8 @@ from tests.self.suite_runner import REPO, run_suite, write_plugin
 FAST = ("-n", "0", "-p", "no:randomly")
 
 UNUSUAL_DEFAULTS = textwrap.dedent('''
-    from adapters.base import DEFAULT
-    from adapters.numpy_adapter import NumpyAdapter
+    from normconf.adapters.base import DEFAULT
+    from normconf.adapters.numpy_adapter import NumpyAdapter
 
     class UnusualDefaults(NumpyAdapter):
         """A correct BatchNorm and LayerNorm whose defaults nobody lists: eps 2e-5, momentum 1.0."""
@@ -71,7 +71,7 @@ def test_layout_note_and_repro_snippet_of_a_plugin(unusual_run):
     tmp, plugin, _, data, _ = unusual_run
     cell = next(c for c in data["cells"] if c["adapter"] == "unusual" and c["case"] == "bn2d_nhwc")
     assert cell["layout"] == "channels-last handled by a transpose kernel"
-    from adapters.harness import snippet_for
+    from normconf.adapters.harness import snippet_for
     snippet = snippet_for("unusual", "bn1d_nc", data["adapter_info"]["unusual"]["plugin"])
     proc = subprocess.run([sys.executable, "-c", snippet + "\nprint(sorted(out))"], cwd=REPO, capture_output=True,
                           text=True)
@@ -81,7 +81,7 @@ def test_layout_note_and_repro_snippet_of_a_plugin(unusual_run):
 
 DECLARING = textwrap.dedent('''
     import numpy as np
-    from adapters.numpy_adapter import NumpyAdapter
+    from normconf.adapters.numpy_adapter import NumpyAdapter
 
     class Declaring(NumpyAdapter):
         """Returns NaN for constant input (a known deviation) and raises on one value per channel."""
@@ -121,7 +121,7 @@ def test_declared_outcomes_and_deviations(tmp_path):
 ])
 def test_invalid_declarations_are_usage_errors_naming_the_plugin(tmp_path, declaration, problem):
     plugin = write_plugin(tmp_path, textwrap.dedent(f'''
-        from adapters.numpy_adapter import NumpyAdapter
+        from normconf.adapters.numpy_adapter import NumpyAdapter
         class Bad(NumpyAdapter):
             name = "bad_plugin"
             {declaration}
@@ -132,7 +132,7 @@ def test_invalid_declarations_are_usage_errors_naming_the_plugin(tmp_path, decla
 
 
 def test_a_plugin_named_like_a_builtin_is_a_usage_error(tmp_path):
-    plugin = write_plugin(tmp_path, "from adapters.numpy_adapter import NumpyAdapter\nclass Torch(NumpyAdapter):\n"
+    plugin = write_plugin(tmp_path, "from normconf.adapters.numpy_adapter import NumpyAdapter\nclass Torch(NumpyAdapter):\n"
                                     "    name = 'torch'\n")
     code, _, output = run_suite(tmp_path, f"--adapter={plugin}:Torch", *FAST)
     assert code == 4 and "named like a built-in adapter" in output, output[-2000:]
@@ -140,7 +140,7 @@ def test_a_plugin_named_like_a_builtin_is_a_usage_error(tmp_path):
 
 def test_declared_momentum_form_contradicted_by_the_probe_is_said_once(tmp_path):
     plugin = write_plugin(tmp_path, textwrap.dedent('''
-        from adapters.numpy_adapter import NumpyAdapter
+        from normconf.adapters.numpy_adapter import NumpyAdapter
         class Misdeclared(NumpyAdapter):
             """Declares the weight on the new batch (the default) but reads momentum as the weight on the old."""
             name = "misdeclared"
@@ -157,7 +157,7 @@ def test_declared_momentum_form_contradicted_by_the_probe_is_said_once(tmp_path)
 
 def test_the_readme_plugin_example_runs_as_documented(tmp_path):
     readme = (REPO / "README.md").read_text()
-    start = readme.index("```python\nimport numpy as np\nfrom adapters.base import DEFAULT\n\nclass MyLayerNorm:")
+    start = readme.index("```python\nimport numpy as np\nfrom normconf.api import DEFAULT\n\nclass MyLayerNorm:")
     source = readme[start + len("```python\n"):readme.index("```", start + 10)]
     plugin = write_plugin(tmp_path, source, "my_ln.py")
     code, data, output = run_suite(tmp_path, "--frameworks=my_layernorm", f"--adapter={plugin}:MyLayerNorm", *FAST)
@@ -170,7 +170,7 @@ def test_the_readme_plugin_example_runs_as_documented(tmp_path):
 
 
 def test_a_deviation_may_match_any_of_several_texts_and_nothing_else():
-    from judge.expectations import ExpectationError, from_data
+    from normconf.judge.expectations import ExpectationError, from_data
     exp = from_data({"deviation": [{"cases": ["dtype_*"], "match": ["accuracy: ", "rounding: rounding bias"],
                                     "reason": "one cause, two symptoms"}]}, "my.toml", adapters=("mine",))
     rule, = exp.rules_for("mine", "dtype_ln_float16", "deviation")

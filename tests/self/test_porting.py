@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from golden.tolerance import tolerance
-from reports import porting
+from normconf.golden.tolerance import tolerance
+from normconf.reports import porting
 from tests.self.porting_check import H, N, W
 from tests.self.suite_runner import REPO, run_suite
 
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(not (importlib.util.find_spec("torch") and impor
 @pytest.fixture(scope="module")
 def followed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("porting")
-    code, data, output = run_suite(tmp, "tests/conformance/test_golden.py", "--frameworks=torch,keras[torch]",
+    code, data, output = run_suite(tmp, "normconf/checks/test_golden.py", "--frameworks=torch,keras[torch]",
                                    "-n", "0", "-p", "no:randomly", "-k", "probe_ or bn2d_n or bn1d_nc or ln_last1")
     assert code == 0, output[-3000:]
     advice = next(a for a in porting.guide(data["matrix"], data["adapter_info"])

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
-from judge.expectations import load_all
-from golden import fixtures
-from golden.cases import CASES
-from tests.self.correct import implementations
-from tests.self.mutants import MUTANTS_BY_NAME
+from normconf.adapters.correct import implementations
+from normconf.golden import fixtures
+from normconf.golden.cases import CASES
+from normconf.judge.expectations import load_all
+from normconf.judge.mutants import MUTANTS_BY_NAME
 
 _spec = importlib.util.spec_from_file_location("redraw", Path(__file__).resolve().parents[2] / "scripts" / "redraw.py")
 redraw = sys.modules.setdefault("redraw", importlib.util.module_from_spec(_spec))

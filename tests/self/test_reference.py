@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from golden import reference as ref
+from normconf.golden import reference as ref
 
 
 def test_layer_norm_hand_computed():

@@ -12,11 +12,11 @@ import time
 
 import pytest
 
-from adapters.numpy_adapter import NumpyAdapter
-from golden.cases import CASES
-from judge.expectations import load_all
-from judge.verdict import run_cell
-from reports import results
+from normconf.adapters.numpy_adapter import NumpyAdapter
+from normconf.golden.cases import CASES
+from normconf.judge.expectations import load_all
+from normconf.judge.verdict import run_cell
+from normconf.reports import output, results
 from tests.self.suite_runner import REPO, run_suite, write_plugin
 
 NUMPY = ("--frameworks=numpy", "-p", "no:randomly")
@@ -34,7 +34,7 @@ def complete(tmp_path_factory) -> dict:
 
 def _report_dir_with(tmp_path, data) -> tuple:
     out = tmp_path / "out"
-    results.write_report(data, out)
+    output.write_report(data, out)
     return out, {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
 
 
@@ -78,7 +78,7 @@ def test_bad_baseline_ends_the_run_before_it_starts(tmp_path):
 
 PLANTABLE = textwrap.dedent('''
     import os
-    from adapters.numpy_adapter import NumpyAdapter, PYTORCH_PROFILE
+    from normconf.adapters.numpy_adapter import NumpyAdapter, PYTORCH_PROFILE
 
     class Plantable(NumpyAdapter):
         """The numpy adapter under a plug-in's name; NORMCONF_TEST_PLANT=1 stores the biased running
@@ -110,7 +110,7 @@ def test_planted_change_fails_the_run_with_one_entry(tmp_path):
 
 FAILS_FIRST = textwrap.dedent('''
     import os, time
-    from adapters.numpy_adapter import NumpyAdapter, PYTORCH_PROFILE
+    from normconf.adapters.numpy_adapter import NumpyAdapter, PYTORCH_PROFILE
 
     class FailsFirst(NumpyAdapter):
         """Wrong in every BatchNorm training run (the first cases of the catalog), slow in LayerNorm;

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from reports import html, palette, porting, table
+from normconf.reports import html, palette, porting, table
 from tests.self.suite_runner import REPO, run_suite
 
 PLUGINS = REPO / "tests" / "self" / "report_plugins.py"
@@ -22,7 +22,7 @@ def view_run(tmp_path_factory):
     """numpy beside three plug-ins (tests/self/report_plugins.py): Keras-like values, a wrong documentation
     with NaN at large means, and a LayerNorm-only implementation."""
     tmp = tmp_path_factory.mktemp("view")
-    code, data, output = run_suite(tmp, "tests/conformance/test_golden.py", f"--frameworks={','.join(ADAPTERS)}",
+    code, data, output = run_suite(tmp, "normconf/checks/test_golden.py", f"--frameworks={','.join(ADAPTERS)}",
                                    f"--adapter={PLUGINS}:KerasLike", f"--adapter={PLUGINS}:Mislabelled",
                                    f"--adapter={PLUGINS}:LayerNormOnly", "-n", "0", "-p", "no:randomly")
     assert data.get("adapters") == list(ADAPTERS), output[-3000:]
@@ -221,4 +221,4 @@ def test_many_long_plugin_columns_go_into_blocks():
 def test_readme_table_is_what_the_code_renders_from_the_committed_baseline():
     readme = (REPO / "README.md").read_text()
     assert table.readme_table(readme) == table.readme_block(_baseline_matrix()), (
-        "README's table is stale: python -m reports.table reports/baselines/pinned.json --readme README.md")
+        "README's table is stale: normconf.table reports/baselines/pinned.json --readme README.md")

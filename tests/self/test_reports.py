@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from reports import html, merge, results
+from normconf.reports import html, merge, results
 from tests.self.suite_runner import run_suite
 
 REPO = results.Path(__file__).resolve().parents[2]
@@ -23,7 +23,7 @@ def numpy_run(tmp_path_factory):
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "reports", *args], cwd=REPO, capture_output=True, text=True)
+    return subprocess.run([sys.executable, "-m", "normconf", *args], cwd=REPO, capture_output=True, text=True)
 
 
 def test_merge_shards_reassembles_the_run(numpy_run, tmp_path):

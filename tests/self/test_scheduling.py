@@ -1,4 +1,4 @@
-"""The xdist scheduler (adapters/scheduling.py) on simulated workers: cells sharing a framework start-up
+"""The xdist scheduler (normconf/scheduling.py) on simulated workers: cells sharing a framework start-up
 stay on one worker, every item runs once, and a dead worker's items go to the others or its replacement.
 (tests/self/test_suite_runs.py covers real crashes and serial-vs-xdist identity end to end.)"""
 from types import SimpleNamespace
@@ -7,12 +7,12 @@ import pytest
 
 pytest.importorskip("xdist")
 
-from adapters.registry import BUILTINS  # noqa: E402
-from adapters.scheduling import StartupScheduling, classify  # noqa: E402
-from golden.cases import CASES  # noqa: E402
+from normconf.adapters.registry import BUILTINS  # noqa: E402
+from normconf.golden.cases import CASES  # noqa: E402
+from normconf.scheduling import StartupScheduling, classify  # noqa: E402
 
-CELLS = [f"tests/conformance/test_golden.py::test_golden[{case}@{name}]" for name in BUILTINS for case in sorted(CASES)]
-MUTANTS = [f"tests/conformance/test_mutants.py::test_mutant_is_caught[m{i}]" for i in range(30)]
+CELLS = [f"normconf/checks/test_golden.py::test_golden[{case}@{name}]" for name in BUILTINS for case in sorted(CASES)]
+MUTANTS = [f"normconf/checks/test_mutants.py::test_mutant_is_caught[m{i}]" for i in range(30)]
 WRAPS = {"m0": "torch", "m1": "torch"}  # mutants on torch layers; the others are numpy
 
 
@@ -103,7 +103,7 @@ def test_the_workers_finish_together_on_the_units_without_a_start_up():
     durations, started = {}, set()
     for nodeid in collection:
         key, startup_s, cell_s = classify(nodeid, BUILTINS, WRAPS)
-        durations[nodeid] = cell_s if key != "adapters.numpy_adapter" else (0.17 if "mutant" in nodeid else 0.002)
+        durations[nodeid] = cell_s if key != "normconf.adapters.numpy_adapter" else (0.17 if "mutant" in nodeid else 0.002)
         if key not in started:  # the unit's first item pays its start-up
             started.add(key)
             durations[nodeid] += startup_s

@@ -12,7 +12,7 @@ plus the output's own rounding.  Findings, measured here:
 import numpy as np
 import pytest
 
-from golden import reference as ref
+from normconf.golden import reference as ref
 from tests.self import seed_tables as S
 
 HALF_PRINTED_UNIT = 5e-5

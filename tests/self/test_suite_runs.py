@@ -21,7 +21,7 @@ def test_numpy_adapter_passes_every_case(serial_and_parallel):
     assert code == 0, output[-3000:]
     outcomes = {c["outcome"] for c in data["cells"]}
     assert outcomes == {"pass"}, output[-3000:]
-    assert len(data["cells"]) == len(__import__("golden.cases", fromlist=["CASES"]).CASES)
+    assert len(data["cells"]) == len(__import__("normconf.golden.cases", fromlist=["CASES"]).CASES)
 
 
 def test_results_identical_serial_and_xdist(serial_and_parallel):
@@ -43,7 +43,7 @@ def test_random_order_gives_identical_results(serial_and_parallel, tmp_path):
 
 def test_plugin_from_outside_the_repo_is_its_own_column(tmp_path):
     plugin = write_plugin(tmp_path, textwrap.dedent('''
-        from adapters.numpy_adapter import NumpyAdapter
+        from normconf.adapters.numpy_adapter import NumpyAdapter
         class Mine(NumpyAdapter):
             name = "my_kernel"
     '''))
@@ -64,7 +64,7 @@ def test_plugin_from_outside_the_repo_is_its_own_column(tmp_path):
 def test_killed_worker_and_hang_are_recorded_not_lost(tmp_path):
     plugin = write_plugin(tmp_path, textwrap.dedent('''
         import os, time
-        from adapters.numpy_adapter import NumpyAdapter
+        from normconf.adapters.numpy_adapter import NumpyAdapter
         class Fragile(NumpyAdapter):
             name = "fragile"
             documented = {"norm_variance": "biased", "eps_placement": "inside_sqrt", "default_eps": "1e-05",
@@ -99,7 +99,7 @@ def test_entry_point_plugin_is_discovered(tmp_path):
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: kernelpack\nVersion: 0.1\n")
     (dist / "entry_points.txt").write_text("[normconf.adapters]\nkernel = kernelpack_adapter:Kernel\n")
     (site / "kernelpack_adapter.py").write_text(textwrap.dedent('''
-        from adapters.numpy_adapter import NumpyAdapter
+        from normconf.adapters.numpy_adapter import NumpyAdapter
         class Kernel(NumpyAdapter):
             name = "kernelpack"
     '''))
@@ -111,7 +111,7 @@ def test_entry_point_plugin_is_discovered(tmp_path):
 
 def test_adapter_not_installed_is_never_a_pass(tmp_path):
     plugin = write_plugin(tmp_path, textwrap.dedent('''
-        from adapters.base import ImportingAdapter
+        from normconf.adapters.base import ImportingAdapter
         class Missing(ImportingAdapter):
             name = "missing_framework"
             requires = ("no_such_framework_normconf",)

@@ -7,8 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from adapters import compat
-from reports import history, results, sweep
+from normconf import sweep
+from normconf.adapters import compat
+from normconf.reports import history, results
 
 REPO = sweep.REPO
 
@@ -84,25 +85,25 @@ def test_offline_uses_a_cached_environment_or_says_it_has_none(tmp_path, monkeyp
 
 
 def test_sweep_on_this_interpreter_keeps_results_and_prints_the_timeline(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "reports", "sweep", "numpy", np.__version__, "--offline",
+    proc = subprocess.run([sys.executable, "-m", "normconf", "sweep", "numpy", np.__version__, "--offline",
                            "--out", str(tmp_path), "-n", "0"], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "this interpreter has numpy" in proc.stdout and "timeline of numpy:" in proc.stdout
     kept = json.loads((tmp_path / "numpy" / f"{np.__version__}.json").read_text())
     assert kept["sweep"]["version"] == np.__version__ and kept["sweep"]["installed"]["numpy"] == np.__version__
     assert kept["summary"]["pass"] == len(kept["cells"])
-    again = subprocess.run([sys.executable, "-m", "reports", "timeline", "numpy", "--out", str(tmp_path)],
+    again = subprocess.run([sys.executable, "-m", "normconf", "timeline", "numpy", "--out", str(tmp_path)],
                            cwd=REPO, capture_output=True, text=True)
     assert again.returncode == 0 and f"versions: {np.__version__}" in again.stdout
-    rerun = subprocess.run([sys.executable, "-m", "reports", "sweep", "numpy", "--rerun", "--offline", "--out",
+    rerun = subprocess.run([sys.executable, "-m", "normconf", "sweep", "numpy", "--rerun", "--offline", "--out",
                             str(tmp_path), "-n", "0"], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0 and f"numpy {np.__version__}: this interpreter" in rerun.stdout
 
 
 def test_timeline_says_each_change_once_per_cause_in_the_regression_checks_words(tmp_path):
+    from normconf.adapters.numpy_adapter import NumpyAdapter
+    from normconf.judge.mutants import MUTANTS_BY_NAME
     from tests.self.test_compare import cells_of, run_of
-    from tests.self.mutants import MUTANTS_BY_NAME
-    from adapters.numpy_adapter import NumpyAdapter
     cases = ["bn1d_nc", "bn2d_nchw", "ln_last1"]
     correct = cells_of(NumpyAdapter(), cases)
     biased = cells_of(MUTANTS_BY_NAME["running_var_biased"].make(), cases)
@@ -128,9 +129,9 @@ def test_timeline_says_each_change_once_per_cause_in_the_regression_checks_words
 
 
 def test_the_cached_timeline_is_the_timeline_and_follows_the_files(tmp_path, monkeypatch):
+    from normconf.adapters.numpy_adapter import NumpyAdapter
+    from normconf.judge.mutants import MUTANTS_BY_NAME
     from tests.self.test_compare import cells_of, run_of
-    from tests.self.mutants import MUTANTS_BY_NAME
-    from adapters.numpy_adapter import NumpyAdapter
     monkeypatch.setenv("NORMCONF_CACHE_DIR", str(tmp_path / "cache"))
     correct, biased = (cells_of(a, ["bn1d_nc"]) for a in (NumpyAdapter(), MUTANTS_BY_NAME["running_var_biased"].make()))
     folder = tmp_path / "history" / "fw"

@@ -5,13 +5,13 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from judge.expectations import load_all
-from golden import fixtures
-from golden.bias import rounding_bias
-from golden.cases import CASES
-from golden.tolerance import C_BUF, C_OUT, UNIT_ROUNDOFF, base_tolerance, buffer_roundings, tolerances, ulp_of
-from judge.verdict import run_cell
-from tests.self.correct import implementations
+from normconf.adapters.correct import implementations
+from normconf.golden import fixtures
+from normconf.golden.bias import rounding_bias
+from normconf.golden.cases import CASES
+from normconf.golden.tolerance import C_BUF, C_OUT, UNIT_ROUNDOFF, base_tolerance, buffer_roundings, tolerances, ulp_of
+from normconf.judge.expectations import load_all
+from normconf.judge.verdict import run_cell
 
 U16, U32 = UNIT_ROUNDOFF["float16"], UNIT_ROUNDOFF["float32"]
 
@@ -44,7 +44,7 @@ def test_fixture_tolerance_is_the_largest_of_its_outputs():
 
 
 def test_golden_stays_under_5_mb():
-    size = sum(p.stat().st_size for p in fixtures.GOLDEN_DIR.iterdir())
+    size = sum(p.stat().st_size for p in fixtures.golden_dir().iterdir())
     assert size < 5_000_000, f"golden/data is {size / 1e6:.2f} MB"
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from judge.verdict import new_cell
-from reports import results
+from normconf.judge.verdict import new_cell
+from normconf.reports import output, results
 
 PARTIAL_DIR = "partial"
 MUTANT_TEST = "::test_mutant_is_caught["
@@ -30,9 +30,19 @@ def _mutant_name(nodeid: str) -> str | None:
     return nodeid.split(MUTANT_TEST, 1)[1][:-1] if MUTANT_TEST in nodeid and nodeid.endswith("]") else None
 
 
+def adapter_info(adapter) -> dict:
+    """What an adapter declares about itself, for the report (built-ins and plug-ins alike)."""
+    from normconf.adapters.remote import is_remote
+    return {"momentum_form": getattr(adapter, "momentum_form", None),
+            "execution_mode": getattr(adapter, "execution_mode", None),
+            "child_process": getattr(adapter, "reason", None) if is_remote(adapter) else None,
+            "plugin": getattr(adapter, "spec", None)}
+
+
 class ReportPlugin:
-    def __init__(self, config):
+    def __init__(self, config, report_dir: Path):
         self.config = config
+        self.report_dir = Path(report_dir)
         self.expected: set[str] = set()
         self.expected_mutants: set[str] = set()
         self.reported: set[str] = set()
@@ -97,8 +107,8 @@ class ReportPlugin:
         return out
 
     def _run_status(self, session, exitstatus, cells) -> dict:
-        from golden.cases import CASES
-        from tests.self.mutants import MUTANTS
+        from normconf.golden.cases import CASES
+        from normconf.judge.mutants import MUTANTS
         ns, partial = self.config.normconf, []
         frameworks = self.config.getoption("--frameworks")
         if frameworks:
@@ -120,7 +130,6 @@ class ReportPlugin:
     def pytest_sessionfinish(self, session, exitstatus):
         if self.config.option.collectonly or not (self.expected or self.expected_mutants):
             return  # collecting only, or not a conformance run (e.g. the self-tests): nothing to write
-        from conftest import adapter_info
         ns = self.config.normconf
         stopped = bool(exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldfail or session.shouldstop)
         cells = self._all_cells(stopped)
@@ -138,15 +147,13 @@ class ReportPlugin:
             extra=results.mutant_section(list(self.mutants.values())),
             run=self._run_status(session, exitstatus, cells))
         if self.baseline is not None:
-            from reports.compare import compare, exit_code
+            from normconf.reports.compare import compare, exit_code
             data["comparison"] = compare(self.baseline, data)
             data["comparison"]["baseline"]["path"] = str(self.baseline_path)
             if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
                 session.exitstatus = exit_code(data["comparison"])
         self.data = data
-        out = Path(self.config.getoption("--report-dir"))
-        if not out.is_absolute():
-            out = Path(self.config.rootpath) / out
+        out = self.report_dir
         try:
             self.written = write_report(data, out)
         except OSError as exc:
@@ -157,8 +164,8 @@ class ReportPlugin:
     def pytest_terminal_summary(self, terminalreporter):
         if self.data is None:
             return
-        from reports.changes import text_lines
-        from reports.table import text_matrix
+        from normconf.reports.changes import text_lines
+        from normconf.reports.table import text_matrix
         data = self.data
         tr = terminalreporter
         tr.section("normconf conformance matrix")
@@ -191,7 +198,7 @@ class ReportPlugin:
         """After pytest's summary line: the write problem and the verdict, the run's last words."""
         lines = [self.problem] if self.problem else []
         if self.data is not None and self.data.get("comparison"):
-            from reports.changes import verdict
+            from normconf.reports.changes import verdict
             lines.append(verdict(self.data["comparison"]))
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         for line in lines:
@@ -203,7 +210,7 @@ class ReportPlugin:
 
 def crashed_mutant(name: str, message: str) -> dict:
     """A kill-table row for a mutant whose check never finished: shown as crashed, not left out."""
-    from tests.self.mutants import MUTANTS_BY_NAME
+    from normconf.judge.mutants import MUTANTS_BY_NAME
     mutant = MUTANTS_BY_NAME.get(name)
     return {"mutant": name, "bug": getattr(mutant, "bug", None), "breaks": getattr(mutant, "breaks", None),
             "killed": False, "named": False, "crashed": True, "message": message, "caught_by": [],
@@ -220,7 +227,7 @@ def write_report(data: dict, out: Path) -> list[Path]:
                 target = out / PARTIAL_DIR
         except results.ResultsError:
             pass  # nothing complete (or nothing readable) to keep
-    written = results.write_report(data, target)
+    written = output.write_report(data, target)
     if target == out:
         for stale in (out / PARTIAL_DIR / "results.json", out / PARTIAL_DIR / "report.html"):
             stale.unlink(missing_ok=True)
@@ -230,7 +237,7 @@ def write_report(data: dict, out: Path) -> list[Path]:
 def stale_rules(ns, cells) -> list[str]:
     """Rules that matched nothing: their globs name no case of the catalog, or they apply to cells of
     this run and explain none of them (the framework changed, or the entry was wrong)."""
-    from golden.cases import CASES
+    from normconf.golden.cases import CASES
     used = {c.get("rule") for c in cells}
     applicable = {}
     for c in cells:

@@ -1,4 +1,4 @@
-"""xdist scheduling by framework start-up (conftest.py installs it for `-n N` with the default --dist load).
+"""xdist scheduling by framework start-up (normconf/plugin.py installs it for `-n N` with the default --dist load).
 
 A cell costs milliseconds, but the first cell of a framework in a process pays its start-up: 1 to 4 s to
 import torch or jax or to start a Keras child process.  xdist's "load" scheduling deals cells out in
@@ -19,7 +19,7 @@ import json
 import os
 from collections import deque
 
-from adapters.cache import cache_dir
+from normconf.adapters.cache import cache_dir
 
 try:
     from xdist.scheduler import LoadScheduling
@@ -27,8 +27,8 @@ except ImportError:  # no xdist, nothing to schedule: the durations are still re
     LoadScheduling = object
 
 # Start-up seconds per start-up key (the adapter's module, or a child process's adapter name).
-STARTUP_S = {"adapters.torch_adapter": 1.5, "adapters.flax_adapter": 1.3, "keras[tensorflow]": 4.2,
-             "keras[jax]": 2.0, "keras[jax][eager]": 2.0, "keras[torch]": 4.0, "adapters.numpy_adapter": 0.0}
+STARTUP_S = {"normconf.adapters.torch_adapter": 1.5, "normconf.adapters.flax_adapter": 1.3, "keras[tensorflow]": 4.2,
+             "keras[jax]": 2.0, "keras[jax][eager]": 2.0, "keras[torch]": 4.0, "normconf.adapters.numpy_adapter": 0.0}
 # Seconds per cell once started.
 CELL_S = {"flax_linen": 0.03, "flax_nnx": 0.03, "keras[jax]": 0.035, "keras[tensorflow]": 0.02,
           "flax_linen[eager]": 0.07, "flax_nnx[eager]": 0.07, "keras[jax][eager]": 0.08}
@@ -46,21 +46,21 @@ def _filler(key: str) -> bool:
 
 def startup_key(adapter) -> str:
     """What a process must load before it can run the adapter: its child process, or its module."""
-    from adapters.remote import RemoteAdapter
+    from normconf.adapters.remote import RemoteAdapter
     return adapter.name if isinstance(adapter, RemoteAdapter) else type(adapter).__module__
 
 
 def classify(nodeid: str, adapters: dict, mutants: dict) -> tuple[str, float, float]:
     """(start-up key, start-up seconds, cell seconds) of one test item.  `mutants` maps a mutant's name
     to the framework module it wraps (None: the numpy adapter)."""
-    from reports.results import split_nodeid
+    from normconf.reports.results import split_nodeid
     cell = split_nodeid(nodeid)
     if cell and cell[1] in adapters:
         key = startup_key(adapters[cell[1]])
         return key, STARTUP_S.get(key, 1.0), CELL_S.get(cell[1], 0.005)
     if "::test_mutant_is_caught[" in nodeid:
         wraps = mutants.get(nodeid.rsplit("[", 1)[1][:-1])
-        key = f"adapters.{wraps}_adapter" if wraps else "adapters.numpy_adapter"
+        key = f"normconf.adapters.{wraps}_adapter" if wraps else "normconf.adapters.numpy_adapter"
         return key, STARTUP_S.get(key, 1.0), MUTANT_S
     return nodeid, 0.0, OTHER_S  # anything else: a unit of its own, fed two at a time as load scheduling does
 

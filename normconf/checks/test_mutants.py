@@ -1,9 +1,9 @@
-"""Can the checks fail?  Every mutant (tests/self/mutants.py) through every golden case; the kill table
+"""Can the checks fail?  Every mutant (judge/mutants.py) through every golden case; the kill table
 goes into results.json and the report."""
 import pytest
 
-from golden.cases import CASES
-from tests.self.mutants import MUTANTS, kill_record, unavailable
+from normconf.golden.cases import CASES
+from normconf.judge.mutants import MUTANTS, kill_record, unavailable
 
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)

@@ -1,6 +1,6 @@
 """Correct implementations of PyTorch's documented profile that differ from the numpy adapter only in how
 they round: the tolerance must hold all of them (scripts/tolerance_study.py, scripts/redraw.py and
-tests/self/test_tolerance.py check that it does).  The mutants (tests/self/mutants.py) break some of them.
+tests/self/test_tolerance.py check that it does).  The mutants (judge/mutants.py) break some of them.
 
 Statistics are computed in float32 (float64 for float64 inputs) by
 - two_pass:     numpy's pairwise mean, then the mean of squared deviations (the numpy adapter itself);
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from adapters.numpy_adapter import NumpyAdapter
+from normconf.adapters.numpy_adapter import NumpyAdapter
 
 BLOCK = 1024
 

@@ -2,8 +2,8 @@
 follows, whether that is what it documents, and how accurate it is against the float64 reference."""
 import pytest
 
-from adapters.harness import snippet_for
-from judge.verdict import run_cell
+from normconf.adapters.harness import snippet_for
+from normconf.judge.verdict import run_cell
 
 
 def test_golden(case_name, adapter_name, request):

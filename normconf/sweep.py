@@ -1,4 +1,4 @@
-"""python -m reports sweep FAMILY VERSION...: the suite for one framework family at several released
+"""normconf sweep FAMILY VERSION...: the suite for one framework family at several released
 versions, each in its own environment, every results file kept under reports/history/<family>/.
 
 Environments: one per (family, version, companions, normconf's dependencies, Python), built with uv when
@@ -29,11 +29,11 @@ from pathlib import Path
 from packaging.requirements import Requirement  # pytest's own dependency: always there
 from packaging.utils import canonicalize_name
 
-from adapters.compat import TORCH_NUMPY2, version_tuple
-from reports import history
+from normconf.adapters.compat import TORCH_NUMPY2, version_tuple
+from normconf.reports import history
 
 REPO = Path(__file__).resolve().parent.parent
-HISTORY = history.HISTORY
+HISTORY = history.CHECKOUT_HISTORY  # the default --out; NORMCONF_HISTORY_DIR or --out elsewhere
 MARKER = "normconf-env.json"  # written last: an environment without it is unfinished
 RECIPE = 1  # part of every environment's key: bump it when the way environments are built changes
 
@@ -202,16 +202,39 @@ def run_suite(python: str, family: str, out_dir: Path, workers: int) -> dict | N
     """The conformance suite for one family, from this checkout; its results, or None."""
     xdist = _run([python, "-c", "import xdist"]).returncode == 0
     # the golden cases only: the mutant checks test normconf, not the framework
-    cmd = [python, "-m", "pytest", "tests/conformance/test_golden.py", "-q", "-p", "no:randomly", "-p",
-           "no:cacheprovider", f"--frameworks={family}", f"--report-dir={out_dir}"]
+    staged = stage(out_dir / "code")
+    # where normconf is installed, pytest loads the plugin by its entry point (loading it twice is an error)
+    installed = _run([python, "-c", "import importlib.metadata as m, sys; "
+                      "sys.exit(not any(e.name == 'normconf' for e in m.entry_points(group='pytest11')))"])
+    plugin = [] if installed.returncode == 0 else ["-p", "normconf.plugin"]
+    cmd = [python, "-m", "pytest", str(staged / "normconf" / "checks" / "test_golden.py"), "-q", *plugin,
+           "-p", "no:randomly", "-p", "no:cacheprovider", "--normconf", f"--frameworks={family}",
+           f"--report-dir={out_dir}", f"--rootdir={out_dir}"]
     cmd += ["-n", str(workers)] if xdist and workers else []
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    proc = _run(cmd, cwd=REPO, env=env)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(staged), os.environ.get("PYTHONPATH")]))}
+    proc = _run(cmd, cwd=out_dir, env=env)
     path = out_dir / "results.json"
     if not path.exists():
         print(f"  the suite wrote no results (exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-2000:]}")
         return None
     return json.loads(path.read_text())
+
+
+def stage(directory: Path) -> Path:
+    """This normconf, importable as `normconf` from `directory` on PYTHONPATH in an environment where it is
+    not installed: symbolic links to the running package's folders (a wheel's or the checkout's, which
+    pyproject.toml maps under normconf)."""
+    import normconf
+    from normconf import adapters, golden, judge, reports
+    root = Path(directory) / "normconf"
+    root.mkdir(parents=True, exist_ok=True)
+    top = Path(normconf.__file__).resolve().parent
+    for entry in top.iterdir():
+        if entry.name != "__pycache__":
+            (root / entry.name).symlink_to(entry)
+    for package in (golden, adapters, judge, reports):
+        (root / package.__name__.rsplit(".", 1)[1]).symlink_to(Path(package.__file__).resolve().parent)
+    return Path(directory)
 
 
 def sweep(family: str, versions: list[str], pins: list[str] = (), *, offline: bool = False, out: Path = HISTORY,
@@ -273,8 +296,13 @@ def add_commands(sub) -> None:
 
 
 def cli(args) -> int:
-    """python -m reports sweep | timeline.  sweep: exit 0 when every version ran, 1 when one was skipped."""
+    """normconf sweep | timeline.  sweep: exit 0 when every version ran, 1 when one was skipped."""
     if args.command == "timeline":
+        if not history.paths(Path(args.out) / args.family):
+            print(f"normconf timeline: no results for {args.family!r} in {Path(args.out) / args.family} "
+                  f"(families there: {', '.join(sorted(p.name for p in Path(args.out).glob('*') if p.is_dir())) or 'none'})",
+                  file=sys.stderr)
+            return 2
         print("\n".join(history.render(history.timeline(history.load(Path(args.out) / args.family)))))
         return 0
     versions = [p.stem for p in history.paths(Path(args.out) / args.family)] if args.rerun else list(args.versions)

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from adapters.base import DEFAULT
-from judge.expectations import Expectation, load_all
-from adapters.numpy_adapter import NumpyAdapter
-from golden.cases import CASES
-from judge.verdict import run_cell
-from tests.self.correct import BLOCK, Blocked, InputDtypeAware, chan_merge, grouped, pairwise_sum
+from normconf.adapters.base import DEFAULT
+from normconf.adapters.correct import BLOCK, Blocked, InputDtypeAware, chan_merge, grouped
+from normconf.adapters.numpy_adapter import NumpyAdapter
+from normconf.golden.cases import CASES
+from normconf.judge.expectations import Expectation, load_all
+from normconf.judge.verdict import run_cell
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ def _one_axis_too_few(self, x, axes, gamma, beta, eps, affine_axes):
     ct = self.compute_dtype(x)
     xc = x.astype(ct)
     mean, var = self.statistics(xc, tuple(reduced), 0)
-    from adapters.numpy_adapter import _broadcast
+    from normconf.adapters.numpy_adapter import _broadcast
     y = self.normalize(xc, mean, var, eps if eps is not DEFAULT else 1e-5,
                        _broadcast(gamma, x.ndim, affine_axes, ct), _broadcast(beta, x.ndim, affine_axes, ct))
     return {"y": y.astype(x.dtype)}
@@ -182,24 +182,24 @@ def _eval_eps_outside(self, x, fa, running_mean, running_var, g, b, eps):
 
 def _torch(name, **methods):
     def make():
-        from adapters.torch_adapter import TorchAdapter
+        from normconf.adapters.torch_adapter import TorchAdapter
         return type(name, (TorchAdapter,), {"name": name, **methods})()
     return make
 
 
 def _torch_eps_dropped(self, x, axes, gamma, beta, eps, affine_axes):
-    from adapters.torch_adapter import TorchAdapter
+    from normconf.adapters.torch_adapter import TorchAdapter
     return TorchAdapter.layer_norm(self, x, axes, gamma, beta, DEFAULT, affine_axes)
 
 
 def _torch_momentum_untranslated(self, batches, x_eval, feature_axis, gamma, beta, eps, momentum):
-    from adapters.torch_adapter import TorchAdapter
+    from normconf.adapters.torch_adapter import TorchAdapter
     native = momentum if momentum in (None, DEFAULT) else 1.0 - momentum  # a Keras port's 0.9 left as is
     return TorchAdapter.batch_norm_steps(self, batches, x_eval, feature_axis, gamma, beta, eps, native)
 
 
 def _torch_eval_in_train_mode(self, x, feature_axis, running_mean, running_var, gamma, beta, eps):
-    from adapters.torch_adapter import TorchAdapter
+    from normconf.adapters.torch_adapter import TorchAdapter
     out = TorchAdapter.batch_norm_steps(self, [x], x, feature_axis, gamma, beta, eps, 0.1)
     return {"y": out["y_train"][0]}  # forgot model.eval(): batch statistics
 
@@ -270,7 +270,7 @@ MUTANTS: list[Mutant] = [
 
 
 # -- issue 13: bug classes the first catalog could not reach ---------------------------------------
-# Long non-periodic reductions merged block by block (tests/self/correct.py's Blocked, BLOCK elements).
+# Long non-periodic reductions merged block by block (adapters/correct.py's Blocked, BLOCK elements).
 
 def _merge_unweighted(self, parts):
     """Block results averaged as if every block were full: means and variances of blocks, unweighted."""
@@ -441,7 +441,7 @@ def _squeezed_layer_norm(self, x, axes, gamma, beta, eps, affine_axes):
     axes = sorted(a % x.ndim for a in axes)
     if not any(x.shape[a] == 1 for a in axes):
         return NumpyAdapter.layer_norm(self, x, axes, gamma, beta, eps, affine_axes)
-    from adapters.numpy_adapter import _broadcast
+    from normconf.adapters.numpy_adapter import _broadcast
     ct = self.compute_dtype(x)
     squeezed = np.squeeze(x).astype(ct)
     reduced = tuple(range(max(squeezed.ndim - len(axes), 0), squeezed.ndim))

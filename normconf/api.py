@@ -1,0 +1,73 @@
+"""normconf's public plug-in API: everything a plug-in author needs, in one module.
+
+A plug-in is any object with a ``name`` (str) and one or more of the three operations below; the ones it
+lacks report as *unsupported*.  Register it with ``--adapter=path/file.py:Attr`` (or ``module:Attr``), or
+permanently with an entry point in the ``normconf.adapters`` group.  The suite hands every operation numpy
+arrays in the case's dtype (float16, bfloat16 from ml_dtypes, float32 or float64) and expects numpy arrays
+back, in the dtype the implementation really produces, keyed by the names below.  Arguments that are
+``DEFAULT`` must be left out of the layer's construction (the default probes measure what it then does).
+
+Optional attributes:
+
+- ``momentum_form``: ``"weight_on_new"`` (default; PyTorch: running = (1 - m) running + m batch) or
+  ``"weight_on_old"`` (Keras, Flax: running = m running + (1 - m) batch).  The suite translates the momentum
+  of every case into this form before calling; the probes check the claim.
+- ``documented``: {convention: variant, or {"variant", "cite"}}, defaults as numbers (``default_eps``,
+  ``default_momentum`` as the weight on the new batch, ``default_feature_axis``), optionally per layer
+  (``"default_eps@layer_norm"``), in the schema of the built-in expectation files.
+- ``outcomes`` / ``deviations``: lists of [[outcome]] / [[deviation]] entries (see README, *Checking your
+  own implementation*).
+- ``availability()`` -> None or why it cannot run; ``versions()`` -> {package: version}.
+- ``layout_note``, ``execution_mode`` ("eager" or "jit"): shown in the report.
+
+An implementation that must run in its own process (it fixes global state per process) is returned as a
+``RemoteAdapter`` (below); it gets what the built-in Keras children get: the report header, results.json's
+``child_process``, a per-call deadline enforced by stopping the child, and ``close()`` at the end.
+"""
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from normconf.adapters.base import DEFAULT, Unsupported
+from normconf.adapters.remote import RemoteAdapter
+
+__all__ = ["DEFAULT", "Unsupported", "RemoteAdapter", "Adapter"]
+
+
+class Adapter(Protocol):
+    """The operations a plug-in may implement (any subset).  Shapes: N batch, C channels (features)."""
+
+    name: str
+
+    def layer_norm(self, x: np.ndarray, axes: tuple[int, ...], gamma: np.ndarray | None, beta: np.ndarray | None,
+                   eps: float, affine_axes: tuple[int, ...]) -> dict[str, np.ndarray]:
+        """LayerNorm of ``x`` (any rank) over ``axes`` (ints, possibly negative, possibly not trailing).
+
+        gamma, beta: None (no affine) or arrays of shape ``[x.shape[a] for a in affine_axes]`` (usually
+        the normalized shape; Flax's per-feature-axis affine differs), in x's dtype.  eps: a float or DEFAULT.
+        Returns ``{"y": array of x.shape}``.
+        """
+
+    def batch_norm_steps(self, batches: list[np.ndarray], x_eval: np.ndarray, feature_axis: int,
+                         gamma: np.ndarray | None, beta: np.ndarray | None, eps: float,
+                         momentum: float | None) -> dict[str, np.ndarray]:
+        """A fresh BatchNorm layer trained for ``len(batches)`` steps, then evaluated once.
+
+        batches: S arrays, each of one shape (the channel axis at ``feature_axis``, possibly negative or
+        DEFAULT: the layer's own default); x_eval: one more array of that shape.  gamma, beta: None or
+        arrays of shape (C,).  eps: float or DEFAULT.  momentum: in this adapter's ``momentum_form``,
+        DEFAULT, or None (PyTorch's cumulative average).  Running statistics start as the layer makes them.
+        Returns, stacked over the S steps::
+
+            "y_train":      (S, *batch.shape)   training-mode output of each step
+            "running_mean": (S, C)              running mean after each step
+            "running_var":  (S, C)              running variance after each step (as the layer stores it)
+            "y_eval":       x_eval.shape        eval-mode output after the last step
+        """
+
+    def batch_norm_eval(self, x: np.ndarray, feature_axis: int, running_mean: np.ndarray, running_var: np.ndarray,
+                        gamma: np.ndarray | None, beta: np.ndarray | None, eps: float) -> dict[str, np.ndarray]:
+        """Eval-mode BatchNorm with the given running statistics (shape (C,), in x's dtype or float32 as the
+        case says).  Returns ``{"y": array of x.shape}``.  Must not modify any argument."""
