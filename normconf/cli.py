@@ -54,7 +54,12 @@ def run(argv: list[str]) -> int:
               "'normconf' in `pytest --help`.")
         return 0
     rootdir = [] if any(a.startswith("--rootdir") for a in argv) else [f"--rootdir={Path.cwd()}"]
-    return int(pytest.main([str(CHECKS), "--normconf", *rootdir, *argv]))
+    # an editable install's checks sit in normconf's checkout, whose ini would send the report there: a run
+    # from anywhere else writes to the current directory, as from a wheel
+    checkout = CHECKS.parent.parent
+    inside = Path.cwd() == checkout or checkout in Path.cwd().parents
+    report = [] if inside or any(a.startswith("--report-dir") for a in argv) else ["--report-dir=normconf-out"]
+    return int(pytest.main([str(CHECKS), "--normconf", *rootdir, *report, *argv]))
 
 
 def main(argv=None) -> int:

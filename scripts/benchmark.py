@@ -5,6 +5,9 @@ A script that prints figures, not a timed test.
     python scripts/benchmark.py              # everything (about 7 minutes on 2 cores)
     python scripts/benchmark.py --quick      # per-framework figures only
     python scripts/benchmark.py --repeat 5   # median of 5 warm pairs (default 3)
+    python scripts/benchmark.py --against ../base --against-python ../base/.venv/bin/python
+                                             # the main job (-n auto, warm) of this checkout and another in
+                                             # turn, --repeat pairs: the ratio of their medians
 
 Cold runs get a fresh, empty cache directory each.  Warm runs use the cache directory the suite uses
 (NORMCONF_CACHE_DIR, see adapters/cache.py), after one warm-up run; so do the per-framework figures
@@ -98,16 +101,20 @@ def wait_quiet(max_wait: float) -> None:
             return
 
 
-def full_run(workers: str, cache_dir: str | None = None, quiet_wait: float = 0.0) -> dict:
-    """One `pytest -n WORKERS` of the whole matrix: wall and CPU seconds, outcomes, others' CPU seconds."""
+def full_run(workers: str, cache_dir: str | None = None, quiet_wait: float = 0.0, repo: Path = REPO,
+             python: str = sys.executable) -> dict:
+    """One `pytest -n WORKERS` of the whole matrix (in `repo`, with `python`): wall and CPU seconds, outcomes,
+    others' CPU seconds."""
     env = _env(**({"NORMCONF_CACHE_DIR": cache_dir} if cache_dir else {}))
+    if repo != REPO:  # another checkout: its own code on the path, not this one's
+        env["PYTHONPATH"] = str(repo)
     wait_quiet(quiet_wait)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     machine = machine_cpu_s()
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:randomly",
-                               "-n", workers, f"--report-dir={tmp}"], capture_output=True, text=True, cwd=REPO, env=env)
+        proc = subprocess.run([python, "-m", "pytest", "-q", "-p", "no:randomly",
+                               "-n", workers, f"--report-dir={tmp}"], capture_output=True, text=True, cwd=repo, env=env)
         wall = time.perf_counter() - t
         path = Path(tmp) / "results.json"
         summary = json.loads(path.read_text())["summary"] if path.exists() else {"no results": proc.returncode}
@@ -140,14 +147,40 @@ def per_framework(warm_up: bool) -> None:
               f"{r['first_s']:13.3f} {1000 * statistics.median(r['rest']):21.1f} {len(r['rest']) + 1:6d}")
 
 
+def paired(other: Path, other_python: str, repeat: int, quiet_wait: float) -> None:
+    """The main job's warm wall time here and in `other`, alternately (one warm-up each first, each checkout
+    with its own cache directory): the ratio of the medians is a figure of the code, not of the machine's
+    drift, which both sides share."""
+    sides = {"this": (REPO, sys.executable), "other": (Path(other).resolve(), other_python)}
+    caches = {k: tempfile.mkdtemp(prefix=f"normconf-bench-{k}-") for k in sides}
+    print(f"paired main job, pytest -n auto, warm: this = {REPO}, other = {sides['other'][0]}")
+    for k, (repo, py) in sides.items():
+        show(f"warm-up, {k}", full_run("auto", caches[k], quiet_wait, repo, py))
+    walls = {k: [] for k in sides}
+    for i in range(repeat):
+        for k, (repo, py) in sides.items():
+            run = full_run("auto", caches[k], quiet_wait, repo, py)
+            walls[k].append(run["wall"])
+            show(f"#{i + 1}, {k}", run)
+    med = {k: statistics.median(v) for k, v in walls.items()}
+    print(f"median of {repeat}: this {med['this']:.1f} s, other {med['other']:.1f} s, "
+          f"ratio this/other {med['this'] / med['other']:.2f}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
+    parser.add_argument("--against", metavar="DIR", help="time the main job here and in checkout DIR in turn")
+    parser.add_argument("--against-python", metavar="PY", default=sys.executable,
+                        help="the interpreter for --against's checkout (its own environment)")
     parser.add_argument("--quick", action="store_true", help="per-framework figures only")
     parser.add_argument("--repeat", type=int, default=3, help="warm (-n 0, -n auto) pairs; the median is reported")
     parser.add_argument("--quiet-wait", type=float, default=120.0, metavar="S",
                         help="before each full run, wait up to S seconds for the machine to be idle")
     args = parser.parse_args()
     print(f"normconf benchmark, {time.strftime('%Y-%m-%d')}, {os.cpu_count()} CPUs")
+    if args.against:
+        paired(args.against, args.against_python, args.repeat, args.quiet_wait)
+        return 0
     if not args.quick:
         print("full matrix (every case through every built-in adapter, plus the mutants)")
         for workers in ("0", "auto"):
