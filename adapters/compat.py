@@ -23,6 +23,8 @@ FLOORS: dict[str, tuple[tuple[str, str, str], ...]] = {
     "keras[tensorflow]": (_KERAS, ("tensorflow", "2.16", "the first TensorFlow that installs beside Keras 3")),
     "keras[jax]": (_KERAS, _JAX),
     "keras[torch]": (_KERAS, ("torch", "2.0", "Keras's torch backend imports torch._dynamo")),
+    "onnxruntime": (("onnxruntime", "1.32", "the oldest onnxruntime verified"), ("onnx", "1.23", "the oldest onnx verified")),
+    "torch[compile]": (("torch", "2.13", "the oldest torch whose inductor was run by normconf"),),
 }
 
 # torch wheels before 2.3 are built against numpy 1.x: with numpy 2 every tensor<->array conversion

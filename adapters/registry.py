@@ -18,20 +18,29 @@ def _builtins() -> dict:
     from normconf.adapters.flax_adapter import FlaxLinenAdapter, FlaxNnxAdapter
     from normconf.adapters.keras_adapter import KERAS_BACKENDS, remote_keras
     from normconf.adapters.numpy_adapter import NumpyAdapter
+    from normconf.adapters.onnxruntime_adapter import OnnxRuntimeAdapter
     from normconf.adapters.torch_adapter import TorchAdapter, TorchFunctionalAdapter
     out = {a.name: a for a in (TorchAdapter(), TorchFunctionalAdapter(), FlaxLinenAdapter(), FlaxNnxAdapter())}
     out.update({f"keras[{b}]": remote_keras(b) for b in KERAS_BACKENDS})
+    out["onnxruntime"] = OnnxRuntimeAdapter()
     out["numpy"] = NumpyAdapter()
     return out
 
 
 def _on_request() -> dict:
-    """The eager variants of the jitted JAX adapters: run only when named in --frameworks (or all of them
-    with --frameworks=eager); tests/self/test_jit_agreement.py compares them with the jitted ones."""
+    """Adapters run only when named in --frameworks, or with their group's name: the eager variants of the
+    jitted JAX adapters (group `eager`; tests/self/test_jit_agreement.py compares them with the jitted
+    ones) and the compiled paths, too slow for the default run (group `compiled`)."""
     from normconf.adapters.flax_adapter import FlaxLinenAdapter, FlaxNnxAdapter
     from normconf.adapters.keras_adapter import remote_keras
+    from normconf.adapters.torch_compile_adapter import TorchCompileAdapter
     eager = (FlaxLinenAdapter("eager"), FlaxNnxAdapter("eager"), remote_keras("jax", "eager"))
-    return {a.name: a for a in eager}
+    return {a.name: a for a in (*eager, TorchCompileAdapter())}
+
+
+def group_of(adapter) -> str:
+    """The group an on-request adapter is selected by (--frameworks=GROUP)."""
+    return getattr(adapter, "group", "eager")
 
 
 _TABLES = {"BUILTINS": _builtins, "ON_REQUEST": _on_request}

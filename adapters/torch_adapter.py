@@ -58,13 +58,17 @@ class TorchAdapter(ImportingAdapter):
         shape = x.shape[x.ndim - len(axes):]
         return {"y": _to_numpy(self._ln(torch, x, shape, gamma, beta, eps))}
 
+    def _run(self, layer, x):
+        """One forward of the module (eagerly here; adapters/torch_compile_adapter.py compiles it)."""
+        return layer(x)
+
     def _ln(self, torch, x, shape, gamma, beta, eps):
         layer = torch.nn.LayerNorm(shape, elementwise_affine=gamma is not None, dtype=_dtype(x), **given(eps=eps))
         with torch.no_grad():
             if gamma is not None:
                 layer.weight.copy_(_to_torch(gamma))
                 layer.bias.copy_(_to_torch(beta))
-            return layer(_to_torch(x))
+            return self._run(layer, _to_torch(x))
 
     def _bn_layer(self, torch, x, gamma, eps, momentum):
         cls = getattr(torch.nn, _BN_CLASS[x.ndim])
@@ -82,11 +86,11 @@ class TorchAdapter(ImportingAdapter):
             layer.train()
             ys, means, vars_ = [], [], []
             for b in first:
-                ys.append(np.moveaxis(_to_numpy(layer(_to_torch(b))), 1, fa))
+                ys.append(np.moveaxis(_to_numpy(self._run(layer, _to_torch(b))), 1, fa))
                 means.append(_to_numpy(layer.running_mean))
                 vars_.append(_to_numpy(layer.running_var))
             layer.eval()
-            y_eval = np.moveaxis(_to_numpy(layer(_to_torch(np.moveaxis(x_eval, fa, 1)))), 1, fa)
+            y_eval = np.moveaxis(_to_numpy(self._run(layer, _to_torch(np.moveaxis(x_eval, fa, 1)))), 1, fa)
         return {"y_train": np.stack(ys), "running_mean": np.stack(means), "running_var": np.stack(vars_),
                 "y_eval": y_eval}
 
@@ -102,7 +106,7 @@ class TorchAdapter(ImportingAdapter):
             layer.running_mean.copy_(_to_torch(running_mean))
             layer.running_var.copy_(_to_torch(running_var))
             layer.eval()
-            return {"y": np.moveaxis(_to_numpy(layer(_to_torch(xf))), 1, fa)}
+            return {"y": np.moveaxis(_to_numpy(self._run(layer, _to_torch(xf))), 1, fa)}
 
 
 class TorchFunctionalAdapter(TorchAdapter):

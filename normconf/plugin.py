@@ -29,7 +29,8 @@ def pytest_addoption(parser):
                   help="where results.json and report.html go, relative to the ini file (default normconf-out)")
     group.addoption("--frameworks", default=None,
                     help="comma-separated adapters or families to run (torch, flax, keras, numpy, keras[jax], ...); "
-                         "eager variants of the jitted adapters only by name (flax_linen[eager]) or all with eager")
+                         "the eager variants of the jitted adapters and the compiled paths only by name "
+                         "(flax_linen[eager], torch[compile]) or by group (eager, compiled)")
     group.addoption("--adapter", action="append", default=[], metavar="MODULE:ATTR",
                     help="add a plug-in adapter (module:attribute or path/file.py:attribute); repeatable")
     group.addoption("--report-dir", default=None,
@@ -83,13 +84,16 @@ def select_adapters(config) -> dict:
     if not names:
         raise pytest.UsageError("--frameworks is empty: name adapters or families (torch, flax, keras, numpy, ...), "
                                 "or leave the option out to run every installed one")
-    # eager variants run only when named, or all of them with "eager"; a family name never picks them
-    on_request = {n: a for n, a in registry.ON_REQUEST.items() if n in names or "eager" in names}
-    known = {*pool, *(family(n) for n in pool), *registry.ON_REQUEST, "eager"}
+    # on-request adapters run only when named, or all of a group with its name (eager, compiled); a family
+    # name never picks them
+    on_request = {n: a for n, a in registry.ON_REQUEST.items() if n in names or registry.group_of(a) in names}
+    groups = {registry.group_of(a) for a in registry.ON_REQUEST.values()}
+    known = {*pool, *(family(n) for n in pool), *registry.ON_REQUEST, *groups}
     unknown = [w for w in names if w not in known]
     if unknown:
         raise pytest.UsageError(f"--frameworks: unknown {', '.join(unknown)}; known adapters: "
-                                f"{', '.join([*pool, *registry.ON_REQUEST])} (and eager: every eager variant)")
+                                f"{', '.join([*pool, *registry.ON_REQUEST])} (and the groups "
+                                f"{', '.join(sorted(groups))}: every adapter of the group)")
     chosen = {n: a for n, a in pool.items() if n in names or family(n) in names}
     return {**chosen, **on_request, **explicit}
 
@@ -244,7 +248,7 @@ def pytest_sessionfinish(session):
 
 def pytest_terminal_summary(terminalreporter):
     if _run["active"] and _run["findings"]:
-        terminalreporter.section("jit vs eager (XLA fusion, in tolerances of each case)")
+        terminalreporter.section("compiled vs eager (XLA and inductor fusion, in tolerances of each case)")
         for text in sorted(_run["findings"]):
             terminalreporter.write_line(text)
 

@@ -1,9 +1,10 @@
-"""Eager vs jit: every golden case through each jitted JAX adapter and its eager variant, judged as the
-suite judges them, with the difference between the two outputs in the case's tolerance units.
+"""Compiled vs eager: every golden case through each jitted JAX adapter and its eager variant, and through
+torch's modules under torch.compile and eagerly, judged as the suite judges them, with the difference
+between the two outputs in the case's tolerance units.
 
     python -m tests.self.jit_agreement          # the table of findings, per adapter and case
 
-XLA fuses a jitted program (a reduction and the divide after it, rsqrt and the affine step, ...), so the
+XLA (and inductor) fuse a compiled program (a reduction and the divide after it, rsqrt and the affine step, ...), so the
 two runs may round differently.  The findings say by how much; tests/self/test_jit_agreement.py asserts
 that no verdict changes and that on every passing cell the outputs stay within one tolerance of each other.
 """
@@ -19,7 +20,8 @@ from normconf.golden.tolerance import scaled_error
 from normconf.judge.expectations import load_all
 from normconf.judge.verdict import run_cell
 
-PAIRS = {"flax_linen": "flax_linen[eager]", "flax_nnx": "flax_nnx[eager]", "keras[jax]": "keras[jax][eager]"}
+PAIRS = {"flax_linen": "flax_linen[eager]", "flax_nnx": "flax_nnx[eager]", "keras[jax]": "keras[jax][eager]",
+         "torch[compile]": "torch"}
 VERDICT = ("outcome", "behaviour", "rule")
 
 

@@ -1,9 +1,20 @@
-"""The jitted JAX adapters against their eager variants on every golden case (tests/self/jit_agreement.py):
-the same verdicts, the same dtypes, and on passing cells outputs within one tolerance of each other.
-How far apart they are is a finding: it is printed at the end of the run ("jit vs eager" section)."""
+"""The compiled adapters (jitted JAX, torch.compile) against their eager twins on every golden case
+(tests/self/jit_agreement.py): the same verdicts, the same dtypes, and on passing cells outputs within one
+tolerance of each other.  How far apart they are is a finding: it is printed at the end of the run
+("compiled vs eager" section).  A verdict that differs is a finding too: the known ones are listed here
+with what was measured, and any other one (or one of these going away) fails the test."""
 import pytest
 
 from tests.self.jit_agreement import PAIRS, compare_pair, summary
+
+# compiled adapter -> {case: what differs and why (measured)}
+VERDICT_FINDINGS = {
+    "torch[compile]": {
+        "dtype_bn_bfloat16_offset100": "eager torch's CPU kernel takes the bfloat16 running variance around the "
+                                       "bfloat16-rounded batch mean (a known deviation, xfail); inductor computes "
+                                       "the statistics in float32 and passes",
+    },
+}
 
 
 @pytest.mark.parametrize("jit_name", list(PAIRS))
@@ -16,7 +27,8 @@ def test_jit_and_eager_agree(jit_name, request):
     rows = compare_pair(jit_name)
     request.node.user_properties.append(("jit_agreement", summary(jit_name, rows)))
     changed = {r["case"]: (r["jit"], r["eager"]) for r in rows if r["jit"] != r["eager"]}
-    assert not changed, f"jit changed verdicts: {changed}"
+    known = VERDICT_FINDINGS.get(jit_name, {})
+    assert set(changed) == set(known), f"compiling changed verdicts: {changed}; known findings: {sorted(known)}"
     assert all(r["dtypes_equal"] is not False for r in rows)
     apart = {r["case"]: r["tolerances"] for r in rows if r["jit"]["outcome"] == "pass" and (r["tolerances"] or 0) > 1}
     assert not apart, f"passing cells whose jitted and eager outputs differ by more than one tolerance: {apart}"
