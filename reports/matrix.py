@@ -87,7 +87,12 @@ def _convention_cell(cells, adapter, convention) -> dict:
 
 def count_text(counts: dict) -> str:
     """"batch x1, unclear x33": how many cases named each variant, and how many matched none."""
-    return ", ".join(f"{v} x{n}" for v, n in counts.items())
+    return ", ".join(f"{v} x{n}" for v, n in ordered_counts(counts))
+
+
+def ordered_counts(counts: dict) -> list[tuple[str, int]]:
+    """Most cases first, unclear last: one order whatever order the dict arrives in (results.json sorts keys)."""
+    return sorted(counts.items(), key=lambda vn: (vn[0] == "unclear", -vn[1], vn[0]))
 
 
 def _measured_cell(cells, adapter, key, layer) -> dict:

@@ -15,6 +15,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from normconf.reports.matrix import ordered_counts
 from normconf.reports.palette import label_of
 
 WIDTH = 120
@@ -59,7 +60,7 @@ def _text(cell: dict, used: dict) -> str:
     short = _short(label, used)
     status = cell.get("status")
     if status in ("mixed", "unclear") and cell.get("counts"):  # how many cases said what, in the cell itself
-        short += " (" + ", ".join(f"{_short(v, used)} {n}" for v, n in cell["counts"].items()) + ")"
+        short += " (" + ", ".join(f"{_short(v, used)} {n}" for v, n in ordered_counts(cell["counts"])) + ")"
     return short.upper() if status == "known" else short + "!" if status == "disagrees" else short
 
 
