@@ -46,6 +46,7 @@ class Identification:
     documented: int                   # the profile of the documented variants (the nearest where undocumented)
     conventions: dict[str, dict]      # convention -> {"observed", "state", "nearest", "margin"}
     measured: dict[str, dict]         # default_eps, default_momentum, default_feature_axis, running_variance_factor
+    nearest: dict[str, np.ndarray]    # the outputs of the profile that fits best: the implementation's own
 
 
 class _EpsEstimator:
@@ -141,7 +142,7 @@ def identify(fixture, outputs: dict, args, documented) -> Identification:
     measured = _measured(case, cset, ref, probe, eps, momentum, conventions, outputs, tolerances, members)
     conventions.pop("feature_axis", None)
     return Identification(profiles, errors, ref, cset.outputs_of(ref), _reference(cset, errors, {}, documented),
-                          conventions, measured)
+                          conventions, measured, cset.outputs_of(best))
 
 
 def _without_vanishing_weight(cset, errors, momentum) -> np.ndarray:

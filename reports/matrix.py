@@ -46,6 +46,7 @@ BEHAVIOUR_ROWS = (
 )
 # Every cell has `observed` (the full reading), and for rendering `label` (what the cell's colour stands for:
 # equal labels, equal colours) and `detail` (numbers beside it: uncertainty, error, NaN counts).
+UNFIT = "coarser than bfloat16"  # judge/verdict.py precision_of: no arithmetic explains the error
 LAYOUT_TWIN = "bn2d_nchw"  # the channels-first case of the layout row's bn2d_nhwc
 NOT_RUN = {"observed": None, "label": None, "detail": None, "expected": None, "status": "not-run", "cases": []}
 STATUS_OF_OUTCOME = {"pass": "agrees", "xfail": "known", "unsupported": "no-doc"}
@@ -195,7 +196,7 @@ def _behaviour_cell(cells, adapter, case, reading) -> dict:
         label, detail = _accuracy_reading(cell)
     elif reading == "float64":
         label, detail = _float64_reading(cell)
-        status = "agrees" if label == "yes" else status
+        status = "agrees" if label == "yes" else "unclear" if label == "not determined" else status
     elif reading == "half":
         label, detail = _half_reading(cell)
     elif reading == "stored":
@@ -239,14 +240,20 @@ def _half_reading(cell) -> tuple[str, str | None]:
 
 
 def _float64_reading(cell) -> tuple[str, str | None]:
+    """Precision judged against the implementation's own profile (the one that fits best), so a convention
+    nobody listed is not read as lost precision: where no profile fits, the precision is not determined."""
     acc = cell.get("accuracy")
     if not acc:
         return cell["outcome"], None
-    coarse = [(o, a) for o, a in sorted(acc["outputs"].items()) if a["dtype"] != "float64" or a["precision"] != "float64"]
+    precision = {o: a.get("own_precision", a["precision"]) for o, a in acc["outputs"].items()}
+    unfit = sorted(o for o, p in precision.items() if p == UNFIT)
+    if unfit:
+        return "not determined", f"no profile fits {', '.join(unfit)}"
+    coarse = [(o, a) for o, a in sorted(acc["outputs"].items()) if a["dtype"] != "float64" or precision[o] != "float64"]
     if not coarse:
         return "yes", None
     o, a = coarse[0]
-    return "no", f"{o} {a['dtype']}" if a["dtype"] != "float64" else f"{o} in {a['precision']} precision"
+    return "no", f"{o} {a['dtype']}" if a["dtype"] != "float64" else f"{o} in {precision[o]} precision"
 
 
 def build_matrix(cells: list[dict], adapters: list[str]) -> dict:

@@ -131,3 +131,31 @@ def test_a_cumulative_average_default_is_read_as_momentum_none():
     m = cells[0]["measured"]["default_momentum"]
     assert m["name"] == "cumulative average" and m["value"] is None, m
     assert "initial_running_stats" not in cells[0]["message"], cells[0]["message"]
+
+
+# -- 4. precision rows judge precision -----------------------------------------------------------------
+
+class _FirstBatchStart(NumpyAdapter):
+    """float64 throughout, but the running statistics start at the first batch's: a convention nobody lists."""
+
+    def update(self, running, batch_stat, momentum, step):
+        return batch_stat.copy() if step == 1 else super().update(running, batch_stat, momentum, step)
+
+
+class _Float32RunningMean(NumpyAdapter):
+    """Follows the listed profile, but rounds its float64 running mean to float32: lost precision."""
+
+    def update(self, running, batch_stat, momentum, step):
+        return super().update(running, batch_stat, momentum, step).astype("float32").astype(running.dtype)
+
+
+@pytest.mark.parametrize("adapter, label", [(_FirstBatchStart(name="synthetic"), "not determined"),
+                                            (_Float32RunningMean(name="synthetic"), "no"),
+                                            (NumpyAdapter(name="synthetic"), "yes")])
+def test_float64_kept_is_judged_against_the_implementation_s_own_profile(adapter, label):
+    expectation = Expectation("synthetic", ("synthetic",), {}, outcomes=[])
+    cell = run_cell(adapter, "synthetic", "dtype_bn_float64", expectation, None)
+    _, rows = _rows([cell])
+    assert rows["float64 kept float64 (BatchNorm)"]["synthetic"]["label"] == label, cell["message"]
+    if label == "not determined":
+        assert rows["float64 kept float64 (BatchNorm)"]["synthetic"]["status"] == "unclear"
