@@ -2,6 +2,8 @@
 cases agree, a measured default is a number only within its domain and above the probe's resolution,
 and the default probes account for conventions they do not show (an unbiased normalization variance,
 the cumulative average)."""
+import textwrap
+
 import pytest
 
 from normconf.adapters.numpy_adapter import NumpyAdapter
@@ -11,6 +13,7 @@ from normconf.judge.verdict import run_cell
 from normconf.reports.matrix import build_matrix
 from normconf.reports.porting import guide
 from normconf.reports.table import text_matrix
+from tests.self.suite_runner import run_suite, write_plugin
 
 EPS_LN, EPS_BN = "default eps (LayerNorm)", "default eps (BatchNorm)"
 MOMENTUM = "default momentum (BatchNorm, weight on the new batch)"
@@ -159,3 +162,34 @@ def test_float64_kept_is_judged_against_the_implementation_s_own_profile(adapter
     assert rows["float64 kept float64 (BatchNorm)"]["synthetic"]["label"] == label, cell["message"]
     if label == "not determined":
         assert rows["float64 kept float64 (BatchNorm)"]["synthetic"]["status"] == "unclear"
+
+
+# -- 5. an adapter that could not be imported says why; a run where nothing could run fails ----------
+
+BROKEN = textwrap.dedent('''
+    from normconf.adapters.numpy_adapter import NumpyAdapter
+
+    class Broken(NumpyAdapter):
+        """Its framework is missing: availability() says why."""
+        name = "broken"
+
+        def availability(self):
+            return "No module named 'myframework'"
+''')
+
+
+def test_an_adapter_that_cannot_be_imported_says_why_once_and_an_empty_run_fails(tmp_path):
+    plugin = write_plugin(tmp_path, BROKEN)
+    code, data, output = run_suite(tmp_path, "--frameworks=broken", f"--adapter={plugin}:Broken", "-n", "0",
+                                   "-p", "no:randomly", "-k", "ln_last1 or bn1d_nc")
+    assert output.count("NOT INSTALLED broken: No module named 'myframework'") == 1, output[-2000:]
+    assert code == 2, output[-2000:]
+    assert "nothing could run: broken could not be imported (No module named 'myframework')" in output
+    assert "Traceback" not in output
+
+
+def test_a_run_with_one_importable_adapter_still_passes(tmp_path):
+    plugin = write_plugin(tmp_path, BROKEN)
+    code, data, output = run_suite(tmp_path, "--frameworks=broken,numpy", f"--adapter={plugin}:Broken", "-n", "0",
+                                   "-p", "no:randomly", "-k", "test_golden and (ln_last1 or bn1d_nc)")
+    assert code == 0 and "NOT INSTALLED broken" in output and "nothing could run" not in output, output[-2000:]
