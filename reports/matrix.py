@@ -270,7 +270,21 @@ def build_matrix(cells: list[dict], adapters: list[str]) -> dict:
     for title, case, reading in BEHAVIOUR_ROWS:
         rows.append({"row": title, "kind": "behaviour",
                      "cells": {a: _behaviour_cell(cells, a, case, reading) for a in adapters}})
+    for a in adapters:
+        if _documents_nothing(cells, a):  # the legend: no mark where nothing is documented to differ from
+            for row in rows:
+                if row["cells"][a]["status"] == "disagrees":
+                    row["cells"][a] = {**row["cells"][a], "status": "no-doc"}
     return {"adapters": adapters, "rows": rows}
+
+
+def _documents_nothing(cells, adapter) -> bool:
+    """No cell of the adapter was judged against anything it documents: no documented convention or
+    default, no declared outcome or deviation."""
+    mine = [c for c in cells if c["adapter"] == adapter]
+    documented = any(e.get("expected") is not None for c in mine
+                     for e in (*c.get("conventions", {}).values(), *c.get("measured", {}).values()))
+    return bool(mine) and not documented and not any(c.get("rule") for c in mine)
 
 
 def momentum_form_warnings(matrix: dict, declared: dict[str, str]) -> list[str]:

@@ -27,7 +27,7 @@ def _run(profile: dict, documented: dict, cases=CASES, name="synthetic"):
     expectation = Expectation(name, (name,), {k: {"variant": v, "cite": "-"} for k, v in documented.items()},
                               outcomes=[])
     cells = [run_cell(adapter, name, case, expectation, None) for case in cases]
-    assert not [c["message"] for c in cells if c["outcome"] in ("error", "bad_output")]
+    assert not [c["message"] for c in cells if c["outcome"] in ("error", "bad_output") and c["behaviour"] != "raises"]
     return cells
 
 
@@ -193,3 +193,14 @@ def test_a_run_with_one_importable_adapter_still_passes(tmp_path):
     code, data, output = run_suite(tmp_path, "--frameworks=broken,numpy", f"--adapter={plugin}:Broken", "-n", "0",
                                    "-p", "no:randomly", "-k", "test_golden and (ln_last1 or bn1d_nc)")
     assert code == 0 and "NOT INSTALLED broken" in output and "nothing could run" not in output, output[-2000:]
+
+
+def test_an_adapter_that_documents_nothing_gets_no_differs_mark():
+    # one value per channel raises here, an outcome nobody declared: a finding, not a difference from documentation
+    cells = _run({}, {}, cases=("stress_bn_one_value_per_channel", "bn1d_nc"))
+    assert cells[0]["outcome"] == "error" and cells[0]["behaviour"] == "raises"
+    matrix, rows = _rows(cells)
+    assert rows["one value per channel (training)"]["synthetic"]["status"] == "no-doc"
+    assert "raises!" not in text_matrix(matrix)
+    documented = _run({}, {"running_variance": "unbiased"}, cases=("stress_bn_one_value_per_channel", "bn1d_nc"))
+    assert _rows(documented)[1]["one value per channel (training)"]["synthetic"]["status"] == "disagrees"
