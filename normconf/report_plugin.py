@@ -36,7 +36,8 @@ def adapter_info(adapter) -> dict:
     return {"momentum_form": getattr(adapter, "momentum_form", None),
             "execution_mode": getattr(adapter, "execution_mode", None),
             "child_process": getattr(adapter, "reason", None) if is_remote(adapter) else None,
-            "plugin": getattr(adapter, "spec", None)}
+            "plugin": getattr(adapter, "spec", None),
+            "arguments": getattr(adapter, "arguments", None)}  # a plug-in's framework names (checked at start)
 
 
 class ReportPlugin:

@@ -65,7 +65,7 @@ def groups(matrix: dict, adapter_info: dict | None = None) -> list[Group]:
     for a in matrix["adapters"]:
         fam = family(a, info.get(a))
         key = (fam, *((label_of(r["cells"][a]), r["cells"][a]["status"]) for r in rows))
-        keyed.setdefault(key, Group(fam, [], arguments_for(fam))).members.append(a)
+        keyed.setdefault(key, Group(fam, [], arguments_for(fam, info.get(a)))).members.append(a)
     out = list(keyed.values())
     for g in out:
         split = sum(h.args.label == g.args.label for h in out) > 1
@@ -263,7 +263,8 @@ def guide(matrix: dict, adapter_info: dict | None = None) -> list[PairAdvice]:
     return [pair_advice(matrix, a, b) for a, b in itertools.combinations(groups(matrix, adapter_info), 2)]
 
 
-def _like_lines(adv: PairAdvice) -> list[str]:
+def like_lines(adv: PairAdvice) -> list[str]:
+    """The copy-paste lines: each side called with the other's defaults, in its own argument names."""
     out = []
     for src, dst in ((adv.a, adv.b), (adv.b, adv.a)):
         like = adv.like[(src.name, dst.name)]
@@ -279,7 +280,7 @@ def porting_guide(matrix: dict, adapter_info: dict | None = None) -> str:
     e = html.escape
     out = []
     for adv in guide(matrix, adapter_info):
-        like = _like_lines(adv)
+        like = like_lines(adv)
         sections = [("Pass these so they agree", adv.agree), ("", [f"<code>{e(x)}</code>" for x in like]),
                     ("A known deviation's documented switch", adv.switches),
                     ("No argument reconciles", adv.cannot), ("No advice", adv.unclear)]

@@ -10,8 +10,9 @@ from normconf.adapters.numpy_adapter import NumpyAdapter
 from normconf.judge import measure
 from normconf.judge.expectations import Expectation
 from normconf.judge.verdict import run_cell
+from normconf.reports.arguments import declared_arguments
 from normconf.reports.matrix import build_matrix
-from normconf.reports.porting import guide
+from normconf.reports.porting import guide, like_lines
 from normconf.reports.table import text_matrix
 from tests.self.suite_runner import run_suite, write_plugin
 
@@ -204,3 +205,34 @@ def test_an_adapter_that_documents_nothing_gets_no_differs_mark():
     assert "raises!" not in text_matrix(matrix)
     documented = _run({}, {"running_variance": "unbiased"}, cases=("stress_bn_one_value_per_channel", "bn1d_nc"))
     assert _rows(documented)[1]["one value per channel (training)"]["synthetic"]["status"] == "disagrees"
+
+
+def _two_eps_matrix():
+    cells = _run({"default_eps": 2e-5}, {}, cases=("probe_default_eps_ln", "ln_last1")) + _run(
+        {}, {}, cases=("probe_default_eps_ln", "ln_last1"), name="numpy")
+    return build_matrix(cells, ["synthetic", "numpy"])
+
+
+def test_a_plugin_without_argument_names_gets_none_printed():
+    info = {"synthetic": {"plugin": "mine.py:Synthetic"}, "numpy": {}}
+    advice, = guide(_two_eps_matrix(), info)
+    line = next(line for line in like_lines(advice) if line.startswith("synthetic with numpy"))
+    assert line == "synthetic with numpy's defaults: synthetic declares no argument names (the values: eps=1e-05)"
+
+
+def test_a_plugin_s_declared_argument_names_are_used():
+    names = {"layer_norm": "mylib.LayerNorm(dim, {})", "batch_norm": "mylib.BatchNorm(dim, {})", "eps": "epsilon"}
+    info = {"synthetic": {"plugin": "mine.py:Synthetic", "arguments": declared_arguments("plug-in", names)},
+            "numpy": {}}
+    advice, = guide(_two_eps_matrix(), info)
+    assert "synthetic with numpy's defaults: mylib.LayerNorm(dim, epsilon=1e-05)" in like_lines(advice)
+
+
+@pytest.mark.parametrize("names, problem", [({"layer_norm": "f({})"}, "lacks batch_norm"),
+                                            ({"layer_norm": "f()", "batch_norm": "g({})"}, "needs a {}"),
+                                            ({"layer_norm": "f({})", "batch_norm": "g({})", "epsilon": "e"},
+                                             "unknown field 'epsilon'")])
+def test_declared_argument_names_are_checked(names, problem):
+    with pytest.raises(ValueError, match=r"plug-in 'x': `arguments`") as info:
+        declared_arguments("plug-in 'x'", names)
+    assert problem in str(info.value)
