@@ -236,3 +236,46 @@ def test_declared_argument_names_are_checked(names, problem):
     with pytest.raises(ValueError, match=r"plug-in 'x': `arguments`") as info:
         declared_arguments("plug-in 'x'", names)
     assert problem in str(info.value)
+
+
+# -- 6. porting lines complete and priced --------------------------------------------------------------
+
+def test_the_cost_of_a_running_variance_port_follows_the_formula():
+    """PyTorch's documented update, by hand: r = (1 - m) r + m v per step from r = 1, v the batch variance
+    (biased, or times N/(N-1)); eval y = gamma (x - mean_r) / sqrt(r + eps) + beta."""
+    import numpy as np
+
+    from normconf.golden import fixtures
+    from normconf.reports.cost import drift
+    fx = fixtures.load_case("bn2d_nchw")
+    x, xe = fx.inputs["x"].astype(np.float64), fx.inputs["x_eval"].astype(np.float64)
+    g, b, m, eps = fx.inputs["gamma"].astype(np.float64), fx.inputs["beta"].astype(np.float64), 0.1, 1e-5
+    n = x.shape[1] * x.shape[3] * x.shape[4]
+    mean_r, var_r = np.zeros(3), {"biased": np.ones(3), "unbiased": np.ones(3)}
+    for batch in x:
+        v = batch.var(axis=(0, 2, 3))
+        mean_r = (1 - m) * mean_r + m * batch.mean(axis=(0, 2, 3))
+        var_r = {k: (1 - m) * r + m * v * (n / (n - 1) if k == "unbiased" else 1) for k, r in var_r.items()}
+    shape = (1, 3, 1, 1)
+    y = {k: g.reshape(shape) * (xe - mean_r.reshape(shape)) / np.sqrt(r.reshape(shape) + eps) + b.reshape(shape)
+         for k, r in var_r.items()}
+    found = drift("bn2d_nchw", "running_variance", "unbiased", "biased")
+    assert found["running_mean"] == 0
+    assert found["running_var"] == pytest.approx(np.max(np.abs(var_r["unbiased"] - var_r["biased"])), rel=1e-9)
+    assert found["y_eval"] == pytest.approx(np.max(np.abs(y["unbiased"] - y["biased"])), rel=1e-9)
+
+
+def test_the_guide_prices_what_it_cannot_reconcile_and_its_flax_line_is_complete():
+    import json
+
+    from normconf.reports.table import matrix_of
+    from tests.self.suite_runner import REPO
+    baseline = REPO / "reports" / "baselines" / "pinned.json"
+    info = json.loads(baseline.read_text())["adapter_info"]
+    advice = next(a for a in guide(matrix_of(baseline), info) if {a.a.label, a.b.label} == {"torch", "Flax"})
+    variance = next(line for line in advice.cannot if line.startswith("running_variance"))
+    assert "Measured cost (unbiased vs biased" in variance and "bn2d_nchw (3 steps): running_var" in variance
+    assert "multiply by (N-1)/N" in variance  # what to do: convert the stored statistics at load time
+    flax = next(line for line in like_lines(advice) if line.startswith("Flax with torch's defaults"))
+    assert "LayerNorm(epsilon=1e-05, use_fast_variance=False)" in flax
+    assert "BatchNorm(momentum=0.9, axis=1, use_fast_variance=False)" in flax
