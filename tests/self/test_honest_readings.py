@@ -2,6 +2,7 @@
 cases agree, a measured default is a number only within its domain and above the probe's resolution,
 and the default probes account for conventions they do not show (an unbiased normalization variance,
 the cumulative average)."""
+import importlib.util
 import textwrap
 
 import pytest
@@ -279,3 +280,48 @@ def test_the_guide_prices_what_it_cannot_reconcile_and_its_flax_line_is_complete
     flax = next(line for line in like_lines(advice) if line.startswith("Flax with torch's defaults"))
     assert "LayerNorm(epsilon=1e-05, use_fast_variance=False)" in flax
     assert "BatchNorm(momentum=0.9, axis=1, use_fast_variance=False)" in flax
+
+
+@pytest.mark.skipif(not all(importlib.util.find_spec(m) for m in ("torch", "flax", "keras", "tensorflow")),
+                    reason="needs torch, flax and keras with tensorflow")
+@pytest.mark.parametrize("other, backend", [("flax", None), ("keras", "tensorflow")])
+def test_following_the_guide_by_hand_at_mean_offset_1000(tmp_path, other, backend):
+    """torch's defaults, and the other framework called as the guide's copy-paste line says, trained on the
+    float32 batches of stress_bn_offset_1e3: training outputs and running means agree within the case's
+    tolerance; the eval outputs differ by the running-variance cost the guide states, within 10 %."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from normconf.golden import fixtures
+    from normconf.golden.tolerance import scaled_error
+    from normconf.reports.cost import drift
+    from normconf.reports.table import matrix_of
+    from tests.self.suite_runner import REPO
+    baseline = REPO / "reports" / "baselines" / "pinned.json"
+    label = {"flax": "Flax", "keras": "Keras"}[other]
+    advice = next(a for a in guide(matrix_of(baseline), json.loads(baseline.read_text())["adapter_info"])
+                  if {a.a.label, a.b.label} == {"torch", label})
+    torch_side, other_side = (advice.a, advice.b) if advice.a.label == "torch" else (advice.b, advice.a)
+    kwargs = advice.like[(torch_side.name, other_side.name)]["batch_norm"]
+    case = "stress_bn_offset_1e3"
+    runs = {}
+    for framework, args in (("torch", {}), (other, kwargs)):
+        out = tmp_path / f"{framework}.npz"
+        env = {**os.environ, **({"KERAS_BACKEND": backend} if backend else {})}
+        proc = subprocess.run([sys.executable, "-m", "tests.self.porting_by_hand", framework, json.dumps(args), case,
+                               str(out)], cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        runs[framework] = np.load(out)
+    tolerances = fixtures.load_case(case).tolerances
+    for output in ("y_train", "running_mean"):
+        error = scaled_error(runs[other][output], runs["torch"][output])
+        assert error <= tolerances[output], (output, error, tolerances[output])
+    stated = drift(case, "running_variance", "unbiased", "biased")["y_eval"]
+    variance = next(line for line in advice.cannot if line.startswith("running_variance"))
+    assert f"{case} (3 steps): running_var" in variance and f"y_eval {stated:.2g}" in variance
+    measured = float(np.max(np.abs(runs[other]["y_eval"].astype(np.float64) - runs["torch"]["y_eval"])))
+    assert abs(measured - stated) <= 0.1 * stated, (measured, stated)
