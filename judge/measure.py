@@ -36,6 +36,8 @@ def default_measurement(key: str, value: float, uncertainty: float) -> dict:
     words = outside_domain(key, value, uncertainty)
     if words:
         return {"value": None, "uncertainty": None, "name": None, "display": words, "state": "unclear"}
+    if key == "default_momentum":  # within 3 uncertainties of [0, 1]: the nearest value inside it
+        value = min(max(value, 0.0), 1.0)
     return {**measurement(value, uncertainty, short_decimal(value, uncertainty)), "state": "named"}
 
 

@@ -81,6 +81,8 @@ def test_a_number_outside_its_domain_is_words_and_unclear(key, value, uncertaint
 def test_a_number_in_its_domain_stays_a_number():
     m = measure.default_measurement("default_momentum", 0.1, 5e-6)
     assert (m["state"], m["name"], m["value"]) == ("named", "0.1", 0.1)
+    edge = measure.default_measurement("default_momentum", 1.000004, 6e-6)  # 1 within its uncertainty: 1, not 1.000004
+    assert (edge["value"], edge["name"]) == (1.0, "1")
 
 
 @pytest.mark.parametrize("profile, row", [({"default_eps": 1e-12}, EPS_LN), ({"default_momentum": -0.5}, MOMENTUM)])
