@@ -2,6 +2,7 @@
 cases agree, a measured default is a number only within its domain and above the probe's resolution,
 and the default probes account for conventions they do not show (an unbiased normalization variance,
 the cumulative average)."""
+import html
 import importlib.util
 import textwrap
 
@@ -11,6 +12,7 @@ from normconf.adapters.numpy_adapter import NumpyAdapter
 from normconf.judge import measure
 from normconf.judge.expectations import Expectation
 from normconf.judge.verdict import run_cell
+from normconf.reports import html as html_report
 from normconf.reports.arguments import declared_arguments
 from normconf.reports.matrix import build_matrix
 from normconf.reports.porting import guide, like_lines
@@ -95,6 +97,7 @@ def test_an_unusable_default_is_unclear_everywhere_and_gives_no_advice(profile, 
     assert any(f["kind"] == "unclear" for f in probe["failures"]), probe["failures"]
     advice, = guide(matrix)
     assert any(row in line for line in advice.unclear), advice.unclear
+    assert f'<span class="d">{html.escape(cell["detail"])}</span>' in html_report.matrix_table(matrix)  # in the cell
     said = " ".join(advice.agree + [str(advice.like)])
     assert "1e-12" not in said and "-0.5" not in said and "1.5" not in said, said
 
