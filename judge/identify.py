@@ -11,6 +11,12 @@ they agree on every convention the case declares (golden/generate.py check_shows
 Accuracy is measured against one reference profile -- the named variants, the documented ones for
 the rest where that fits, else the nearest -- so a precision miss is an accuracy figure, never a
 convention.
+
+A measured default is read under the reference profile where it is plausible, else under the nearest
+(a documented variant that does not fit gives no reading of a default), and under every plausible profile that differs from the reference only in a
+convention the probe does not show (an eps under a biased or an unbiased normalization variance): the
+readings are kept, and the uncertainty covers them all.  A debiased running average with no weight
+on the new batch is the cumulative average (momentum=None), which has its own profile.
 """
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ from normconf.golden.reference import LAYER_CONVENTIONS
 from normconf.judge import measure
 
 PLAUSIBLE = 3.0
+EPS_CONFOUNDERS = ("norm_variance", "eps_placement")  # what an eps estimate depends on besides the output
 STATES = {cand.NOT_SHOWN: "not_shown", cand.UNCLEAR: "unclear"}
 
 
@@ -39,6 +46,7 @@ class Identification:
     documented: int                   # the profile of the documented variants (the nearest where undocumented)
     conventions: dict[str, dict]      # convention -> {"observed", "state", "nearest", "margin"}
     measured: dict[str, dict]         # default_eps, default_momentum, default_feature_axis, running_variance_factor
+    nearest: dict[str, np.ndarray]    # the outputs of the profile that fits best: the implementation's own
 
 
 class _EpsEstimator:
@@ -115,6 +123,8 @@ def identify(fixture, outputs: dict, args, documented) -> Identification:
     cset = candidate_set(case, fixture.inputs, call, tolerances) if measuring else CACHE.get(fixture, call, tolerances)
     errors = cset.errors(outputs)
     profiles = cset.profiles
+    if callable(momentum):
+        errors = _without_vanishing_weight(cset, errors, momentum)
     best = int(np.argmin(errors))
     floor = max(1.0, float(errors[best]))
     members = np.nonzero(errors <= PLAUSIBLE * floor)[0]
@@ -127,10 +137,25 @@ def identify(fixture, outputs: dict, args, documented) -> Identification:
         conventions[c] = {"observed": verdict, "state": STATES.get(verdict, "named"), "nearest": nearest,
                           "margin": _finite(rivals.min()) if rivals.size else None}
     ref = _reference(cset, errors, conventions, documented)
-    measured = _measured(case, cset, ref, eps, momentum, conventions, outputs, tolerances)
+    # a default is read under a profile that fits: the reference where it does, else the nearest
+    probe = ref if ref in members else best
+    measured = _measured(case, cset, ref, probe, eps, momentum, conventions, outputs, tolerances, members)
     conventions.pop("feature_axis", None)
     return Identification(profiles, errors, ref, cset.outputs_of(ref), _reference(cset, errors, {}, documented),
-                          conventions, measured)
+                          conventions, measured, cset.outputs_of(best))
+
+
+def _without_vanishing_weight(cset, errors, momentum) -> np.ndarray:
+    """Errors with the debiased profiles whose measured weight on the new batch is 0 within 3
+    uncertainties left out: they are the cumulative average (momentum=None), which has its own profile,
+    and their 0/0 debiasing makes them fit as well without naming it."""
+    errors = errors.copy()
+    for i, p in enumerate(cset.profiles):
+        if p["momentum_form"] != "cumulative_average" and p["initial_running_stats"] == "zero_debiased":
+            w, u = momentum.measure(cset.candidates_of(i), p)
+            if w is not None and abs(w) <= 3 * u:
+                errors[i] = math.inf
+    return errors
 
 
 def _reference(cset, errors, conventions, documented) -> int:
@@ -144,16 +169,15 @@ def _reference(cset, errors, conventions, documented) -> int:
     return int(np.flatnonzero(chosen)[np.argmin(errors[chosen])])
 
 
-def _measured(case, cset, ref, eps, momentum, conventions, outputs, tolerances) -> dict[str, dict]:
+def _measured(case, cset, ref, probe, eps, momentum, conventions, outputs, tolerances, members) -> dict[str, dict]:
     p, cands = cset.profiles[ref], cset.candidates_of(ref)
     out = {}
     if callable(eps):
-        v, u = eps.measure(cands, p)
-        out["default_eps"] = measure.measurement(v, u, measure.short_decimal(v, u))
+        out["default_eps"] = _eps_measurement(cset, probe, eps, conventions, members)
     if callable(momentum):
-        w, u = momentum.measure(cands, p)
-        out["default_momentum"] = (measure.measurement(math.nan, 0.0, "cumulative average") if w is None
-                                   else measure.measurement(w, u, measure.short_decimal(w, u)))
+        w, u = momentum.measure(cset.candidates_of(probe), cset.profiles[probe])
+        out["default_momentum"] = ({**measure.measurement(math.nan, 0.0, "cumulative average"), "state": "named"}
+                                   if w is None else measure.default_measurement("default_momentum", w, u))
     if "feature_axis" in conventions:
         axis = conventions["feature_axis"]
         named = axis["state"] == "named"
@@ -168,6 +192,29 @@ def _measured(case, cset, ref, eps, momentum, conventions, outputs, tolerances) 
         name = measure.factor_name(f, u, cands.stats.n)
         out["running_variance_factor"] = {**measure.measurement(f, u, name), "n": cands.stats.n}
     return out
+
+
+def _eps_measurement(cset, probe, eps, conventions, members) -> dict:
+    """eps under the probe profile; where plausible profiles that differ from it only in conventions the
+    case does not show read another eps, an uncertainty covering every reading, and the readings that
+    are usable values (`alternatives`, for the matrix to pick by the run's other cases)."""
+    hidden = [c for c in EPS_CONFOUNDERS if c in conventions and conventions[c]["state"] != "named"]
+    p = cset.profiles[probe]
+    rivals = [i for i in members if i != probe and hidden
+              and all(cset.profiles[i][c] == v for c, v in p.items() if c not in hidden)]
+    readings = []
+    for i in [probe, *rivals]:
+        v, u = eps.measure(cset.candidates_of(i), cset.profiles[i])
+        given = {c: cset.profiles[i][c] for c in hidden}
+        if math.isfinite(v) and math.isfinite(u) and given not in [r["given"] for r in readings]:
+            readings.append({"given": given, "value": v, "uncertainty": u})
+    if len(readings) < 2 or all(measure.agrees(readings[0], r["value"]) for r in readings[1:]):
+        return measure.default_measurement("default_eps", *eps.measure(cset.candidates_of(probe), p))
+    m = measure.default_measurement("default_eps", *measure.covering(readings))
+    if m["state"] == "named":
+        m["display"] += f", covering {measure.given_text(readings)} (not shown by this case)"
+    usable = [r for r in readings if not measure.outside_domain("default_eps", r["value"], r["uncertainty"])]
+    return {**m, "alternatives": usable} if usable else m
 
 
 def _finite(x) -> float | None:

@@ -5,6 +5,12 @@ An estimate is named when a short decimal (one or two significant digits) lies w
 uncertainties of it, so a value nobody listed (eps 2e-5, momentum 1.0) is a finding, not a crash.
 Uncertainties are bounds propagated from the tolerance (an output may be off by `tol` in scaled
 error) or the spread over channels or groups, whichever is larger.
+
+A default is reported as a number only when it lies in its parameter's domain (a momentum in [0, 1],
+an eps above 0) and above the probe's resolution; otherwise the record says in words what was seen,
+holds no number, and its state is "unclear" (`default_measurement`).  Where the probe's output does not
+show a convention the estimate depends on, the estimate under each variant still possible is kept
+(`alternatives`) and the uncertainty covers them all until the run's other cases tell (reports/matrix.py).
 """
 from __future__ import annotations
 
@@ -22,6 +28,45 @@ def measurement(value, uncertainty, name: str | None) -> dict:
     shown = f"{value:.4g} ± {uncertainty:.1g}" if finite else "not measurable"
     return {"value": value if finite else None, "uncertainty": uncertainty if math.isfinite(uncertainty) else None,
             "name": name, "display": name if name and not finite else f"{name} ({shown})" if name else shown}
+
+
+def default_measurement(key: str, value: float, uncertainty: float) -> dict:
+    """A measured default as the cell holds it: `measurement` with state "named" when the number lies in
+    its parameter's domain and above the probe's resolution, else words only, state "unclear"."""
+    words = outside_domain(key, value, uncertainty)
+    if words:
+        return {"value": None, "uncertainty": None, "name": None, "display": words, "state": "unclear"}
+    if key == "default_momentum":  # within 3 uncertainties of [0, 1]: the nearest value inside it
+        value = min(max(value, 0.0), 1.0)
+    return {**measurement(value, uncertainty, short_decimal(value, uncertainty)), "state": "named"}
+
+
+def outside_domain(key: str, value: float, uncertainty: float) -> str | None:
+    """What was seen, in words, when an estimate is no usable value of its parameter (None when it is)."""
+    if not (math.isfinite(value) and math.isfinite(uncertainty)):
+        return "not measurable: the outputs give no finite estimate"
+    band = 3 * uncertainty
+    if key == "default_eps":
+        if value < -band:
+            return "not an eps: the outputs are larger than dividing by the batch variance gives (a negative estimate)"
+        if value <= band:
+            return f"eps below {max(value, 0.0) + band:.0e}, the resolution of this probe"
+    if key == "default_momentum" and not -band <= value <= 1 + band:
+        return "the running-mean update is not an exponential average of the batch means"
+    return None
+
+
+def covering(readings: list[dict]) -> tuple[float, float]:
+    """One value and uncertainty whose 3-uncertainty band covers every reading's own band."""
+    low = min(r["value"] - 3 * r["uncertainty"] for r in readings)
+    high = max(r["value"] + 3 * r["uncertainty"] for r in readings)
+    return (low + high) / 2, (high - low) / 6
+
+
+def given_text(readings: list[dict]) -> str:
+    """"norm_variance biased / unbiased": the variants the readings were measured under."""
+    conventions = dict.fromkeys(c for r in readings for c in r["given"])
+    return ", ".join(f"{c} {' / '.join(dict.fromkeys(r['given'][c] for r in readings))}" for c in conventions)
 
 
 def short_decimal(value: float, uncertainty: float) -> str | None:

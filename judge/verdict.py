@@ -7,7 +7,8 @@ unsupported, not_installed, error (raised, fixture or expectation problem), bad_
 output, wrong shape or dtype), timeout, and, filled in by the controller, crashed and missing.
 A failing cell lists its failures by kind, each with a message:
   convention  a convention the case shows is named, and differs from the documented variant
-  unclear     a convention the case shows matches no variant ("matches no variant")
+  unclear     a convention the case shows matches no variant ("matches no variant"), or a measured
+              default is no usable value (outside its domain, below the probe's resolution)
   default     a measured default differs from the documented one
   nonfinite   NaN or inf where the formula gives a number
   accuracy    the outputs miss the reference profile by more than the tolerance
@@ -217,6 +218,8 @@ def _compare(cell, fx, outputs, args, expectation):
         m["status"] = _measured_status(key, m, doc, len(case.shape))
         if m["status"] == "disagrees":
             failures.append(("default", f"{key}: measured {m['display']}, documented {doc['variant']}"))
+        elif m["status"] == "unclear":
+            failures.append(("unclear", f"{key}: {m['display']}"))
         cell["measured"][key] = m
     cell["accuracy"] = accuracy(fx, outputs, ident)
     cell["nonfinite"] = measure.nonfinite(outputs, ident.expected)
@@ -252,6 +255,8 @@ def _status(v: dict, doc) -> str:
 
 
 def _measured_status(key: str, m: dict, doc, ndim: int) -> str:
+    if m.get("state") == "unclear":
+        return "unclear"
     if doc is None:
         return "no-doc"
     if key == "default_feature_axis":
@@ -268,8 +273,11 @@ def accuracy(fx, outputs, ident) -> dict:
     for name, expected in ident.expected.items():
         tol = fx.tolerances[name]
         err = float(scaled_errors(outputs[name], [expected], ignore_nonfinite_actual=True)[0]) / tol
+        own = float(scaled_errors(outputs[name], [ident.nearest[name]], ignore_nonfinite_actual=True)[0])
         per[name] = {"error": _finite(err), "tolerance": tol, "dtype": str(np.asarray(outputs[name]).dtype),
-                     "precision": precision_of(err * tol, case.reduction_size, cond)}
+                     "precision": precision_of(err * tol, case.reduction_size, cond),
+                     # against the profile that fits best: what precision rows judge, conventions aside
+                     "own_precision": precision_of(own, case.reduction_size, cond)}
         if not math.isfinite(err) or err > worst_error:
             worst, worst_error = name, err if math.isfinite(err) else math.inf
     m = {"max_abs": 0.0, "max_rel": 0.0, "max_ulp": 0.0}

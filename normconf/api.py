@@ -19,6 +19,10 @@ Optional attributes:
   own implementation*).
 - ``availability()`` -> None or why it cannot run; ``versions()`` -> {package: version}.
 - ``layout_note``, ``execution_mode`` ("eager" or "jit"): shown in the report.
+- ``arguments``: your framework's names, for the porting guide: {"layer_norm": "mylib.LayerNorm({})",
+  "batch_norm": "mylib.BatchNorm({})", "eps": ..., "momentum": ..., "axis": ... (None: no feature-axis
+  argument), "layer_norm_axes": ...}, ``{}`` where the keyword arguments go (reports/arguments.py).  Without
+  it the guide says the plug-in declares no argument names and gives the values only.
 
 An implementation that must run in its own process (it fixes global state per process) is returned as a
 ``RemoteAdapter`` (below); it gets what the built-in Keras children get: the report header, results.json's

@@ -105,6 +105,7 @@ class NormconfSession:
     def __init__(self, config):
         from normconf.adapters import registry
         from normconf.judge.expectations import Expectation, ExpectationError, declared_expectation, load_all
+        from normconf.reports.arguments import declared_arguments
         self.adapters = select_adapters(config)
         self.expectations, self.expectation_errors = load_all()
         self.warnings: list[str] = []
@@ -112,7 +113,8 @@ class NormconfSession:
             if registry.is_plugin(adapter):
                 try:
                     declared = declared_expectation(adapter)
-                except ExpectationError as exc:
+                    declared_arguments(f"plug-in {adapter.name!r}", getattr(adapter, "arguments", None))
+                except (ExpectationError, ValueError) as exc:
                     raise pytest.UsageError(str(exc)) from None
                 if declared is None and adapter.name not in self.expectations:
                     # nothing to judge conventions against: they are identified and shown, not judged

@@ -36,7 +36,8 @@ def adapter_info(adapter) -> dict:
     return {"momentum_form": getattr(adapter, "momentum_form", None),
             "execution_mode": getattr(adapter, "execution_mode", None),
             "child_process": getattr(adapter, "reason", None) if is_remote(adapter) else None,
-            "plugin": getattr(adapter, "spec", None)}
+            "plugin": getattr(adapter, "spec", None),
+            "arguments": getattr(adapter, "arguments", None)}  # a plug-in's framework names (checked at start)
 
 
 class ReportPlugin:
@@ -53,6 +54,7 @@ class ReportPlugin:
         self.written: list[Path] = []
         self.data: dict | None = None
         self.problem: str | None = None  # the report could not be written
+        self.nothing_ran: str | None = None  # every selected adapter failed to import
         self.baseline_path = config.getoption("--baseline")
         self.baseline = None
         if self.baseline_path:  # checked now: a bad baseline must not cost a whole run first
@@ -153,6 +155,9 @@ class ReportPlugin:
             if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
                 session.exitstatus = exit_code(data["comparison"])
         self.data = data
+        self.nothing_ran = results.nothing_ran(data)
+        if self.nothing_ran and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = 2  # an empty matrix is no result: say why, and fail
         out = self.report_dir
         try:
             self.written = write_report(data, out)
@@ -172,6 +177,8 @@ class ReportPlugin:
         for warning in data["warnings"]:
             tr.write_line(f"WARNING: {warning}", yellow=True)
         tr.write_line(text_matrix(data["matrix"]))
+        for adapter, why in results.unavailable_adapters(data).items():
+            tr.write_line(f"NOT INSTALLED {adapter}: {why}", yellow=True)
         tr.write_line("outcomes: " + ", ".join(f"{k} {v}" for k, v in data["summary"].items() if v))
         if data.get("mutant_summary"):
             m = data["mutant_summary"]
@@ -196,7 +203,7 @@ class ReportPlugin:
     @pytest.hookimpl(trylast=True)
     def pytest_unconfigure(self, config):
         """After pytest's summary line: the write problem and the verdict, the run's last words."""
-        lines = [self.problem] if self.problem else []
+        lines = [line for line in (self.problem, self.nothing_ran) if line]
         if self.data is not None and self.data.get("comparison"):
             from normconf.reports.changes import verdict
             lines.append(verdict(self.data["comparison"]))

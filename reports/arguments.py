@@ -1,7 +1,9 @@
 """Each framework's own argument names, for the porting guide: data, keyed by adapter family.
 
-A plug-in (or an adapter whose family is not listed) gets the names of normconf's adapter interface
-(adapters/base.py: eps, momentum in its own form, feature_axis), which is what a plug-in implements.
+normconf's own numpy adapter is called by normconf's adapter interface (adapters/base.py).  A plug-in
+may declare its framework's names as `arguments` (the fields of `Arguments` but `label` and
+`switches`; `declared_arguments` checks them); one that declares none gets an `Arguments` with
+`declared=False`, and the guide says it has none rather than printing normconf's own call signature.
 """
 from __future__ import annotations
 
@@ -19,9 +21,13 @@ class Arguments:
     layer_norm_axes: str = "axes"        # how LayerNorm is told which axes it normalizes
     # matrix row -> (argument, what it does) for a known deviation that the framework documents a switch for
     switches: dict = field(default_factory=dict)
+    declared: bool = True  # False: a plug-in that named none of its framework's arguments
 
     def call(self, layer: str, kwargs: dict) -> str:
         """`torch.nn.BatchNorm2d(C, eps=0.001, momentum=0.01)`: the call with these keyword arguments."""
+        if not self.declared:
+            values = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
+            return f"{self.label} declares no argument names (the values: {values})"
         template = self.layer_norm if layer == "layer_norm" else self.batch_norm
         call = template.format(", ".join(f"{k}={v!r}" for k, v in kwargs.items()))
         return call.replace(", )", ")").replace(", , ", ", ")
@@ -49,6 +55,37 @@ def family(adapter: str, info: dict | None) -> str:
     return name if name in FRAMEWORKS else adapter
 
 
-def arguments_for(fam: str) -> Arguments:
-    return FRAMEWORKS.get(fam) or Arguments(fam, "layer_norm(x, axes, gamma, beta, {}, affine_axes)",
-                                            "batch_norm_steps(batches, x_eval, ..., {})")
+DECLARABLE = ("layer_norm", "batch_norm", "eps", "momentum", "axis", "layer_norm_axes")
+
+
+def declared_arguments(owner: str, declared) -> dict | None:
+    """A plug-in's `arguments`, checked: ValueError naming the owner and the field at fault."""
+    if declared is None:
+        return None
+    if not isinstance(declared, dict):
+        raise ValueError(f"{owner}: `arguments` must be a dict of {', '.join(DECLARABLE)}")
+    for key, value in declared.items():
+        if key not in DECLARABLE:
+            raise ValueError(f"{owner}: `arguments` has unknown field {key!r} (known: {', '.join(DECLARABLE)})")
+        if not (isinstance(value, str) or (key == "axis" and value is None)):
+            raise ValueError(f"{owner}: `arguments`[{key!r}] must be a string")
+    for key in ("layer_norm", "batch_norm"):
+        if key in declared and "{}" not in declared[key]:
+            raise ValueError(f"{owner}: `arguments`[{key!r}] needs a {{}} where the keyword arguments go")
+    missing = [k for k in ("layer_norm", "batch_norm") if k not in declared]
+    if missing:
+        raise ValueError(f"{owner}: `arguments` lacks {', '.join(missing)} (the calls, with {{}} for the arguments)")
+    return dict(declared)
+
+
+def arguments_for(fam: str, info: dict | None = None) -> Arguments:
+    """A framework's names; a plug-in's declared ones, else none declared; for normconf's own numpy
+    implementation, the adapter interface (adapters/base.py), which is its signature."""
+    info = info or {}
+    if fam in FRAMEWORKS:
+        return FRAMEWORKS[fam]
+    if info.get("arguments"):
+        return Arguments(fam, **info["arguments"])
+    if info.get("plugin"):
+        return Arguments(fam, "", "", declared=False)
+    return Arguments(fam, "layer_norm(x, axes, gamma, beta, {}, affine_axes)", "batch_norm_steps(batches, x_eval, ..., {})")

@@ -94,7 +94,7 @@ def _matrix_cell(row: dict, adapter: str, colours: dict) -> str:
         body += f'<span class="d">documented: {e(cell.get("expected"))}</span>'
     elif status == "known":
         body += '<span class="d">known deviation</span>'
-    if cell.get("detail") and row["kind"] != "default":
+    if cell.get("detail") and (row["kind"] != "default" or status == "unclear"):
         body += f'<span class="d">{e(cell["detail"])}</span>'
     return (f'<td class="{e(status)}" data-adapter="{e(adapter)}" data-label="{e(label)}" '
             f'title="{e(_hover(cell, row))}" style="background:{colours.get(label, "#fff")}">{body}</td>')

@@ -1,14 +1,20 @@
 """The conformance matrix: conventions, measured defaults and behaviours as rows, adapters as columns.
 
-A convention cell aggregates the cases that name a variant (judge/identify.py): one variant is the
-cell, several are "mixed".  Cases where the variant is unclear are listed beside it, never counted as
-a variant; cases that do not show the convention are left out.  A default cell is the measurement of
-its probe, with its uncertainty.
+A convention cell aggregates the cases that show the convention (judge/identify.py): it names a
+variant only when they all name that one; several named variants are "mixed"; one named variant beside
+cases that match no variant is "unclear".  Either way the counts are in the cell (`counts`, and the
+`detail` text beside the label), never only on hover; cases that do not show the convention are left
+out, and so are cases where it is unclear under a known deviation (an xfail: the documented loss of
+precision hides it there), listed as `unclear_known_deviation`.  A default cell is the measurement of its probe, with its uncertainty; where the probe could not
+show a convention its estimate depends on, the run's reading of that convention from the adapter's
+other cases of the layer picks the estimate, and a default that is no usable value says what was seen
+in words and is unclear.
 """
 from __future__ import annotations
 
 from collections import Counter
 
+from normconf.judge import measure
 from normconf.judge.measure import nonfinite_text, short_decimal
 
 CONVENTION_ROWS = ("norm_variance", "running_variance", "momentum_form", "eps_placement",
@@ -40,13 +46,14 @@ BEHAVIOUR_ROWS = (
 )
 # Every cell has `observed` (the full reading), and for rendering `label` (what the cell's colour stands for:
 # equal labels, equal colours) and `detail` (numbers beside it: uncertainty, error, NaN counts).
+UNFIT = "coarser than bfloat16"  # judge/verdict.py precision_of: no arithmetic explains the error
 LAYOUT_TWIN = "bn2d_nchw"  # the channels-first case of the layout row's bn2d_nhwc
 NOT_RUN = {"observed": None, "label": None, "detail": None, "expected": None, "status": "not-run", "cases": []}
 STATUS_OF_OUTCOME = {"pass": "agrees", "xfail": "known", "unsupported": "no-doc"}
 
 
 def _convention_cell(cells, adapter, convention) -> dict:
-    named, unclear, expected, cite = Counter(), [], set(), None
+    named, unclear, explained, expected, cite = Counter(), [], [], set(), None
     for c in cells:
         entry = c.get("conventions", {}).get(convention) if c["adapter"] == adapter else None
         if entry is None:
@@ -55,33 +62,79 @@ def _convention_cell(cells, adapter, convention) -> dict:
             named[entry["observed"]] += 1
             expected.add(entry["expected"])
             cite = cite or entry.get("cite")
+        elif entry["state"] == "unclear" and c["outcome"] == "xfail":
+            explained.append(c["case"])  # a known deviation (lost precision) hides it there: not evidence
         elif entry["state"] == "unclear":
             unclear.append(c["case"])
     cases = sorted(c["case"] for c in cells if c["adapter"] == adapter
                    and c.get("conventions", {}).get(convention, {}).get("state") == "named")
+    counts = {**dict(named.most_common()), **({"unclear": len(unclear)} if unclear else {})}
     if not named:
-        return {**NOT_RUN, "observed": "unclear" if unclear else None, "label": "unclear" if unclear else None,
-                "status": "unclear" if unclear else "not-run", "unclear": sorted(unclear)}
+        return {**NOT_RUN, "observed": f"unclear: {count_text(counts)}" if unclear else None,
+                "label": "unclear" if unclear else None, "detail": count_text(counts) if unclear else None,
+                "status": "unclear" if unclear else "not-run", "unclear": sorted(unclear), "counts": counts}
     doc = next(iter(expected)) if len(expected) == 1 else None
-    if len(named) == 1:
+    if len(named) == 1 and not unclear:
         observed = label = next(iter(named))
         status, detail = "no-doc" if doc is None else ("agrees" if observed == doc else "disagrees"), None
-    else:
-        detail = ", ".join(f"{v} x{n}" for v, n in named.most_common())
-        observed, label, status = f"mixed: {detail}", "mixed", "mixed"
+    else:  # the cases that show it do not agree: say how many said what
+        label = status = "mixed" if len(named) > 1 else "unclear"
+        detail = count_text(counts)
+        observed = f"{label}: {detail}"
     return {"observed": observed, "label": label, "detail": detail, "expected": doc, "status": status,
-            "cases": cases, "cite": cite, "unclear": sorted(unclear)}
+            "cases": cases, "cite": cite, "unclear": sorted(unclear), "counts": counts,
+            "unclear_known_deviation": sorted(explained)}
+
+
+def count_text(counts: dict) -> str:
+    """"batch x1, unclear x33": how many cases named each variant, and how many matched none."""
+    return ", ".join(f"{v} x{n}" for v, n in ordered_counts(counts))
+
+
+def ordered_counts(counts: dict) -> list[tuple[str, int]]:
+    """Most cases first, unclear last: one order whatever order the dict arrives in (results.json sorts keys)."""
+    return sorted(counts.items(), key=lambda vn: (vn[0] == "unclear", -vn[1], vn[0]))
 
 
 def _measured_cell(cells, adapter, key, layer) -> dict:
     for c in cells:
         if c["adapter"] == adapter and c.get("layer") == layer and key in c.get("measured", {}):
-            m = c["measured"][key]
+            m = _resolved(c["measured"][key], cells, adapter, layer)
+            if m.get("state") == "unclear":  # no usable number: what was seen, in words
+                return {"observed": m["display"], "label": "unclear", "detail": m["display"], "value": None,
+                        "uncertainty": None, "name": None, "expected": m.get("expected"), "status": "unclear",
+                        "cases": [c["case"]], "unclear": [c["case"]], "cite": m.get("cite")}
             return {"observed": m["display"], "label": m["name"] or m["display"], "detail": _plus_minus(m),
                     "value": m["value"], "uncertainty": m["uncertainty"], "name": m["name"],
                     "expected": m.get("expected"), "status": m.get("status", "no-doc"), "cases": [c["case"]],
                     "cite": m.get("cite")}
     return dict(NOT_RUN)
+
+
+def _resolved(m: dict, cells, adapter, layer) -> dict:
+    """A measurement read under several variants of conventions its probe does not show: the reading
+    under the variants the adapter's other cases of the layer name (all agreeing), else as it is."""
+    readings = m.get("alternatives")
+    if not readings:
+        return m
+    given = {c: _run_reading(cells, adapter, layer, c) for c in readings[0]["given"]}
+    chosen = next((r for r in readings if r["given"] == given), None)
+    if chosen is None:
+        return m
+    found = measure.default_measurement("default_eps", chosen["value"], chosen["uncertainty"])
+    if found["state"] == "named":
+        found["display"] += ", with " + ", ".join(f"{c} {v}" for c, v in given.items()) + " from the run's other cases"
+    status = ("unclear" if found["state"] == "unclear" else "no-doc" if m.get("expected") is None
+              else "agrees" if measure.agrees(found, float(m["expected"])) else "disagrees")
+    return {**m, **found, "status": status}
+
+
+def _run_reading(cells, adapter, layer, convention) -> str | None:
+    """The variant every case of this adapter and layer that shows the convention names (None: no such
+    case, or they do not all name one variant)."""
+    seen = {(e["state"], e["observed"]) for c in cells if c["adapter"] == adapter and c.get("layer") == layer
+            for e in [c.get("conventions", {}).get(convention)] if e and e["state"] in ("named", "unclear")}
+    return next(iter(seen))[1] if len(seen) == 1 and next(iter(seen))[0] == "named" else None
 
 
 def _plus_minus(m: dict) -> str | None:
@@ -143,7 +196,7 @@ def _behaviour_cell(cells, adapter, case, reading) -> dict:
         label, detail = _accuracy_reading(cell)
     elif reading == "float64":
         label, detail = _float64_reading(cell)
-        status = "agrees" if label == "yes" else status
+        status = "agrees" if label == "yes" else "unclear" if label == "not determined" else status
     elif reading == "half":
         label, detail = _half_reading(cell)
     elif reading == "stored":
@@ -187,14 +240,20 @@ def _half_reading(cell) -> tuple[str, str | None]:
 
 
 def _float64_reading(cell) -> tuple[str, str | None]:
+    """Precision judged against the implementation's own profile (the one that fits best), so a convention
+    nobody listed is not read as lost precision: where no profile fits, the precision is not determined."""
     acc = cell.get("accuracy")
     if not acc:
         return cell["outcome"], None
-    coarse = [(o, a) for o, a in sorted(acc["outputs"].items()) if a["dtype"] != "float64" or a["precision"] != "float64"]
+    precision = {o: a.get("own_precision", a["precision"]) for o, a in acc["outputs"].items()}
+    unfit = sorted(o for o, p in precision.items() if p == UNFIT)
+    if unfit:
+        return "not determined", f"no profile fits {', '.join(unfit)}"
+    coarse = [(o, a) for o, a in sorted(acc["outputs"].items()) if a["dtype"] != "float64" or precision[o] != "float64"]
     if not coarse:
         return "yes", None
     o, a = coarse[0]
-    return "no", f"{o} {a['dtype']}" if a["dtype"] != "float64" else f"{o} in {a['precision']} precision"
+    return "no", f"{o} {a['dtype']}" if a["dtype"] != "float64" else f"{o} in {precision[o]} precision"
 
 
 def build_matrix(cells: list[dict], adapters: list[str]) -> dict:
@@ -211,7 +270,21 @@ def build_matrix(cells: list[dict], adapters: list[str]) -> dict:
     for title, case, reading in BEHAVIOUR_ROWS:
         rows.append({"row": title, "kind": "behaviour",
                      "cells": {a: _behaviour_cell(cells, a, case, reading) for a in adapters}})
+    for a in adapters:
+        if _documents_nothing(cells, a):  # the legend: no mark where nothing is documented to differ from
+            for row in rows:
+                if row["cells"][a]["status"] == "disagrees":
+                    row["cells"][a] = {**row["cells"][a], "status": "no-doc"}
     return {"adapters": adapters, "rows": rows}
+
+
+def _documents_nothing(cells, adapter) -> bool:
+    """No cell of the adapter was judged against anything it documents: no documented convention or
+    default, no declared outcome or deviation."""
+    mine = [c for c in cells if c["adapter"] == adapter]
+    documented = any(e.get("expected") is not None for c in mine
+                     for e in (*c.get("conventions", {}).values(), *c.get("measured", {}).values()))
+    return bool(mine) and not documented and not any(c.get("rule") for c in mine)
 
 
 def momentum_form_warnings(matrix: dict, declared: dict[str, str]) -> list[str]:

@@ -9,11 +9,13 @@ as "unclear: see cases ...".  A default is always reconciled by passing the argu
 """
 from __future__ import annotations
 
+import ast
 import html
 import itertools
 from dataclasses import dataclass, field
 
 from normconf.reports.arguments import Arguments, arguments_for, family
+from normconf.reports.cost import cost_text
 from normconf.reports.palette import label_of
 
 UNUSABLE = ("mixed", "unclear", "not-shown")
@@ -65,7 +67,7 @@ def groups(matrix: dict, adapter_info: dict | None = None) -> list[Group]:
     for a in matrix["adapters"]:
         fam = family(a, info.get(a))
         key = (fam, *((label_of(r["cells"][a]), r["cells"][a]["status"]) for r in rows))
-        keyed.setdefault(key, Group(fam, [], arguments_for(fam))).members.append(a)
+        keyed.setdefault(key, Group(fam, [], arguments_for(fam, info.get(a)))).members.append(a)
     out = list(keyed.values())
     for g in out:
         split = sum(h.args.label == g.args.label for h in out) > 1
@@ -231,6 +233,8 @@ def _layernorm_axes(rows, adv):
 
 def _convention_text(row, a, b) -> str:
     text = f"{row['row']}: {_describe(row, a)}; {_describe(row, b)}. No argument changes it"
+    cost = cost_text(row["row"], next(iter(_sides(row, a))), next(iter(_sides(row, b))))
+    text += f". {cost}" if cost else ""
     if row["row"] == "running_variance":
         text += (". Trained on the same batches, the unbiased running variance is N/(N-1) times the biased one "
                  "(N: values per channel in a training batch; exact apart from the initial 1, which fades as "
@@ -247,6 +251,10 @@ def _behaviour(row, adv):
         switch = g.args.switches.get(row["row"])
         members = [m for gg, m in known if gg is g]
         if switch and members:
+            other = b if g is a else a
+            name, _, value = switch[0].partition("=")
+            layer = "layer_norm" if "LayerNorm" in row["row"] else "batch_norm"
+            adv.like[(other.name, g.name)][layer][name] = ast.literal_eval(value)  # the line must have it too
             shown = _with_detail(row, members[0], label_of(row["cells"][members[0]]))
             adv.switches.append(f"{', '.join(members)}: {row['row']} is {shown} by default, a known deviation: "
                                 f"{switch[0]} fixes it ({switch[1]})")
@@ -263,7 +271,8 @@ def guide(matrix: dict, adapter_info: dict | None = None) -> list[PairAdvice]:
     return [pair_advice(matrix, a, b) for a, b in itertools.combinations(groups(matrix, adapter_info), 2)]
 
 
-def _like_lines(adv: PairAdvice) -> list[str]:
+def like_lines(adv: PairAdvice) -> list[str]:
+    """The copy-paste lines: each side called with the other's defaults, in its own argument names."""
     out = []
     for src, dst in ((adv.a, adv.b), (adv.b, adv.a)):
         like = adv.like[(src.name, dst.name)]
@@ -279,7 +288,7 @@ def porting_guide(matrix: dict, adapter_info: dict | None = None) -> str:
     e = html.escape
     out = []
     for adv in guide(matrix, adapter_info):
-        like = _like_lines(adv)
+        like = like_lines(adv)
         sections = [("Pass these so they agree", adv.agree), ("", [f"<code>{e(x)}</code>" for x in like]),
                     ("A known deviation's documented switch", adv.switches),
                     ("No argument reconciles", adv.cannot), ("No advice", adv.unclear)]

@@ -33,6 +33,24 @@ def run_status(partial: list[str] = (), interrupted: str | None = None) -> dict:
     return {"complete": not reasons, "partial": bool(partial), "interrupted": bool(interrupted), "reasons": reasons}
 
 
+def unavailable_adapters(data: dict) -> dict[str, str]:
+    """adapter -> why it could not be imported, for each adapter whose every cell is not_installed."""
+    reasons: dict[str, str] = {}
+    for a in data.get("adapters", []):
+        mine = [c for c in data.get("cells", []) if c["adapter"] == a]
+        if mine and all(c["outcome"] == "not_installed" for c in mine):
+            reasons[a] = mine[0]["message"] or "no reason given"
+    return reasons
+
+
+def nothing_ran(data: dict) -> str | None:
+    """Why a run produced no result at all: every selected adapter could not be imported (None otherwise)."""
+    reasons = unavailable_adapters(data)
+    if not data.get("cells") or set(reasons) != set(data.get("adapters", [])):
+        return None
+    return "nothing could run: " + "; ".join(f"{a} could not be imported ({why})" for a, why in reasons.items())
+
+
 def is_complete(data: dict) -> bool:
     return data.get("run", {}).get("complete", True)  # files from before `run` existed were whole runs
 

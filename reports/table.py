@@ -15,6 +15,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+from normconf.reports.matrix import ordered_counts
 from normconf.reports.palette import label_of
 
 WIDTH = 120
@@ -45,14 +46,21 @@ def _title(row: dict) -> str:
     return SHORT_TITLES.get(title, title.replace("LayerNorm", "LN").replace("BatchNorm", "BN"))
 
 
+def _short(label: str, used: dict) -> str:
+    short = WORDS.get(label, label)
+    if short != label:
+        used.setdefault(short, []).append(label)
+    return short
+
+
 def _text(cell: dict, used: dict) -> str:
     label = label_of(cell)
     if label is None:
         return "-"
-    short = WORDS.get(label, label)
-    if short != label:
-        used.setdefault(short, []).append(label)
+    short = _short(label, used)
     status = cell.get("status")
+    if status in ("mixed", "unclear") and cell.get("counts"):  # how many cases said what, in the cell itself
+        short += " (" + ", ".join(f"{_short(v, used)} {n}" for v, n in ordered_counts(cell["counts"])) + ")"
     return short.upper() if status == "known" else short + "!" if status == "disagrees" else short
 
 

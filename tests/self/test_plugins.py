@@ -118,6 +118,7 @@ def test_declared_outcomes_and_deviations(tmp_path):
     ('documented = {"default_eps": "tiny"}', "'tiny' is not a float"),
     ('deviations = [{"cases": ["x*"], "match": "y"}]', "a known deviation needs a `reason`"),
     ('outcomes = [{"cases": ["x*"], "match": "y", "outcome": "explodes"}]', "outcome 'explodes' not in"),
+    ('arguments = {"layer_norm": "f()", "batch_norm": "g({})"}', "`arguments`['layer_norm'] needs a {}"),
 ])
 def test_invalid_declarations_are_usage_errors_naming_the_plugin(tmp_path, declaration, problem):
     plugin = write_plugin(tmp_path, textwrap.dedent(f'''
