@@ -4,7 +4,8 @@ run with --baseline.
 
 - The baseline is read and validated when the run starts: a bad file ends it at once (exit 2).
 - `--collect-only` writes nothing.  A run that did not cover the whole catalog (-k, --frameworks, --lf,
-  deselection) is partial; one stopped early (Ctrl-C, -x, too many crashed workers) is interrupted.
+  deselection) is partial; one where a collected cell or mutant check never reported (Ctrl-C, -x, xdist
+  giving up after crashed workers) is interrupted, with the count of what did not run and why.
   Both are marked in results.json and the page title, and neither replaces a complete report: where
   the report directory holds one, they go to its `partial/` folder beside it.
 - Files are written atomically; an unwritable report directory is one line at the end, not a traceback.
@@ -96,7 +97,7 @@ class ReportPlugin:
         out = list(self.cells.values())
         for nodeid in sorted(self.expected - set(self.cells)):
             if stopped and nodeid not in self.reported:
-                continue  # never ran: the run was stopped, not the cell
+                continue  # never ran: the run was stopped, not the cell (counted in _run_status)
             case, adapter = results.split_nodeid(nodeid)
             cell = new_cell(case, adapter)
             if nodeid in self.crashes:
@@ -106,7 +107,16 @@ class ReportPlugin:
             out.append(cell)
         return out
 
-    def _run_status(self, session, exitstatus, cells) -> dict:
+    def _stop_reason(self, session, exitstatus) -> str | None:
+        """Why the run stopped early: -x, Ctrl-C, or xdist giving up after crashed workers.  xdist keeps
+        its reasons on its own session object, not pytest's: -x in `shouldstop`, "maximum crashed workers
+        reached" only in `_summary_report` (pytest-xdist 3.8; read defensively, it is private)."""
+        dsession = self.config.pluginmanager.getplugin("dsession")
+        return (session.shouldfail or session.shouldstop or getattr(dsession, "shouldstop", None)
+                or getattr(dsession, "_summary_report", None)
+                or ("Ctrl-C" if exitstatus == pytest.ExitCode.INTERRUPTED else None))
+
+    def _run_status(self, session, exitstatus) -> dict:
         from normconf.golden.cases import CASES
         from normconf.judge.mutants import MUTANTS
         ns, partial = self.config.normconf, []
@@ -118,20 +128,23 @@ class ReportPlugin:
             partial.append(f"{left_out} of {len(CASES) * len(ns.adapters)} cells not selected")
         if "numpy" in ns.adapters and len(self.expected_mutants) < len(MUTANTS):
             partial.append(f"{len(MUTANTS) - len(self.expected_mutants)} of {len(MUTANTS)} mutant checks not selected")
-        unran = len(self.expected) - len(cells)
-        interrupted = None
-        if unran > 0:  # xdist keeps its -x / crashed-workers reason on its own session object
-            dsession = self.config.pluginmanager.getplugin("dsession")
-            why = (session.shouldfail or session.shouldstop or getattr(dsession, "shouldstop", None)
-                   or ("Ctrl-C" if exitstatus == pytest.ExitCode.INTERRUPTED else "stopped"))
-            interrupted = f"{why}; {unran} selected cells did not run"
-        return results.run_status(partial, interrupted)
+        # complete means every collected cell and mutant check reported: compare what was collected with
+        # what reached this process, not with the cells assembled (those include stand-ins for the lost)
+        unran_cells = len(self.expected - self.reported)
+        # without the numpy adapter the mutant checks are skips: not running them loses nothing
+        unran_mutants = len(self.expected_mutants - self.reported) if "numpy" in ns.adapters else 0
+        if not (unran_cells or unran_mutants):
+            return results.run_status(partial, None)
+        why = self._stop_reason(session, exitstatus) or "a worker or the run ended before they ran"
+        counts = [f"{n} selected {what} did not run" for n, what in
+                  ((unran_cells, "cells"), (unran_mutants, "mutant checks")) if n]
+        return results.run_status(partial, f"{why}; {' and '.join(counts)}")
 
     def pytest_sessionfinish(self, session, exitstatus):
         if self.config.option.collectonly or not (self.expected or self.expected_mutants):
             return  # collecting only, or not a conformance run (e.g. the self-tests): nothing to write
         ns = self.config.normconf
-        stopped = bool(exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldfail or session.shouldstop)
+        stopped = bool(self._stop_reason(session, exitstatus))
         cells = self._all_cells(stopped)
         versions, seconds = {}, defaultdict(float)
         for c in cells:
@@ -145,7 +158,7 @@ class ReportPlugin:
             stale=stale_rules(ns, cells), expectation_errors=ns.expectation_errors,
             adapter_info={name: adapter_info(a) for name, a in ns.adapters.items()}, warnings=ns.warnings,
             extra=results.mutant_section(list(self.mutants.values())),
-            run=self._run_status(session, exitstatus, cells))
+            run=self._run_status(session, exitstatus))
         if self.baseline is not None:
             from normconf.reports.compare import compare, exit_code
             data["comparison"] = compare(self.baseline, data)
