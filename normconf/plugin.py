@@ -165,7 +165,8 @@ def pytest_configure(config):
     config.pluginmanager.register(StateGuard(), "normconf-state-guard")
     if not hasattr(config, "workerinput"):  # the controller (or a run without xdist) writes the reports
         from normconf.report_plugin import ReportPlugin
-        config.pluginmanager.register(ReportPlugin(config, report_dir(config)), "normconf-report")
+        conformance = any(_into_checks(a, config) for a in config.args)  # the checks run (not only self-tests)
+        config.pluginmanager.register(ReportPlugin(config, report_dir(config), conformance), "normconf-report")
 
 
 def report_dir(config) -> Path:

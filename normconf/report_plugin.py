@@ -9,11 +9,15 @@ run with --baseline.
   Both are marked in results.json and the page title, and neither replaces a complete report: where
   the report directory holds one, they go to its `partial/` folder beside it.
 - Files are written atomically; an unwritable report directory is one line at the end, not a traceback.
+- A conformance run holds the report directory's lock and keeps a journal there (normconf/journal.py):
+  a second run into the folder is refused, naming the first's pid; a run that died is recovered into
+  recovered/ by the next (normconf/recovery.py).
 - With --baseline the exit code is the check's: 1 regressions, 2 unusable input or output, 0 otherwise.
   The last line of the run is the verdict, after pytest's own summary line.
 """
 from __future__ import annotations
 
+import os
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -21,16 +25,10 @@ from pathlib import Path
 import pytest
 
 from normconf.judge.verdict import new_cell
+from normconf.records import crashed_mutant, mutant_name
 from normconf.reports import output, results
 
 PARTIAL_DIR = "partial"
-MUTANT_TEST = "::test_mutant_is_caught["
-
-
-def _mutant_name(nodeid: str) -> str | None:
-    return nodeid.split(MUTANT_TEST, 1)[1][:-1] if MUTANT_TEST in nodeid and nodeid.endswith("]") else None
-
-
 def adapter_info(adapter) -> dict:
     """What an adapter declares about itself, for the report (built-ins and plug-ins alike)."""
     from normconf.adapters.remote import is_remote
@@ -41,7 +39,7 @@ def adapter_info(adapter) -> dict:
 
 
 class ReportPlugin:
-    def __init__(self, config, report_dir: Path):
+    def __init__(self, config, report_dir: Path, conformance: bool = True):
         self.config = config
         self.report_dir = Path(report_dir)
         self.expected: set[str] = set()
@@ -61,12 +59,50 @@ class ReportPlugin:
                 self.baseline = results.read(self.baseline_path)
             except results.ResultsError as exc:
                 pytest.exit(f"--baseline {exc}", returncode=2)
+        self.journal: Path | None = None
+        if conformance and not config.option.collectonly:  # not for the self-tests' runs, nor --collect-only
+            self._start_journal()
+
+    # -- the folder's lock and the run's journal (normconf/journal.py) --
+    def _start_journal(self):
+        from normconf import journal
+        from normconf.recovery import recover
+        ns = self.config.normconf
+        try:
+            previous = journal.acquire(self.report_dir)
+            if previous is not None:
+                line = recover(self.report_dir, previous)
+                if line:
+                    ns.warnings.append(line)
+        except journal.RunInUse as exc:
+            pytest.exit(f"normconf: {exc}", returncode=2)
+        except OSError:
+            return  # an unwritable report directory: said once, when the report is written
+        self.journal = self.report_dir / journal.JOURNAL
+        self.journal.unlink(missing_ok=True)
+        os.environ[journal.ENV] = str(self.journal)  # xdist workers inherit it (judge/verdict.py deadline)
+        frameworks = self.config.getoption("--frameworks")
+        self._log({"run": {"adapters": list(ns.adapters), "partial": [f"--frameworks={frameworks}"] if frameworks else [],
+                           "adapter_info": {n: adapter_info(a) for n, a in ns.adapters.items()},
+                           "warnings": ns.warnings, "expectation_errors": ns.expectation_errors,
+                           "workers": getattr(self.config.option, "numprocesses", None) or 0}})
+
+    def _log(self, record: dict):
+        if self.journal is not None:
+            from normconf import journal
+            journal.append(record, self.journal)
+
+    def pytest_runtest_logstart(self, nodeid, location):
+        if results.split_nodeid(nodeid) or mutant_name(nodeid):
+            self._log({"start": nodeid})
 
     # -- which cells should exist --
     def _expect(self, ids):
         ids = list(ids)
+        if not (self.expected or self.expected_mutants):  # the first collection names the run's cells
+            self._log({"expected": [i for i in ids if results.split_nodeid(i) or mutant_name(i)]})
         self.expected.update(i for i in ids if results.split_nodeid(i))
-        self.expected_mutants.update(i for i in ids if _mutant_name(i))
+        self.expected_mutants.update(i for i in ids if mutant_name(i))
 
     def pytest_collection_finish(self, session):
         self._expect(i.nodeid for i in session.items)
@@ -79,17 +115,24 @@ class ReportPlugin:
     def pytest_runtest_logreport(self, report):
         self.reported.add(report.nodeid)
         for key, value in report.user_properties:
-            if key == "normconf_mutant":
+            if key == "normconf_mutant" and value["mutant"] not in self.mutants:  # call and teardown carry it
                 self.mutants[value["mutant"]] = value
-        name = _mutant_name(report.nodeid)
+                self._log({"nodeid": report.nodeid, "mutant": value})
+        name = mutant_name(report.nodeid)
         if name and report.failed and name not in self.mutants:
             # no kill record: its worker died (xdist: "worker crashed") or the check itself broke
             self.mutants[name] = crashed_mutant(name, str(report.longrepr)[-2000:])
         if not results.split_nodeid(report.nodeid):
             return
         for key, value in report.user_properties:
-            if key == "normconf_cell":
+            if key == "normconf_cell" and report.nodeid not in self.cells:
                 self.cells[report.nodeid] = value
+                self._log({"nodeid": report.nodeid, "cell": value})
+        if report.failed and report.nodeid not in self.cells and self.journal is not None:
+            from normconf import journal  # a worker that stopped itself left the cell's record first
+            final = journal.final_cell(self.journal, report.nodeid)
+            if final is not None:
+                self.cells[report.nodeid] = final
         if report.failed and report.nodeid not in self.cells:
             self.crashes[report.nodeid] = str(report.longrepr)[-2000:]
 
@@ -209,6 +252,10 @@ class ReportPlugin:
     @pytest.hookimpl(trylast=True)
     def pytest_unconfigure(self, config):
         """After pytest's summary line: the write problem and the verdict, the run's last words."""
+        if self.journal is not None:  # ended (normally, by Ctrl-C, -x or a crash limit): nothing to recover
+            from normconf import journal
+            journal.release(self.report_dir)
+            os.environ.pop(journal.ENV, None)
         lines = [self.problem] if self.problem else []
         if self.data is not None and self.data.get("comparison"):
             from normconf.reports.changes import verdict
@@ -219,15 +266,6 @@ class ReportPlugin:
                 reporter.write_line(line, red="regression" in line and not line.startswith("0 "), bold=True)
             else:
                 print(line)
-
-
-def crashed_mutant(name: str, message: str) -> dict:
-    """A kill-table row for a mutant whose check never finished: shown as crashed, not left out."""
-    from normconf.judge.mutants import MUTANTS_BY_NAME
-    mutant = MUTANTS_BY_NAME.get(name)
-    return {"mutant": name, "bug": getattr(mutant, "bug", None), "breaks": getattr(mutant, "breaks", None),
-            "killed": False, "named": False, "crashed": True, "message": message, "caught_by": [],
-            "named_by": [], "margins": {}, "outcomes": {}}
 
 
 def write_report(data: dict, out: Path) -> list[Path]:
