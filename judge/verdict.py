@@ -192,6 +192,10 @@ def _judge(cell, adapter, case_name, expectation, unavailable, fixture=None):
             cell.update(outcome="error", behaviour="raises", message=message)
             _deviation(cell, expectation)
         return
+    if not isinstance(outputs, dict):
+        cell.update(outcome="bad_output", message=f"{cell['adapter']}.{args.op} returned {type(outputs).__name__}, "
+                                                  f"not a dict of named outputs (see normconf.api)")
+        return _deviation(cell, expectation)
     cell["output_dtypes"] = {name: str(np.asarray(v).dtype) for name, v in sorted(outputs.items())}
     if raises_rules:
         cell.update(outcome="fail", message=f"documented to raise ({raises_rules[0].match_text!r}), returned outputs",

@@ -152,7 +152,7 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "conformance: a check of an adapter against the golden fixtures")
     config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning")
     from normconf.adapters.base import call_timeout_problem
-    problem = call_timeout_problem()
+    problem = call_timeout_problem() or _missing_directory_variable()
     if problem:
         raise pytest.UsageError(problem)
     config.normconf = NormconfSession(config)
@@ -167,6 +167,17 @@ def pytest_configure(config):
         from normconf.report_plugin import ReportPlugin
         conformance = any(_into_checks(a, config) for a in config.args)  # the checks run (not only self-tests)
         config.pluginmanager.register(ReportPlugin(config, report_dir(config), conformance), "normconf-report")
+
+
+def _missing_directory_variable() -> str | None:
+    """A directory variable set to something that is not a directory: named now, not as an error in every
+    cell ("manifest missing", "no expectations file") that hides which setting caused it."""
+    for variable, what in (("NORMCONF_GOLDEN_DIR", "the fixture directory"),
+                           ("NORMCONF_EXPECTATIONS_DIR", "the expectations directory")):
+        value = os.environ.get(variable)
+        if value and not Path(value).is_dir():
+            return f"{variable}={value}: not a directory ({what}; unset the variable to use normconf's own)"
+    return None
 
 
 def report_dir(config) -> Path:
