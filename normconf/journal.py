@@ -53,8 +53,11 @@ def acquire(report_dir: Path) -> dict | None:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             owner = _read_lock(lock)
-            if owner.get("pid") and owner.get("host") == socket.gethostname() and _alive(owner["pid"]):
-                since = time.strftime("%H:%M:%S", time.localtime(owner.get("started", 0)))
+            since = time.strftime("%H:%M:%S", time.localtime(owner.get("started", 0)))
+            if owner.get("host") not in (None, socket.gethostname()):  # a shared folder: its pid cannot be asked
+                raise RunInUse(f"report directory {report_dir} is in use by a normconf run on {owner['host']} (pid "
+                               f"{owner.get('pid')}, since {since}); if that run is gone, delete {lock}")
+            if owner.get("pid") and _alive(owner["pid"]):
                 raise RunInUse(f"report directory {report_dir} is in use by another normconf run (pid "
                                f"{owner['pid']}, since {since}): wait for it, or give another --report-dir")
             lock.unlink(missing_ok=True)  # its owner died: the caller recovers its journal

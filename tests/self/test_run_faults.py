@@ -1,11 +1,14 @@
 """Faults that used to end or corrupt a run (issue 19): a plug-in that swallows its deadline, one that
 kills its process without xdist, and two runs into one report folder (normconf/journal.py)."""
+import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
 import time
 
+from normconf import journal
 from normconf.reports import results
 from tests.self.suite_runner import REPO, run_suite, write_plugin
 
@@ -101,3 +104,23 @@ def test_a_second_run_into_a_busy_report_folder_is_refused_naming_the_first(tmp_
     assert first.returncode == 0, first_output[-3000:]
     assert [c["adapter"] for c in results.read(out / "results.json")["cells"]] == ["blocks"]  # its cells kept
     assert sorted(p.name for p in out.iterdir()) == ["report.html", "results.json"]  # lock and journal gone
+
+
+def test_a_lock_left_by_a_run_on_another_host_is_not_taken_over(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / journal.LOCK).write_text('{"pid": 1, "host": "elsewhere.example", "started": 0}')
+    code, data, output = run_suite(tmp_path, "--frameworks=numpy", "-p", "no:randomly", "-n", "0", "-k", "ln_last1")
+    assert code == 2 and data == {}, output[-3000:]
+    assert "in use by a normconf run on elsewhere.example (pid 1, since " in output
+    assert f"if that run is gone, delete {out / journal.LOCK}" in output
+
+
+def test_a_lock_whose_process_is_gone_is_taken_over(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    (out / journal.LOCK).write_text(json.dumps({"pid": int(gone.stdout), "host": socket.gethostname()}))
+    code, data, output = run_suite(tmp_path, "--frameworks=numpy", "-p", "no:randomly", "-n", "0", "-k", "ln_last1")
+    assert code == 0 and [c["outcome"] for c in data["cells"]] == ["pass"], output[-3000:]
+    assert not (out / journal.LOCK).exists()  # released at the end
