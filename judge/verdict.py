@@ -75,16 +75,20 @@ RE_RAISES = 3
 STOPPED_EXIT = 75
 
 
+def caught_timeout(seconds: float) -> str:
+    return f"no result within {seconds:g} s (NORMCONF_CALL_TIMEOUT); the call caught the timeout"
+
+
 @contextlib.contextmanager
 def deadline(seconds: float, on_stuck=None):
     """Raise CellTimeout in the main thread after `seconds` (in-process adapters; remote ones are
     killed by adapters/remote.py).  Code stuck inside C is interrupted when it returns to Python.
 
     Yields the list of times it fired.  A plug-in cannot swallow it: a call that catches the timeout and
-    returns is still a timeout (run_cell reads the list), and the timeout is raised again each second.  One that catches it RE_RAISES more times is stuck for good:
-    `on_stuck(message)` leaves the cell's timeout record (normconf/journal.py) and the process exits
-    (under xdist the worker is replaced and the controller reads the record; under -n 0 the next run
-    reports it, with the run, as partial)."""
+    returns is still a timeout (run_cell reads the list), and the timeout is raised again each second.
+    One that catches it RE_RAISES more times is stuck for good: `on_stuck(message)` leaves the cell's
+    timeout record (normconf/journal.py) and the process exits (under xdist the worker is replaced and
+    the controller reads the record; under -n 0 the next run reports it, with the run, as partial)."""
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
         yield
         return
@@ -99,7 +103,7 @@ def deadline(seconds: float, on_stuck=None):
             if on_stuck is not None:
                 on_stuck(stuck)
             os._exit(STOPPED_EXIT)
-        raise CellTimeout(message if len(fired) == 1 else f"{message}; the call caught the timeout")
+        raise CellTimeout(message if len(fired) == 1 else caught_timeout(seconds))
 
     previous = signal.signal(signal.SIGALRM, _fire)
     signal.setitimer(signal.ITIMER_REAL, seconds, 1.0)
@@ -129,8 +133,7 @@ def run_cell(adapter, adapter_name: str, case_name: str, expectation, unavailabl
         with guard as fired:
             _judge(cell, adapter, case_name, expectation, unavailable, fixture)
         if fired and cell["outcome"] != "timeout":  # the call caught the timeout and returned late
-            raise CellTimeout(f"no result within {call_timeout_s():g} s (NORMCONF_CALL_TIMEOUT); "
-                              f"the call caught the timeout")
+            raise CellTimeout(caught_timeout(call_timeout_s()))
     except CellTimeout as exc:
         cell.update(outcome="timeout", message=str(exc))
     except Exception as exc:  # a bug in a plug-in adapter must cost one cell, not the run

@@ -29,6 +29,8 @@ from normconf.records import crashed_mutant, mutant_name
 from normconf.reports import output, results
 
 PARTIAL_DIR = "partial"
+
+
 def adapter_info(adapter) -> dict:
     """What an adapter declares about itself, for the report (built-ins and plug-ins alike)."""
     from normconf.adapters.remote import is_remote
