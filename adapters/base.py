@@ -83,6 +83,9 @@ class Adapter(Protocol):
     def batch_norm_eval(self, x, feature_axis, running_mean, running_var, gamma, beta, eps) -> dict[str, np.ndarray]: ...
 
 
+MOMENTUM_FORMS = ("weight_on_new", "weight_on_old")  # what native_momentum translates
+
+
 def native_momentum(adapter: Adapter, momentum_pytorch_form):
     """Translate PyTorch-form momentum (weight on the new batch) into the adapter's own form."""
     if momentum_pytorch_form is None or momentum_pytorch_form is DEFAULT:

@@ -8,7 +8,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from normconf.adapters.base import Adapter, Unsupported  # noqa: F401 - Adapter: the interface plug-ins follow
+from normconf.adapters.base import MOMENTUM_FORMS, Adapter, Unsupported  # noqa: F401 - Adapter: the interface plug-ins follow
 from normconf.adapters.remote import RemoteAdapter
 
 ENTRY_POINT_GROUP = "normconf.adapters"
@@ -77,6 +77,9 @@ class PluginAdapter:
         self._obj, self.spec = obj, spec
         self.name = str(obj.name)
         self.momentum_form = getattr(obj, "momentum_form", "weight_on_new")
+        if self.momentum_form not in MOMENTUM_FORMS:  # else every BatchNorm cell would fail on it, one by one
+            raise ValueError(f"plug-in {self.name!r} ({spec}): momentum_form {self.momentum_form!r} is not one of "
+                             f"{', '.join(MOMENTUM_FORMS)}")
 
     def __getattr__(self, attr):
         if attr.startswith("__"):
@@ -134,7 +137,7 @@ def load_spec(spec: str) -> PluginAdapter:
         else:
             module = importlib.import_module(target)
         obj = getattr(module, attr)
-    except (ImportError, AttributeError, OSError) as exc:
+    except Exception as exc:  # the plug-in's own module failed (SyntaxError, ImportError, its own code): one line
         raise ValueError(f"--adapter {spec!r}: {type(exc).__name__}: {exc}") from None
     return _instantiate(obj, str(Path(target).resolve()) + ":" + attr if target.endswith(".py") else spec)
 
@@ -142,6 +145,10 @@ def load_spec(spec: str) -> PluginAdapter:
 def plugins() -> dict[str, PluginAdapter]:
     out = {}
     for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-        adapter = _instantiate(ep.load(), ep.value)
+        try:
+            obj = ep.load()
+        except Exception as exc:  # an installed plug-in package that fails to import: one line naming it
+            raise ValueError(f"entry point {ep.name} = {ep.value}: {type(exc).__name__}: {exc}") from None
+        adapter = _instantiate(obj, ep.value)
         out[adapter.name] = adapter
     return out

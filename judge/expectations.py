@@ -19,6 +19,7 @@ from __future__ import annotations
 import fnmatch
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,10 +193,17 @@ def load_all(directory=None) -> tuple[dict[str, Expectation], list[str]]:
 
 
 def _named_adapters(path) -> list[str]:
+    """The adapters a broken file names, so their cells report its error: from the parsed TOML, else (a
+    syntax error) from its first `adapters = [...]` line read as text."""
     try:
-        names = tomllib.loads(Path(path).read_text()).get("adapters", [])
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        text = Path(path).read_text()
+    except (OSError, UnicodeDecodeError):
         return []
+    try:
+        names = tomllib.loads(text).get("adapters", [])
+    except tomllib.TOMLDecodeError:
+        line = re.search(r'^\s*adapters\s*=\s*\[([^\]]*)\]', text, re.MULTILINE)
+        names = re.findall(r'"([^"]+)"', line.group(1)) if line else []
     return [n for n in names if isinstance(n, str)]
 
 

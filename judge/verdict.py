@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import os
 import signal
 import threading
 import time
@@ -69,37 +70,71 @@ class CellTimeout(TimeoutError):
     pass
 
 
+# After the deadline the timeout is raised again every second; a call that swallows it this many times
+# more cannot be ended in its process, and the process is stopped (see deadline).
+RE_RAISES = 3
+STOPPED_EXIT = 75
+
+
+def caught_timeout(seconds: float) -> str:
+    return f"no result within {seconds:g} s (NORMCONF_CALL_TIMEOUT); the call caught the timeout"
+
+
 @contextlib.contextmanager
-def deadline(seconds: float):
+def deadline(seconds: float, on_stuck=None):
     """Raise CellTimeout in the main thread after `seconds` (in-process adapters; remote ones are
-    killed by adapters/remote.py).  Code stuck inside C is interrupted when it returns to Python."""
+    killed by adapters/remote.py).  Code stuck inside C is interrupted when it returns to Python.
+
+    Yields the list of times it fired.  A plug-in cannot swallow it: a call that catches the timeout and
+    returns is still a timeout (run_cell reads the list), and the timeout is raised again each second.
+    One that catches it RE_RAISES more times is stuck for good: `on_stuck(message)` leaves the cell's
+    timeout record (normconf/journal.py) and the process exits (under xdist the worker is replaced and
+    the controller reads the record; under -n 0 the next run reports it, with the run, as partial)."""
     if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
         yield
         return
+    message = f"no result within {seconds:g} s (NORMCONF_CALL_TIMEOUT)"
+    fired = []
 
     def _fire(signum, frame):
-        raise CellTimeout(f"no result within {seconds:g} s (NORMCONF_CALL_TIMEOUT)")
+        fired.append(time.monotonic())
+        if len(fired) > 1 + RE_RAISES:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            stuck = f"{message}; the call caught the timeout {RE_RAISES + 1} times, so its process was stopped"
+            if on_stuck is not None:
+                on_stuck(stuck)
+            os._exit(STOPPED_EXIT)
+        raise CellTimeout(message if len(fired) == 1 else caught_timeout(seconds))
 
     previous = signal.signal(signal.SIGALRM, _fire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, seconds, 1.0)
     try:
-        yield
+        yield fired
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
 
 
 def run_cell(adapter, adapter_name: str, case_name: str, expectation, unavailable: str | None,
-             fixture=None) -> dict:
-    """`fixture`: a loaded fixture to use instead of the committed one (re-draws)."""
+             fixture=None, on_stuck=None) -> dict:
+    """`fixture`: a loaded fixture to use instead of the committed one (re-draws).  `on_stuck(cell)`:
+    called with the cell's timeout record just before a stuck call's process is stopped (see deadline)."""
     cell = new_cell(case_name, adapter_name)
     start = time.perf_counter()
+
+    def _stuck(message):
+        on_stuck({**cell, "outcome": "timeout", "message": message,
+                  "seconds": round(time.perf_counter() - start, 4)})
+
     try:
         # A remote adapter kills its child on time; a second timer could fire first and leave the child's
         # late answer in the pipe for the next cell.
-        guard = contextlib.nullcontext() if getattr(adapter, "kills_on_timeout", False) else deadline(call_timeout_s())
-        with guard:
+        guard = (contextlib.nullcontext() if getattr(adapter, "kills_on_timeout", False)
+                 else deadline(call_timeout_s(), _stuck if on_stuck else None))
+        with guard as fired:
             _judge(cell, adapter, case_name, expectation, unavailable, fixture)
+        if fired and cell["outcome"] != "timeout":  # the call caught the timeout and returned late
+            raise CellTimeout(caught_timeout(call_timeout_s()))
     except CellTimeout as exc:
         cell.update(outcome="timeout", message=str(exc))
     except Exception as exc:  # a bug in a plug-in adapter must cost one cell, not the run
@@ -161,6 +196,10 @@ def _judge(cell, adapter, case_name, expectation, unavailable, fixture=None):
             cell.update(outcome="error", behaviour="raises", message=message)
             _deviation(cell, expectation)
         return
+    if not isinstance(outputs, dict):
+        cell.update(outcome="bad_output", message=f"{cell['adapter']}.{args.op} returned {type(outputs).__name__}, "
+                                                  f"not a dict of named outputs (see normconf.api)")
+        return _deviation(cell, expectation)
     cell["output_dtypes"] = {name: str(np.asarray(v).dtype) for name, v in sorted(outputs.items())}
     if raises_rules:
         cell.update(outcome="fail", message=f"documented to raise ({raises_rules[0].match_text!r}), returned outputs",

@@ -150,7 +150,7 @@ def pytest_configure(config):
             raise pytest.UsageError(f"{', '.join(given)} given, but this is not a normconf run: add --normconf "
                                     f"(or run `normconf run`, or `pytest --pyargs normconf.checks`)")
         return
-    _run.update(active=True, findings=[], durations={})
+    _run.update(active=True, findings=[], durations={}, cache_warning=None)
     # OpenMP threads (torch's, in this process, xdist workers and Keras children) that wait for work sleep
     # instead of spinning: spinning threads of two workers on two cores stall each other's cells for tens of
     # milliseconds.  The number of threads, and so how reductions are split, stays the framework's default.
@@ -158,15 +158,32 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "conformance: a check of an adapter against the golden fixtures")
     config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning")
     from normconf.adapters.base import call_timeout_problem
-    problem = call_timeout_problem()
+    problem = call_timeout_problem() or _missing_directory_variable()
     if problem:
         raise pytest.UsageError(problem)
     config.normconf = NormconfSession(config)
+    if not hasattr(config, "workerinput"):  # once, before any worker or child starts: they inherit "off"
+        from normconf.adapters.cache import unusable_cache_warning
+        warning = unusable_cache_warning()
+        if warning:
+            config.normconf.warnings.append(warning)
     from normconf.checks.state import StateGuard
     config.pluginmanager.register(StateGuard(), "normconf-state-guard")
     if not hasattr(config, "workerinput"):  # the controller (or a run without xdist) writes the reports
         from normconf.report_plugin import ReportPlugin
-        config.pluginmanager.register(ReportPlugin(config, report_dir(config)), "normconf-report")
+        conformance = any(_into_checks(a, config) for a in config.args)  # the checks run (not only self-tests)
+        config.pluginmanager.register(ReportPlugin(config, report_dir(config), conformance), "normconf-report")
+
+
+def _missing_directory_variable() -> str | None:
+    """A directory variable set to something that is not a directory: named now, not as an error in every
+    cell ("manifest missing", "no expectations file") that hides which setting caused it."""
+    for variable, what in (("NORMCONF_GOLDEN_DIR", "the fixture directory"),
+                           ("NORMCONF_EXPECTATIONS_DIR", "the expectations directory")):
+        value = os.environ.get(variable)
+        if value and not Path(value).is_dir():
+            return f"{variable}={value}: not a directory ({what}; unset the variable to use normconf's own)"
+    return None
 
 
 def report_dir(config) -> Path:
@@ -245,14 +262,16 @@ def pytest_runtest_logreport(report):
 def pytest_sessionfinish(session):
     if _run["active"] and not hasattr(session.config, "workerinput"):
         from normconf.scheduling import write_durations
-        write_durations(_run["durations"])
+        _run["cache_warning"] = write_durations(_run["durations"])
 
 
 def pytest_terminal_summary(terminalreporter):
+    if _run["active"] and _run.get("cache_warning"):  # the cache failed mid-run: shown, never fatal
+        terminalreporter.write_line(f"WARNING: {_run['cache_warning']}", yellow=True)
     if _run["active"] and _run["findings"]:
         terminalreporter.section("compiled vs eager (XLA and inductor fusion, in tolerances of each case)")
         for text in sorted(_run["findings"]):
             terminalreporter.write_line(text)
 
 
-_run: dict = {"active": False, "findings": [], "durations": {}}  # this process's run (pytest_configure resets it)
+_run: dict = {"active": False, "findings": [], "durations": {}, "cache_warning": None}  # this process's run (pytest_configure resets it)

@@ -4,15 +4,20 @@ run with --baseline.
 
 - The baseline is read and validated when the run starts: a bad file ends it at once (exit 2).
 - `--collect-only` writes nothing.  A run that did not cover the whole catalog (-k, --frameworks, --lf,
-  deselection) is partial; one stopped early (Ctrl-C, -x, too many crashed workers) is interrupted.
+  deselection) is partial; one where a collected cell or mutant check never reported (Ctrl-C, -x, xdist
+  giving up after crashed workers) is interrupted, with the count of what did not run and why.
   Both are marked in results.json and the page title, and neither replaces a complete report: where
   the report directory holds one, they go to its `partial/` folder beside it.
 - Files are written atomically; an unwritable report directory is one line at the end, not a traceback.
+- A conformance run holds the report directory's lock and keeps a journal there (normconf/journal.py):
+  a second run into the folder is refused, naming the first's pid; a run that died is recovered into
+  recovered/ by the next (normconf/recovery.py).
 - With --baseline the exit code is the check's: 1 regressions, 2 unusable input or output, 0 otherwise.
   The last line of the run is the verdict, after pytest's own summary line.
 """
 from __future__ import annotations
 
+import os
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -20,14 +25,10 @@ from pathlib import Path
 import pytest
 
 from normconf.judge.verdict import new_cell
+from normconf.records import crashed_mutant, mutant_name
 from normconf.reports import output, results
 
 PARTIAL_DIR = "partial"
-MUTANT_TEST = "::test_mutant_is_caught["
-
-
-def _mutant_name(nodeid: str) -> str | None:
-    return nodeid.split(MUTANT_TEST, 1)[1][:-1] if MUTANT_TEST in nodeid and nodeid.endswith("]") else None
 
 
 def adapter_info(adapter) -> dict:
@@ -41,7 +42,7 @@ def adapter_info(adapter) -> dict:
 
 
 class ReportPlugin:
-    def __init__(self, config, report_dir: Path):
+    def __init__(self, config, report_dir: Path, conformance: bool = True):
         self.config = config
         self.report_dir = Path(report_dir)
         self.expected: set[str] = set()
@@ -62,12 +63,50 @@ class ReportPlugin:
                 self.baseline = results.read(self.baseline_path)
             except results.ResultsError as exc:
                 pytest.exit(f"--baseline {exc}", returncode=2)
+        self.journal: Path | None = None
+        if conformance and not config.option.collectonly:  # not for the self-tests' runs, nor --collect-only
+            self._start_journal()
+
+    # -- the folder's lock and the run's journal (normconf/journal.py) --
+    def _start_journal(self):
+        from normconf import journal
+        from normconf.recovery import recover
+        ns = self.config.normconf
+        try:
+            previous = journal.acquire(self.report_dir)
+            if previous is not None:
+                line = recover(self.report_dir, previous)
+                if line:
+                    ns.warnings.append(line)
+        except journal.RunInUse as exc:
+            pytest.exit(f"normconf: {exc}", returncode=2)
+        except OSError:
+            return  # an unwritable report directory: said once, when the report is written
+        self.journal = self.report_dir / journal.JOURNAL
+        self.journal.unlink(missing_ok=True)
+        os.environ[journal.ENV] = str(self.journal)  # xdist workers inherit it (judge/verdict.py deadline)
+        frameworks = self.config.getoption("--frameworks")
+        self._log({"run": {"adapters": list(ns.adapters), "partial": [f"--frameworks={frameworks}"] if frameworks else [],
+                           "adapter_info": {n: adapter_info(a) for n, a in ns.adapters.items()},
+                           "warnings": ns.warnings, "expectation_errors": ns.expectation_errors,
+                           "workers": getattr(self.config.option, "numprocesses", None) or 0}})
+
+    def _log(self, record: dict):
+        if self.journal is not None:
+            from normconf import journal
+            journal.append(record, self.journal)
+
+    def pytest_runtest_logstart(self, nodeid, location):
+        if results.split_nodeid(nodeid) or mutant_name(nodeid):
+            self._log({"start": nodeid})
 
     # -- which cells should exist --
     def _expect(self, ids):
         ids = list(ids)
+        if not (self.expected or self.expected_mutants):  # the first collection names the run's cells
+            self._log({"expected": [i for i in ids if results.split_nodeid(i) or mutant_name(i)]})
         self.expected.update(i for i in ids if results.split_nodeid(i))
-        self.expected_mutants.update(i for i in ids if _mutant_name(i))
+        self.expected_mutants.update(i for i in ids if mutant_name(i))
 
     def pytest_collection_finish(self, session):
         self._expect(i.nodeid for i in session.items)
@@ -80,17 +119,24 @@ class ReportPlugin:
     def pytest_runtest_logreport(self, report):
         self.reported.add(report.nodeid)
         for key, value in report.user_properties:
-            if key == "normconf_mutant":
+            if key == "normconf_mutant" and value["mutant"] not in self.mutants:  # call and teardown carry it
                 self.mutants[value["mutant"]] = value
-        name = _mutant_name(report.nodeid)
+                self._log({"nodeid": report.nodeid, "mutant": value})
+        name = mutant_name(report.nodeid)
         if name and report.failed and name not in self.mutants:
             # no kill record: its worker died (xdist: "worker crashed") or the check itself broke
             self.mutants[name] = crashed_mutant(name, str(report.longrepr)[-2000:])
         if not results.split_nodeid(report.nodeid):
             return
         for key, value in report.user_properties:
-            if key == "normconf_cell":
+            if key == "normconf_cell" and report.nodeid not in self.cells:
                 self.cells[report.nodeid] = value
+                self._log({"nodeid": report.nodeid, "cell": value})
+        if report.failed and report.nodeid not in self.cells and self.journal is not None:
+            from normconf import journal  # a worker that stopped itself left the cell's record first
+            final = journal.final_cell(self.journal, report.nodeid)
+            if final is not None:
+                self.cells[report.nodeid] = final
         if report.failed and report.nodeid not in self.cells:
             self.crashes[report.nodeid] = str(report.longrepr)[-2000:]
 
@@ -98,7 +144,7 @@ class ReportPlugin:
         out = list(self.cells.values())
         for nodeid in sorted(self.expected - set(self.cells)):
             if stopped and nodeid not in self.reported:
-                continue  # never ran: the run was stopped, not the cell
+                continue  # never ran: the run was stopped, not the cell (counted in _run_status)
             case, adapter = results.split_nodeid(nodeid)
             cell = new_cell(case, adapter)
             if nodeid in self.crashes:
@@ -108,7 +154,16 @@ class ReportPlugin:
             out.append(cell)
         return out
 
-    def _run_status(self, session, exitstatus, cells) -> dict:
+    def _stop_reason(self, session, exitstatus) -> str | None:
+        """Why the run stopped early: -x, Ctrl-C, or xdist giving up after crashed workers.  xdist keeps
+        its reasons on its own session object, not pytest's: -x in `shouldstop`, "maximum crashed workers
+        reached" only in `_summary_report` (pytest-xdist 3.8; read defensively, it is private)."""
+        dsession = self.config.pluginmanager.getplugin("dsession")
+        return (session.shouldfail or session.shouldstop or getattr(dsession, "shouldstop", None)
+                or getattr(dsession, "_summary_report", None)
+                or ("Ctrl-C" if exitstatus == pytest.ExitCode.INTERRUPTED else None))
+
+    def _run_status(self, session, exitstatus) -> dict:
         from normconf.golden.cases import CASES
         from normconf.judge.mutants import MUTANTS
         ns, partial = self.config.normconf, []
@@ -120,20 +175,23 @@ class ReportPlugin:
             partial.append(f"{left_out} of {len(CASES) * len(ns.adapters)} cells not selected")
         if "numpy" in ns.adapters and len(self.expected_mutants) < len(MUTANTS):
             partial.append(f"{len(MUTANTS) - len(self.expected_mutants)} of {len(MUTANTS)} mutant checks not selected")
-        unran = len(self.expected) - len(cells)
-        interrupted = None
-        if unran > 0:  # xdist keeps its -x / crashed-workers reason on its own session object
-            dsession = self.config.pluginmanager.getplugin("dsession")
-            why = (session.shouldfail or session.shouldstop or getattr(dsession, "shouldstop", None)
-                   or ("Ctrl-C" if exitstatus == pytest.ExitCode.INTERRUPTED else "stopped"))
-            interrupted = f"{why}; {unran} selected cells did not run"
-        return results.run_status(partial, interrupted)
+        # complete means every collected cell and mutant check reported: compare what was collected with
+        # what reached this process, not with the cells assembled (those include stand-ins for the lost)
+        unran_cells = len(self.expected - self.reported)
+        # without the numpy adapter the mutant checks are skips: not running them loses nothing
+        unran_mutants = len(self.expected_mutants - self.reported) if "numpy" in ns.adapters else 0
+        if not (unran_cells or unran_mutants):
+            return results.run_status(partial, None)
+        why = self._stop_reason(session, exitstatus) or "a worker or the run ended before they ran"
+        counts = [f"{n} selected {what} did not run" for n, what in
+                  ((unran_cells, "cells"), (unran_mutants, "mutant checks")) if n]
+        return results.run_status(partial, f"{why}; {' and '.join(counts)}")
 
     def pytest_sessionfinish(self, session, exitstatus):
         if self.config.option.collectonly or not (self.expected or self.expected_mutants):
             return  # collecting only, or not a conformance run (e.g. the self-tests): nothing to write
         ns = self.config.normconf
-        stopped = bool(exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldfail or session.shouldstop)
+        stopped = bool(self._stop_reason(session, exitstatus))
         cells = self._all_cells(stopped)
         versions, seconds = {}, defaultdict(float)
         for c in cells:
@@ -147,7 +205,7 @@ class ReportPlugin:
             stale=stale_rules(ns, cells), expectation_errors=ns.expectation_errors,
             adapter_info={name: adapter_info(a) for name, a in ns.adapters.items()}, warnings=ns.warnings,
             extra=results.mutant_section(list(self.mutants.values())),
-            run=self._run_status(session, exitstatus, cells))
+            run=self._run_status(session, exitstatus))
         if self.baseline is not None:
             from normconf.reports.compare import compare, exit_code
             data["comparison"] = compare(self.baseline, data)
@@ -203,6 +261,10 @@ class ReportPlugin:
     @pytest.hookimpl(trylast=True)
     def pytest_unconfigure(self, config):
         """After pytest's summary line: the write problem and the verdict, the run's last words."""
+        if self.journal is not None:  # ended (normally, by Ctrl-C, -x or a crash limit): nothing to recover
+            from normconf import journal
+            journal.release(self.report_dir)
+            os.environ.pop(journal.ENV, None)
         lines = [line for line in (self.problem, self.nothing_ran) if line]
         if self.data is not None and self.data.get("comparison"):
             from normconf.reports.changes import verdict
@@ -213,15 +275,6 @@ class ReportPlugin:
                 reporter.write_line(line, red="regression" in line and not line.startswith("0 "), bold=True)
             else:
                 print(line)
-
-
-def crashed_mutant(name: str, message: str) -> dict:
-    """A kill-table row for a mutant whose check never finished: shown as crashed, not left out."""
-    from normconf.judge.mutants import MUTANTS_BY_NAME
-    mutant = MUTANTS_BY_NAME.get(name)
-    return {"mutant": name, "bug": getattr(mutant, "bug", None), "breaks": getattr(mutant, "breaks", None),
-            "killed": False, "named": False, "crashed": True, "message": message, "caught_by": [],
-            "named_by": [], "margins": {}, "outcomes": {}}
 
 
 def write_report(data: dict, out: Path) -> list[Path]:

@@ -16,7 +16,6 @@ cells go back to their unit, and the unit is free for any worker, or the dead on
 from __future__ import annotations
 
 import json
-import os
 from collections import deque
 
 from normconf.adapters.cache import cache_dir
@@ -79,16 +78,20 @@ def read_durations() -> dict[str, float]:
         return {}  # none yet, or unreadable: the rough figures
 
 
-def write_durations(durations: dict[str, float]) -> None:
-    """Merge this run's item durations into the cache (atomically: runs may finish side by side)."""
+def write_durations(durations: dict[str, float]) -> str | None:
+    """Merge this run's item durations into the cache (atomically: runs may finish side by side).  A
+    failure to write is returned as a warning line naming the directory, never raised: the cache is an
+    optimisation."""
+    from normconf.reports.results import write_text
     directory = cache_dir()
     if directory is None or not durations:
-        return
+        return None
     merged = {**read_durations(), **{k: round(v, 4) for k, v in durations.items()}}
-    directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / f"durations.json.{os.getpid()}"
-    tmp.write_text(json.dumps(merged, sort_keys=True))
-    os.replace(tmp, directory / "durations.json")
+    try:
+        write_text(directory / "durations.json", json.dumps(merged, sort_keys=True))
+    except OSError as exc:
+        return f"cannot write the cache directory {directory} ({exc.strerror or exc}): durations not kept"
+    return None
 
 
 class Unit:

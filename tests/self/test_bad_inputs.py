@@ -5,6 +5,7 @@ import json
 import pathlib
 import re
 import shutil
+import subprocess
 import textwrap
 import zipfile
 
@@ -143,3 +144,79 @@ def test_fixture_larger_than_its_manifest_entry_is_refused_unread(tmp_path, monk
                                                     r"refused unread"):
         fixtures.load_case("ln_last1", gold)
     assert size == (fixtures.golden_dir() / "ln_last1.npz").stat().st_size  # the manifest records sizes
+
+
+ONE_CELL = ("--frameworks=numpy", "-n", "0", "-p", "no:randomly", "-k", "ln_last1")
+
+
+def _one_error_line(code, output) -> str:
+    errors = [line for line in output.splitlines() if line.startswith("ERROR:")]
+    assert code == 4 and len(errors) == 1, output[-3000:]  # pytest's usage error, before any cell
+    assert "Traceback" not in output and "INTERNALERROR" not in output and " passed" not in output
+    return errors[0]
+
+
+def test_plugin_file_with_a_syntax_error_is_one_line(tmp_path):
+    plugin = write_plugin(tmp_path, "from normconf.adapters.numpy_adapter import NumpyAdapter\nclass Mine(NumpyAdapter:\n")
+    code, _, output = run_suite(tmp_path, *ONE_CELL, f"--adapter={plugin}:Mine")
+    line = _one_error_line(code, output)
+    assert f"--adapter '{plugin}:Mine': SyntaxError: " in line and "line 2" in line
+
+
+def test_plugin_with_an_unknown_momentum_form_is_a_usage_error_naming_it(tmp_path):
+    plugin = write_plugin(tmp_path, textwrap.dedent('''
+        class Mine:
+            name = "mine"
+            momentum_form = "sideways"
+            def batch_norm_steps(self, *args):
+                return {}
+    '''))
+    code, _, output = run_suite(tmp_path, *ONE_CELL, f"--adapter={plugin}:Mine")
+    line = _one_error_line(code, output)
+    assert f"plug-in 'mine' ({plugin}:Mine): momentum_form 'sideways' is not one of weight_on_new, weight_on_old" in line
+
+
+@pytest.mark.parametrize("variable", ["NORMCONF_GOLDEN_DIR", "NORMCONF_EXPECTATIONS_DIR"])
+def test_a_directory_variable_pointing_nowhere_is_a_usage_error_naming_it(tmp_path, variable):
+    code, data, output = run_suite(tmp_path, *ONE_CELL, env={variable: str(tmp_path / "nowhere")})
+    line = _one_error_line(code, output)
+    assert line.startswith(f"ERROR: {variable}={tmp_path / 'nowhere'}: not a directory") and data == {}
+
+
+def test_expectations_file_with_a_toml_syntax_error_is_named_in_its_cells(tmp_path):
+    exp = tmp_path / "expectations"
+    shutil.copytree(REPO / "adapters" / "expectations", exp)
+    (exp / "numpy.toml").write_text((exp / "numpy.toml").read_text() + "\n[[[ not toml\n")
+    code, data, output = run_suite(tmp_path, *ONE_CELL, env={"NORMCONF_EXPECTATIONS_DIR": str(exp)})
+    (cell,) = _cells(data).values()
+    assert cell["outcome"] == "error" and cell["message"].startswith("expectations unusable: "), output[-2000:]
+    assert "numpy.toml" in cell["message"] and "no expectations file names" not in cell["message"]
+
+
+@pytest.mark.parametrize("returned, kind", [("x", "ndarray"), ("[x]", "list")])
+def test_a_plugin_returning_no_dict_names_what_it_returned(tmp_path, returned, kind):
+    plugin = write_plugin(tmp_path, textwrap.dedent(f'''
+        from normconf.adapters.numpy_adapter import NumpyAdapter
+        class Mine(NumpyAdapter):
+            name = "mine"
+            def layer_norm(self, x, *args):
+                return {returned}
+    '''))
+    code, data, output = run_suite(tmp_path, *ONE_CELL, f"--adapter={plugin}:Mine")
+    (cell,) = [c for c in data["cells"] if c["adapter"] == "mine"]
+    assert cell["outcome"] == "bad_output", output[-2000:]
+    assert cell["message"] == f"mine.layer_norm returned {kind}, not a dict of named outputs (see normconf.api)"
+
+
+def test_suite_script_takes_a_baseline_outside_the_checkout_from_anywhere(tmp_path):
+    code, _, output = run_suite(tmp_path, *ONE_CELL)
+    assert code == 0, output[-2000:]
+    baseline = tmp_path / "elsewhere" / "baseline.json"
+    baseline.parent.mkdir()
+    shutil.copy(tmp_path / "out" / "results.json", baseline)
+    # `--option VALUE` (not --option=VALUE) with VALUE outside the checkout, run from outside it
+    proc = subprocess.run(["bash", str(REPO / "ci" / "suite.sh"), *ONE_CELL, "--baseline", str(baseline),
+                           "--report-dir", str(tmp_path / "second")], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600)
+    lines = (proc.stdout + proc.stderr).strip().splitlines()
+    assert proc.returncode == 0 and lines[-1].startswith(f"0 regressions against {baseline}"), lines[-5:]

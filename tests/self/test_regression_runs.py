@@ -15,6 +15,7 @@ import pytest
 from normconf.adapters.numpy_adapter import NumpyAdapter
 from normconf.golden.cases import CASES
 from normconf.judge.expectations import load_all
+from normconf.judge.mutants import MUTANTS
 from normconf.judge.verdict import run_cell
 from normconf.reports import output, results
 from tests.self.suite_runner import REPO, run_suite, write_plugin
@@ -179,6 +180,32 @@ def test_unwritable_report_directory_is_one_line_and_the_matrix_still_shows(tmp_
     lines = output.strip().splitlines()
     assert code == 2 and lines[-1].startswith(f"normconf: cannot write the report to {out}: "), lines[-3:]
     assert "normconf conformance matrix" in output and "Traceback" not in output and "INTERNALERROR" not in output
+
+
+KILLS_EVERY_CELL = textwrap.dedent('''
+    import os
+
+    def pytest_runtest_call(item):
+        os._exit(3)  # every worker dies at its first cell: xdist gives up after --max-worker-restart
+''')
+
+
+def test_crash_storm_is_interrupted_and_keeps_the_complete_report(tmp_path, complete):
+    (tmp_path / "kills_every_cell.py").write_text(KILLS_EVERY_CELL)
+    out, before = _report_dir_with(tmp_path, complete)
+    # every adapter selected (nothing left out by choice): only the crashes can make this run incomplete
+    code, _, output = run_suite(tmp_path, "-p", "no:randomly", "-p", "kills_every_cell", "-n", "2",
+                                "--max-worker-restart=2", env={"PYTHONPATH": str(tmp_path)})
+    assert code == 1, output[-3000:]
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before, output[-3000:]
+    run = results.read(out / "partial" / "results.json")
+    crashed = [c for c in run["cells"] if c["outcome"] == "crashed"]
+    assert run["run"]["interrupted"] and not run["run"]["complete"] and crashed
+    reason = run["run"]["reasons"][-1]
+    not_run = len(CASES) * len(run["adapters"]) - len(crashed)
+    assert reason == (f"interrupted: maximum crashed workers reached: 2; {not_run} selected cells did not run "
+                      f"and {len(MUTANTS)} selected mutant checks did not run"), reason
+    assert f"the last complete report stays in {out}" in output
 
 
 KILLS_A_MUTANT = textwrap.dedent('''
