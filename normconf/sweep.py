@@ -303,7 +303,8 @@ def cli(args) -> int:
                   f"(families there: {', '.join(sorted(p.name for p in Path(args.out).glob('*') if p.is_dir())) or 'none'})",
                   file=sys.stderr)
             return 2
-        print("\n".join(history.render(history.timeline(history.load(Path(args.out) / args.family)))))
+        folder = Path(args.out) / args.family
+        print("\n".join(history.render(history.timeline(history.load(folder), history.load_bisections(folder)))))
         return 0
     versions = [p.stem for p in history.paths(Path(args.out) / args.family)] if args.rerun else list(args.versions)
     if not versions:

@@ -157,3 +157,41 @@ def test_below_a_floor_an_adapter_says_what_it_needs(monkeypatch):
     monkeypatch.setenv("NORMCONF_IGNORE_FLOORS", "1")
     assert compat.unmet("flax_nnx", versions.get) is None
     assert compat.version_tuple("2.13.0+cpu") == (2, 13, 0) and compat.version_tuple("0.4.26") > (0, 4, 3)
+
+
+def _two_package_step():
+    """1.0 -> 2.0 where the framework and a companion both moved, and running_variance changed."""
+    from normconf.adapters.numpy_adapter import NumpyAdapter
+    from normconf.judge.mutants import MUTANTS_BY_NAME
+    from tests.self.test_compare import cells_of, run_of
+    cases = ["bn1d_nc", "bn2d_nchw"]
+    correct, biased = (cells_of(a, cases) for a in (NumpyAdapter(), MUTANTS_BY_NAME["running_var_biased"].make()))
+
+    def run(version, cells, fw, companion):
+        data = {**run_of(cells), "sweep": {"version": version}}
+        data["versions"]["numpy"] = {**data["versions"]["numpy"], "fw": fw, "jax": companion}
+        return data
+    before, after = run("1.0", correct, "1.0", "0.4"), run("2.0", biased, "2.0", "0.6")
+    only_jax, only_fw = run("1.0+jax", biased, "1.0", "0.6"), run("2.0-jax", correct, "2.0", "0.4")
+    return before, after, only_jax, only_fw
+
+
+def test_a_step_where_several_packages_moved_names_them_all():
+    before, after, _, _ = _two_package_step()
+    entry = history.timeline([before, after])["steps"][0]["entries"][0]
+    assert entry["moved"] == ["fw 1.0 -> 2.0", "jax 0.4 -> 0.6"] and "blame" not in entry
+    lines = history.render(history.timeline([before, after]))
+    assert "      moved together, not bisected: fw 1.0 -> 2.0, jax 0.4 -> 0.6" in lines
+
+
+def test_a_bisected_step_blames_the_package_whose_move_alone_shows_the_change(tmp_path):
+    before, after, only_jax, only_fw = _two_package_step()
+    tl = history.timeline([before, after], {"2.0": {"jax": only_jax, "fw": only_fw}})
+    assert tl["steps"][0]["bisected"] == ["fw", "jax"]
+    assert tl["steps"][0]["entries"][0]["blame"] == ["jax"]
+    assert "      bisected: jax 0.4 -> 0.6 (with fw held)" in history.render(tl)
+    for run in (before, after):
+        results.write(run, tmp_path / "fw" / f"{run['sweep']['version']}.json")
+    results.write(only_jax, tmp_path / "fw" / "bisect" / "2.0" / "jax.json")
+    results.write(only_fw, tmp_path / "fw" / "bisect" / "2.0" / "fw.json")
+    assert "bisected: jax 0.4 -&gt; 0.6 (with fw held)" in history.history_html(tmp_path)
