@@ -237,36 +237,112 @@ def stage(directory: Path) -> Path:
     return Path(directory)
 
 
+def run_version(family: str, version: str, pins: list[str], *, offline: bool, workers: int) -> dict | None:
+    """The suite for `family` at `version` with `pins`, in its environment; its results with a `sweep`
+    entry, or None (skipped, said why)."""
+    reused = (cache_root() / env_key(family, version, list(pins)) / MARKER).exists()
+    python = resolve(family, version, list(pins), offline=offline)
+    if python is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="normconf-sweep-") as tmp:
+        data = run_suite(python, family, Path(tmp), workers)
+    if data is None:
+        return None
+    data["sweep"] = {"family": family, "version": version, "with": list(pins),
+                     "environment": _environment_label(python, reused),
+                     "installed": installed(python)}
+    # the module that imports, not only the metadata: another distribution can overwrite its files
+    # (tensorflow-cpu 2.22.0rc0 brings keras-nightly, which replaced keras 3.5.0's code)
+    found = imported_version(python, FAMILIES[family].package)
+    data["sweep"]["imported"] = found
+    if not _same_version(found, version):
+        print(f"  WARNING: asked for {version}, but {FAMILIES[family].package} imports as {found}")
+    return data
+
+
+def _environment_label(python: str, reused: bool) -> str:
+    if python == sys.executable:
+        return "this interpreter"
+    return "cached environment (reused)" if reused else "environment built for this run"
+
+
+def _keep(data: dict, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(data, indent=1, sort_keys=True, allow_nan=False) + "\n")
+    print(f"  {_outcomes(data)} -> {target}")
+
+
 def sweep(family: str, versions: list[str], pins: list[str] = (), *, offline: bool = False, out: Path = HISTORY,
           workers: int = 2) -> tuple[list[dict], list[str]]:
     """Run every version; keep each results file under out/<family>/<version>.json.  Returns the runs
     (results dicts with a `sweep` entry) in the order given, and the versions skipped."""
     runs, skipped = [], []
     for version in versions:
-        python = resolve(family, version, list(pins), offline=offline)
-        data = None
-        if python is not None:
-            with tempfile.TemporaryDirectory(prefix="normconf-sweep-") as tmp:
-                data = run_suite(python, family, Path(tmp), workers)
+        data = run_version(family, version, list(pins), offline=offline, workers=workers)
         if data is None:
             skipped.append(version)
             continue
-        versions_now = installed(python)
-        data["sweep"] = {"family": family, "version": version, "with": list(pins),
-                         "environment": "this interpreter" if python == sys.executable else "cached environment",
-                         "installed": versions_now}
-        # the module that imports, not only the metadata: another distribution can overwrite its files
-        # (tensorflow-cpu 2.22.0rc0 brings keras-nightly, which replaced keras 3.5.0's code)
-        found = imported_version(python, FAMILIES[family].package)
-        data["sweep"]["imported"] = found
-        if not _same_version(found, version):
-            print(f"  WARNING: asked for {version}, but {FAMILIES[family].package} imports as {found}")
-        target = Path(out) / family / f"{version}.json"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(data, indent=1, sort_keys=True, allow_nan=False) + "\n")
-        print(f"  {_outcomes(data)} -> {target}")
+        _keep(data, Path(out) / family / f"{version}.json")
         runs.append(data)
     return runs, skipped
+
+
+# a distribution whose import name differs: the timeline names packages as the adapters report them
+IMPORT_NAME = {"tensorflow-cpu": "tensorflow"}
+
+
+def units(family: str) -> dict[str, str]:
+    """What a bisection moves one at a time: distribution name -> the spec it is pinned by.  A companion's
+    own companions follow it (jax[cpu] pins jaxlib to jax)."""
+    fam = FAMILIES[family]
+    return {_name(fam.package): fam.package, **{_name(c): c for c in fam.companions}}
+
+
+def bisection_plan(family: str, before: dict, after: dict) -> list[tuple[str, str, list[str]]]:
+    """One run per package that moved from `before` to `after` (kept runs): (package, framework version,
+    pins) with every other unit held at `before`'s installed version and only that package at `after`'s."""
+    was, now = before["sweep"]["installed"], after["sweep"]["installed"]
+    framework = _name(FAMILIES[family].package)
+    plan = []
+    for moved in (u for u in units(family) if was.get(u) != now.get(u)):
+        held = {u: (now if u == moved else was).get(u) for u in units(family)}
+        version = held.pop(framework)
+        pins = [f"{units(family)[u]}=={v}" for u, v in sorted(held.items()) if v]
+        plan.append((moved, version, pins))
+    return plan
+
+
+def bisect(family: str, to_version: str, *, offline: bool = False, out: Path = HISTORY, workers: int = 2) -> int:
+    """Re-run the step that ends at `to_version` once per package that moved, holding the others at the
+    step's starting versions (as `asv find` does for commits); kept under out/<family>/bisect/<to>/."""
+    folder = Path(out) / family
+    runs = {history.label(r): r for r in history.load(folder)}
+    order = sorted(runs, key=version_tuple)
+    if to_version not in runs or order.index(to_version) == 0:
+        print(f"sweep --bisect: {to_version!r} is not a kept version after another in {folder} "
+              f"(kept: {', '.join(order) or 'none'})", file=sys.stderr)
+        return 2
+    before, after = runs[order[order.index(to_version) - 1]], runs[to_version]
+    plan = bisection_plan(family, before, after)
+    if len(plan) < 2:
+        print(f"sweep --bisect: only {', '.join(p for p, _, _ in plan) or 'no package'} moved from "
+              f"{history.label(before)} to {to_version}: nothing to bisect")
+        return 0
+    missed = []
+    for package, version, pins in plan:
+        print(f"bisect {history.label(before)} -> {to_version}: {package} moved alone ({family} {version}, "
+              f"{', '.join(pins)})")
+        data = run_version(family, version, pins, offline=offline, workers=workers)
+        if data is None:
+            missed.append(package)
+            print(f"  {package} moved alone: not installable with {', '.join(pins)} (see above); the timeline "
+                  f"says what it could not attribute")
+            continue
+        data["sweep"]["bisect"] = {"from": history.label(before), "to": to_version, "moved": package}
+        _keep(data, folder / "bisect" / to_version / f"{IMPORT_NAME.get(package, package)}.json")
+    print(f"\ntimeline of {family}:")
+    print("\n".join(history.render(history.timeline(history.load(folder), history.load_bisections(folder)))))
+    return 1 if missed else 0
 
 
 def _outcomes(data: dict) -> str:
@@ -288,6 +364,8 @@ def add_commands(sub) -> None:
                      help="pin a companion or add a package, e.g. --with torch==2.13.0 (repeatable)")
     swp.add_argument("--rerun", action="store_true", help="the versions kept in the history folder, with their pins")
     swp.add_argument("--offline", action="store_true", help="install nothing: cached environments or this interpreter")
+    swp.add_argument("--bisect", metavar="VERSION", help="re-run the kept step that ends at VERSION once per package "
+                     "that moved in it, the others held (kept in FAMILY/bisect/VERSION/)")
     swp.add_argument("--out", default=HISTORY, help="history folder (default reports/history)")
     swp.add_argument("-n", "--workers", type=int, default=2, help="pytest-xdist workers per run")
     tln = sub.add_parser("timeline", help="what changed at which version, from the history folder")
@@ -306,6 +384,8 @@ def cli(args) -> int:
         folder = Path(args.out) / args.family
         print("\n".join(history.render(history.timeline(history.load(folder), history.load_bisections(folder)))))
         return 0
+    if args.bisect:
+        return bisect(args.family, args.bisect, offline=args.offline, out=Path(args.out), workers=args.workers)
     versions = [p.stem for p in history.paths(Path(args.out) / args.family)] if args.rerun else list(args.versions)
     if not versions:
         print(f"sweep {args.family}: no versions given" + (f" and none kept in {Path(args.out) / args.family}"

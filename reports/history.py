@@ -49,6 +49,7 @@ def _row_changes(before: dict, after: dict) -> list[dict]:
 
 
 NOT_BLAMED = ("python",)  # reported with the versions, but the same interpreter runs every version of a sweep
+MOVES_WITH = {"jaxlib": "jax"}  # jax[cpu] pins jaxlib to jax: a bisection moves them as one
 
 
 def moved_for(packages: list[dict], adapter: str) -> list[str]:
@@ -75,7 +76,7 @@ def _attributed(entries: list[dict], packages: list[dict], bisection: dict | Non
     for entry in entries:
         extra = {"moved": moved_for(packages, entry["adapter"])}
         if bisection:
-            extra["blame"] = blame(entry, bisection)
+            extra.update(blame=blame(entry, bisection), bisected=sorted(bisection))
         out.append({**entry, **extra})
     return out
 
@@ -97,18 +98,28 @@ def timeline(runs: list[dict], bisections: dict[str, dict] | None = None) -> dic
     return {"versions": [label(r) for r in runs], "steps": steps}
 
 
+def _unit(moved: str) -> str:
+    """'jaxlib 0.4.27 -> 0.6.0' -> 'jax': the package a bisection moved it with."""
+    name = moved.split(" ", 1)[0]
+    return MOVES_WITH.get(name, name)
+
+
 def attribution(entry: dict) -> str | None:
     """Who the entry's change belongs to, when more than one package moved under its adapter."""
     moved = entry.get("moved", [])
-    if "blame" in entry:
-        held = [m.split(" ", 1)[0] for m in moved if not any(m.startswith(b + " ") for b in entry["blame"])]
-        if not entry["blame"]:
-            return f"bisected: no single package's move shows it alone (moved: {', '.join(moved)})"
-        return (f"bisected: {', '.join(m for m in moved if m.split(' ', 1)[0] in entry['blame'])}"
-                + (f" (with {', '.join(held)} held)" if held else ""))
-    if len(moved) > 1:
+    if len({_unit(m) for m in moved}) < 2:
+        return None
+    if "blame" not in entry:
         return f"moved together, not bisected: {', '.join(moved)}"
-    return None
+    blamed = [m for m in moved if _unit(m) in entry["blame"]]
+    held = sorted({_unit(m) for m in moved} - set(entry["blame"]))
+    unrun = sorted({_unit(m) for m in moved} - set(entry["bisected"]))
+    if blamed:
+        return f"bisected: {', '.join(blamed)}" + (f" (with {', '.join(held)} held)" if held else "")
+    if unrun:
+        return (f"bisected: not {', '.join(entry['bisected'])}'s move alone; {', '.join(unrun)}'s alone could not "
+                f"be run (moved: {', '.join(moved)})")
+    return f"bisected: no single package's move shows it alone (moved: {', '.join(moved)})"
 
 
 def _packages(step: dict) -> str:

@@ -195,3 +195,70 @@ def test_a_bisected_step_blames_the_package_whose_move_alone_shows_the_change(tm
     results.write(only_jax, tmp_path / "fw" / "bisect" / "2.0" / "jax.json")
     results.write(only_fw, tmp_path / "fw" / "bisect" / "2.0" / "fw.json")
     assert "bisected: jax 0.4 -&gt; 0.6 (with fw held)" in history.history_html(tmp_path)
+
+
+def _kept(version, installed):
+    return {"sweep": {"version": version, "installed": installed}}
+
+
+def test_bisection_moves_one_package_and_holds_the_others_at_the_steps_start():
+    before = _kept("0.10.0", {"flax": "0.10.0", "jax": "0.4.27", "jaxlib": "0.4.27", "numpy": "2.4.6"})
+    after = _kept("0.10.7", {"flax": "0.10.7", "jax": "0.6.0", "jaxlib": "0.6.0", "numpy": "2.4.6"})
+    assert sweep.bisection_plan("flax", before, after) == [
+        ("flax", "0.10.7", ["jax[cpu]==0.4.27"]), ("jax", "0.10.0", ["jax[cpu]==0.6.0"])]
+    keras_before = _kept("3.3.3", {"keras": "3.3.3", "tensorflow-cpu": "2.17.1", "jax": "0.5.3", "torch": "2.13.0"})
+    keras_after = _kept("3.8.0", {"keras": "3.8.0", "tensorflow-cpu": "2.17.1", "jax": "0.10.2", "torch": "2.13.0"})
+    assert sweep.bisection_plan("keras", keras_before, keras_after) == [
+        ("keras", "3.8.0", ["jax[cpu]==0.5.3", "tensorflow-cpu==2.17.1", "torch==2.13.0"]),
+        ("jax", "3.3.3", ["jax[cpu]==0.10.2", "tensorflow-cpu==2.17.1", "torch==2.13.0"])]
+
+
+def test_bisect_runs_each_moved_package_alone_and_the_timeline_blames_it(tmp_path, monkeypatch, capsys):
+    before, after, only_jax, only_fw = _two_package_step()
+    for run, installed in ((before, {"numpy": "1.0", "jax": "0.4"}), (after, {"numpy": "2.0", "jax": "0.6"})):
+        run["sweep"]["installed"] = installed
+        results.write(run, tmp_path / "numpy" / f"{run['sweep']['version']}.json")
+    monkeypatch.setitem(sweep.FAMILIES, "numpy", sweep.Family("numpy", ("jax[cpu]",)))
+    asked = []
+
+    def fake_run(family, version, pins, **kw):  # the environments: jax's move alone shows the change
+        asked.append((version, pins))
+        data = json.loads(json.dumps(only_jax if pins == ["jax[cpu]==0.6"] else only_fw))
+        data["sweep"] = {"version": version, "with": pins}
+        return data
+    monkeypatch.setattr(sweep, "run_version", fake_run)
+    assert sweep.bisect("numpy", "2.0", out=tmp_path) == 0
+    assert asked == [("2.0", ["jax[cpu]==0.4"]), ("1.0", ["jax[cpu]==0.6"])]
+    kept = json.loads((tmp_path / "numpy" / "bisect" / "2.0" / "jax.json").read_text())
+    assert kept["sweep"]["bisect"] == {"from": "1.0", "to": "2.0", "moved": "jax"}
+    assert "      bisected: jax 0.4 -> 0.6 (with fw held)" in capsys.readouterr().out
+    assert sweep.bisect("numpy", "1.0", out=tmp_path) == 2  # the first version has no step to bisect
+
+
+def test_the_environment_label_says_built_or_reused(tmp_path, monkeypatch):
+    monkeypatch.setenv("NORMCONF_ENV_CACHE", str(tmp_path))
+    python = str(tmp_path / "env" / "bin" / "python")
+    monkeypatch.setattr(sweep, "resolve", lambda *a, **k: python)
+    monkeypatch.setattr(sweep, "run_suite", lambda *a, **k: {"summary": {}})
+    monkeypatch.setattr(sweep, "installed", lambda p: {})
+    monkeypatch.setattr(sweep, "imported_version", lambda p, m: "1.0")
+    assert sweep.run_version("numpy", "1.0", [], offline=True, workers=0)["sweep"]["environment"] == (
+        "environment built for this run")
+    marker = tmp_path / sweep.env_key("numpy", "1.0", []) / sweep.MARKER
+    marker.parent.mkdir(parents=True)
+    marker.write_text("{}")
+    assert sweep.run_version("numpy", "1.0", [], offline=True, workers=0)["sweep"]["environment"] == (
+        "cached environment (reused)")
+
+
+@pytest.mark.parametrize("extra, said", [
+    ({}, "moved together, not bisected: flax 0.10.0 -> 0.10.7, jax 0.4.27 -> 0.6.0, jaxlib 0.4.27 -> 0.6.0"),
+    ({"blame": ["jax"], "bisected": ["flax", "jax"]},
+     "bisected: jax 0.4.27 -> 0.6.0, jaxlib 0.4.27 -> 0.6.0 (with flax held)"),
+    ({"blame": [], "bisected": ["jax"]}, "bisected: not jax's move alone; flax's alone could not be run"),
+    ({"blame": [], "bisected": ["flax", "jax"]}, "bisected: no single package's move shows it alone"),
+])
+def test_attribution_moves_jaxlib_with_jax_and_says_what_was_not_run(extra, said):
+    moved = ["flax 0.10.0 -> 0.10.7", "jax 0.4.27 -> 0.6.0", "jaxlib 0.4.27 -> 0.6.0"]
+    assert history.attribution({"moved": moved, **extra}).startswith(said)
+    assert history.attribution({"moved": moved[1:], **extra}) is None  # jax and jaxlib: one unit, nothing to split
