@@ -198,20 +198,66 @@ def resolve(family: str, version: str, pins: list[str], *, offline: bool, say=pr
     return str(_python(env_dir))
 
 
+NOT_INSTALLABLE = "NORMCONF_NOT_INSTALLABLE"  # adapter -> why, for the plugin: set by the sweep only
+# Run in a built environment before the suite: each adapter of the family that imports makes and calls its
+# layers once; an ImportError or AttributeError then (an API the adapter needs is missing from what got
+# installed) makes it "not installable with ..." for this run, not a cell-by-cell regression.
+SMOKE = "import json, sys; from normconf.sweep import adapter_problems; print(json.dumps(adapter_problems(sys.argv[1])))"
+
+
+def adapter_problems(family: str, adapters: dict | None = None) -> dict[str, str]:
+    """adapter -> "not installable with <its packages>: <error>" for each adapter of `family` (default: the
+    built-ins) that imports but cannot make and call its layers for lack of an API (ImportError,
+    AttributeError).  Any other error is the framework's behaviour, for the suite to judge."""
+    from normconf.adapters.harness import call
+    from normconf.golden.fixtures import load_case
+    if adapters is None:
+        from normconf.adapters.registry import BUILTINS as adapters
+    problems = {}
+    for name, adapter in adapters.items():
+        if name != family and not name.startswith((family + "_", family + "[")) or adapter.availability():
+            continue
+        try:
+            for case in ("ln_last1", "bn1d_nc"):
+                call(adapter, load_case(case))
+        except (ImportError, AttributeError) as exc:
+            packages = ", ".join(f"{k} {v}" for k, v in sorted(adapter.versions().items()) if k not in ("python", "numpy"))
+            problems[name] = f"not installable with {packages}: {type(exc).__name__}: {exc}"
+        except Exception:
+            pass
+    return problems
+
+
+def smoke_check(python: str, family: str, env: dict) -> dict[str, str]:
+    """adapter -> "not installable with ...: <error>" for the family's adapters that cannot make their layers."""
+    proc = _run([python, "-c", SMOKE, family], env=env)
+    try:
+        return json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else {}
+    except (ValueError, IndexError):
+        return {}
+
+
 def run_suite(python: str, family: str, out_dir: Path, workers: int) -> dict | None:
     """The conformance suite for one family, from this checkout; its results, or None."""
     xdist = _run([python, "-c", "import xdist"]).returncode == 0
     # the golden cases only: the mutant checks test normconf, not the framework
     staged = stage(out_dir / "code")
-    # where normconf is installed, pytest loads the plugin by its entry point (loading it twice is an error)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(staged), os.environ.get("PYTHONPATH")]))}
+    # where normconf is installed, pytest loads the plugin by its entry point (loading it twice is an error).
+    # Asked where pytest runs: from a checkout's folder, `python -c` also sees its normconf.egg-info, whose
+    # entry point pytest in out_dir would not (the plugin then never loads: "unrecognized arguments").
     installed = _run([python, "-c", "import importlib.metadata as m, sys; "
-                      "sys.exit(not any(e.name == 'normconf' for e in m.entry_points(group='pytest11')))"])
+                      "sys.exit(not any(e.name == 'normconf' for e in m.entry_points(group='pytest11')))"],
+                     cwd=out_dir, env=env)
     plugin = [] if installed.returncode == 0 else ["-p", "normconf.plugin"]
     cmd = [python, "-m", "pytest", str(staged / "normconf" / "checks" / "test_golden.py"), "-q", *plugin,
            "-p", "no:randomly", "-p", "no:cacheprovider", "--normconf", f"--frameworks={family}",
            f"--report-dir={out_dir}", f"--rootdir={out_dir}"]
     cmd += ["-n", str(workers)] if xdist and workers else []
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(staged), os.environ.get("PYTHONPATH")]))}
+    problems = smoke_check(python, family, env)
+    for why in problems.values():
+        print(f"  {why}")
+    env[NOT_INSTALLABLE] = json.dumps(problems)
     proc = _run(cmd, cwd=out_dir, env=env)
     path = out_dir / "results.json"
     if not path.exists():

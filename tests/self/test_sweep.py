@@ -262,3 +262,64 @@ def test_attribution_moves_jaxlib_with_jax_and_says_what_was_not_run(extra, said
     moved = ["flax 0.10.0 -> 0.10.7", "jax 0.4.27 -> 0.6.0", "jaxlib 0.4.27 -> 0.6.0"]
     assert history.attribution({"moved": moved, **extra}).startswith(said)
     assert history.attribution({"moved": moved[1:], **extra}) is None  # jax and jaxlib: one unit, nothing to split
+
+
+class _Adapter:
+    """A stand-in adapter: available or not, and what its layers do when called."""
+
+    def __init__(self, name, raises=None, unavailable=None):
+        self.name, self.raises, self.unavailable, self.momentum_form = name, raises, unavailable, "weight_on_new"
+
+    def availability(self):
+        return self.unavailable
+
+    def versions(self):
+        return {"python": "3.11", "numpy": "2", "flax": "0.10.4", "jax": "0.4.27"}
+
+    def _call(self, *a):
+        if self.raises:
+            raise self.raises
+        return {}
+    layer_norm = batch_norm_steps = _call
+
+
+def test_an_adapter_missing_an_api_is_not_installable_with_its_packages():
+    adapters = {"flax_linen": _Adapter("flax_linen"),
+                "flax_nnx": _Adapter("flax_nnx", ImportError("cannot import name 'AbstractMesh' from 'jax.sharding'")),
+                "flax_other": _Adapter("flax_other", ValueError("a framework's own error")),  # the suite judges it
+                "flax_gone": _Adapter("flax_gone", ImportError("x"), unavailable="flax not importable"),
+                "torch": _Adapter("torch", ImportError("not this family"))}
+    assert sweep.adapter_problems("flax", adapters) == {
+        "flax_nnx": "not installable with flax 0.10.4, jax 0.4.27: ImportError: cannot import name 'AbstractMesh' "
+                    "from 'jax.sharding'"}
+    assert sweep.adapter_problems("numpy") == {}  # the real numpy adapter makes its layers
+
+
+def test_the_suite_records_a_not_installable_adapter_instead_of_judging_it(tmp_path):
+    from tests.self.suite_runner import run_suite
+    why = "not installable with numpy 0: ImportError: made up"
+    code, data, _ = run_suite(tmp_path, "--frameworks=numpy", "-n", "0", "-p", "no:randomly", "-k", "ln_last1",
+                              env={sweep.NOT_INSTALLABLE: json.dumps({"numpy": why})})
+    assert code == 0 and data["cells"] and all(
+        c["outcome"] == "not_installed" and c["message"] == why for c in data["cells"])
+    code, _, output = run_suite(tmp_path / "bad", "--frameworks=numpy", "-n", "0", "-k", "ln_last1",
+                                env={sweep.NOT_INSTALLABLE: "[1"})
+    assert code != 0 and "NORMCONF_NOT_INSTALLABLE: expected a JSON object adapter -> reason" in output
+    assert "Traceback" not in output
+
+
+def test_whether_normconf_is_installed_is_asked_where_pytest_runs(tmp_path, monkeypatch):
+    # from a checkout, `python -c` in its folder sees normconf.egg-info's entry point, which pytest in the
+    # run's folder does not: the plugin was then left out and the suite stopped at "unrecognized arguments"
+    asked = []
+
+    def fake(cmd, **kw):
+        asked.append((cmd, kw))
+        return subprocess.CompletedProcess(cmd, 1, "{}", "")
+    monkeypatch.setattr(sweep, "_run", fake)
+    sweep.run_suite(sys.executable, "numpy", tmp_path, 0)
+    check = next(kw for cmd, kw in asked if "pytest11" in cmd[-1])
+    suite = next((cmd, kw) for cmd, kw in asked if "pytest" in cmd[2:3])
+    assert check["cwd"] == suite[1]["cwd"] == tmp_path
+    assert check["env"]["PYTHONPATH"] == suite[1]["env"]["PYTHONPATH"]
+    assert ["-p", "normconf.plugin"] == suite[0][5:7]
