@@ -446,6 +446,9 @@ def cli(args) -> int:
     runs.sort(key=lambda r: version_tuple(history.label(r)))
     print(f"\ntimeline of {args.family}:")
     print("\n".join(history.render(history.timeline(runs))))
+    if len(runs) == 1:  # no step to show: the version's own readings
+        print(f"readings at {history.label(runs[0])}:")
+        print("\n".join(history.readings(runs[0])))
     if skipped:
         print(f"\nskipped (see above): {', '.join(skipped)}")
     return 1 if skipped else 0

@@ -126,6 +126,13 @@ def _packages(step: dict) -> str:
     return ", ".join(f"{p['package']} {p['before']} -> {p['after']}" for p in step["packages"]) or "same packages"
 
 
+def readings(run: dict) -> list[str]:
+    """One run's matrix, a line per row: what a one-version sweep shows, having no step to compare."""
+    return [f"  {row['row']}: " + ", ".join(f"{adapter} {cell.get('label', cell.get('observed'))}"
+                                            for adapter, cell in row["cells"].items())
+            for row in run["matrix"]["rows"]]
+
+
 def render(tl: dict) -> list[str]:
     """Plain lines: per step, the packages, the matrix rows that changed, then one line per cause."""
     lines = [f"versions: {' -> '.join(tl['versions'])}"]

@@ -89,6 +89,8 @@ def test_sweep_on_this_interpreter_keeps_results_and_prints_the_timeline(tmp_pat
                            "--out", str(tmp_path), "-n", "0"], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "this interpreter has numpy" in proc.stdout and "timeline of numpy:" in proc.stdout
+    assert f"readings at {np.__version__}:" in proc.stdout  # one version: its own readings, not an empty timeline
+    assert "  running_variance: numpy unbiased" in proc.stdout
     kept = json.loads((tmp_path / "numpy" / f"{np.__version__}.json").read_text())
     assert kept["sweep"]["version"] == np.__version__ and kept["sweep"]["installed"]["numpy"] == np.__version__
     assert kept["summary"]["pass"] == len(kept["cells"])
