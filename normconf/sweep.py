@@ -228,13 +228,20 @@ def adapter_problems(family: str, adapters: dict | None = None) -> dict[str, str
     return problems
 
 
-def smoke_check(python: str, family: str, env: dict) -> dict[str, str]:
-    """adapter -> "not installable with ...: <error>" for the family's adapters that cannot make their layers."""
-    proc = _run([python, "-c", SMOKE, family], env=env)
+def smoke_check(python: str, family: str, env: dict, cwd: Path) -> dict[str, str]:
+    """adapter -> "not installable with ...: <error>" for the family's adapters that cannot make their layers.
+    Run where the suite runs (`cwd`): from a checkout's folder `python -c` would import its normconf/ folder."""
+    proc = _run([python, "-c", SMOKE, family], env=env, cwd=cwd)
     try:
-        return json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else {}
+        return json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else _unchecked(proc)
     except (ValueError, IndexError):
-        return {}
+        return _unchecked(proc)
+
+
+def _unchecked(proc) -> dict:
+    print(f"  WARNING: the adapters could not be checked before the suite (exit {proc.returncode}): "
+          f"{(proc.stdout + proc.stderr).strip()[-300:]}")
+    return {}
 
 
 def run_suite(python: str, family: str, out_dir: Path, workers: int) -> dict | None:
@@ -254,7 +261,7 @@ def run_suite(python: str, family: str, out_dir: Path, workers: int) -> dict | N
            "-p", "no:randomly", "-p", "no:cacheprovider", "--normconf", f"--frameworks={family}",
            f"--report-dir={out_dir}", f"--rootdir={out_dir}"]
     cmd += ["-n", str(workers)] if xdist and workers else []
-    problems = smoke_check(python, family, env)
+    problems = smoke_check(python, family, env, out_dir)
     for why in problems.values():
         print(f"  {why}")
     env[NOT_INSTALLABLE] = json.dumps(problems)

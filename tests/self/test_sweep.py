@@ -310,7 +310,7 @@ def test_the_suite_records_a_not_installable_adapter_instead_of_judging_it(tmp_p
     assert "Traceback" not in output
 
 
-def test_whether_normconf_is_installed_is_asked_where_pytest_runs(tmp_path, monkeypatch):
+def test_whether_normconf_is_installed_and_the_adapters_are_checked_where_pytest_runs(tmp_path, monkeypatch, capsys):
     # from a checkout, `python -c` in its folder sees normconf.egg-info's entry point, which pytest in the
     # run's folder does not: the plugin was then left out and the suite stopped at "unrecognized arguments"
     asked = []
@@ -321,7 +321,9 @@ def test_whether_normconf_is_installed_is_asked_where_pytest_runs(tmp_path, monk
     monkeypatch.setattr(sweep, "_run", fake)
     sweep.run_suite(sys.executable, "numpy", tmp_path, 0)
     check = next(kw for cmd, kw in asked if "pytest11" in cmd[-1])
+    smoke = next(kw for cmd, kw in asked if cmd[2:3] == [sweep.SMOKE])
     suite = next((cmd, kw) for cmd, kw in asked if "pytest" in cmd[2:3])
-    assert check["cwd"] == suite[1]["cwd"] == tmp_path
-    assert check["env"]["PYTHONPATH"] == suite[1]["env"]["PYTHONPATH"]
+    assert check["cwd"] == smoke["cwd"] == suite[1]["cwd"] == tmp_path
+    assert check["env"]["PYTHONPATH"] == smoke["env"]["PYTHONPATH"] == suite[1]["env"]["PYTHONPATH"]
     assert ["-p", "normconf.plugin"] == suite[0][5:7]
+    assert "WARNING: the adapters could not be checked before the suite (exit 1)" in capsys.readouterr().out
