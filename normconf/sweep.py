@@ -262,8 +262,8 @@ def run_suite(python: str, family: str, out_dir: Path, workers: int) -> dict | N
            f"--report-dir={out_dir}", f"--rootdir={out_dir}"]
     cmd += ["-n", str(workers)] if xdist and workers else []
     problems = smoke_check(python, family, env, out_dir)
-    for why in problems.values():
-        print(f"  {why}")
+    for name, why in problems.items():
+        print(f"  {name}: {why}")
     env[NOT_INSTALLABLE] = json.dumps(problems)
     proc = _run(cmd, cwd=out_dir, env=env)
     path = out_dir / "results.json"

@@ -128,7 +128,7 @@ def _packages(step: dict) -> str:
 
 def readings(run: dict) -> list[str]:
     """One run's matrix, a line per row: what a one-version sweep shows, having no step to compare."""
-    return [f"  {row['row']}: " + ", ".join(f"{adapter} {cell.get('label', cell.get('observed'))}"
+    return [f"  {row['row']}: " + ", ".join(f"{adapter} {cell.get('label') or cell.get('observed') or '- (not run)'}"
                                             for adapter, cell in row["cells"].items())
             for row in run["matrix"]["rows"]]
 
