@@ -59,7 +59,8 @@ def cache_root() -> Path:
     return Path(os.environ.get("NORMCONF_ENV_CACHE", Path.home() / ".cache" / "normconf" / "envs"))
 
 
-def _name(spec: str) -> str:
+def dist_name(spec: str) -> str:
+    """"jax[cpu]==0.6.0" -> "jax": the distribution a requirement names, canonicalized."""
     return canonicalize_name(Requirement(spec).name)
 
 
@@ -83,7 +84,7 @@ def requirements(family: str, version: str, pins: list[str]) -> list[str]:
     """The framework at `version`, its companions, and the pins (a pin narrows a companion)."""
     fam = FAMILIES[family]
     reqs = [f"{fam.package}=={version}", *fam.companions]
-    if family == "torch" and version_tuple(version) < version_tuple(TORCH_NUMPY2) and "numpy" not in map(_name, pins):
+    if family == "torch" and version_tuple(version) < version_tuple(TORCH_NUMPY2) and "numpy" not in map(dist_name, pins):
         reqs.append("numpy<2")  # built against numpy 1.x (adapters/compat.py)
     return reqs + list(pins)
 
@@ -156,10 +157,10 @@ def build(env_dir: Path, family: str, version: str, pins: list[str]) -> dict:
     try:
         _install(tmp, normconf_requirements() + requirements(family, version, pins))
         companion = FAMILIES[family].at_minimum
-        if companion and companion not in map(_name, pins):
+        if companion and companion not in map(dist_name, pins):
             minimum = _declared_minimum(_python(tmp), FAMILIES[family].package, companion)
             if minimum and installed(_python(tmp)).get(companion) != minimum:
-                _install(tmp, [next(c for c in FAMILIES[family].companions if _name(c) == companion) + f"=={minimum}"])
+                _install(tmp, [next(c for c in FAMILIES[family].companions if dist_name(c) == companion) + f"=={minimum}"])
     except RuntimeError:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -319,7 +320,7 @@ def _environment_label(python: str, reused: bool) -> str:
     return "cached environment (reused)" if reused else "environment built for this run"
 
 
-def _keep(data: dict, target: Path) -> None:
+def keep_run(data: dict, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(data, indent=1, sort_keys=True, allow_nan=False) + "\n")
     print(f"  {_outcomes(data)} -> {target}")
@@ -335,67 +336,9 @@ def sweep(family: str, versions: list[str], pins: list[str] = (), *, offline: bo
         if data is None:
             skipped.append(version)
             continue
-        _keep(data, Path(out) / family / f"{version}.json")
+        keep_run(data, Path(out) / family / f"{version}.json")
         runs.append(data)
     return runs, skipped
-
-
-# a distribution whose import name differs: the timeline names packages as the adapters report them
-IMPORT_NAME = {"tensorflow-cpu": "tensorflow"}
-
-
-def units(family: str) -> dict[str, str]:
-    """What a bisection moves one at a time: distribution name -> the spec it is pinned by.  A companion's
-    own companions follow it (jax[cpu] pins jaxlib to jax)."""
-    fam = FAMILIES[family]
-    return {_name(fam.package): fam.package, **{_name(c): c for c in fam.companions}}
-
-
-def bisection_plan(family: str, before: dict, after: dict) -> list[tuple[str, str, list[str]]]:
-    """One run per package that moved from `before` to `after` (kept runs): (package, framework version,
-    pins) with every other unit held at `before`'s installed version and only that package at `after`'s."""
-    was, now = before["sweep"]["installed"], after["sweep"]["installed"]
-    framework = _name(FAMILIES[family].package)
-    plan = []
-    for moved in (u for u in units(family) if was.get(u) != now.get(u)):
-        held = {u: (now if u == moved else was).get(u) for u in units(family)}
-        version = held.pop(framework)
-        pins = [f"{units(family)[u]}=={v}" for u, v in sorted(held.items()) if v]
-        plan.append((moved, version, pins))
-    return plan
-
-
-def bisect(family: str, to_version: str, *, offline: bool = False, out: Path = HISTORY, workers: int = 2) -> int:
-    """Re-run the step that ends at `to_version` once per package that moved, holding the others at the
-    step's starting versions (as `asv find` does for commits); kept under out/<family>/bisect/<to>/."""
-    folder = Path(out) / family
-    runs = {history.label(r): r for r in history.load(folder)}
-    order = sorted(runs, key=version_tuple)
-    if to_version not in runs or order.index(to_version) == 0:
-        print(f"sweep --bisect: {to_version!r} is not a kept version after another in {folder} "
-              f"(kept: {', '.join(order) or 'none'})", file=sys.stderr)
-        return 2
-    before, after = runs[order[order.index(to_version) - 1]], runs[to_version]
-    plan = bisection_plan(family, before, after)
-    if len(plan) < 2:
-        print(f"sweep --bisect: only {', '.join(p for p, _, _ in plan) or 'no package'} moved from "
-              f"{history.label(before)} to {to_version}: nothing to bisect")
-        return 0
-    missed = []
-    for package, version, pins in plan:
-        print(f"bisect {history.label(before)} -> {to_version}: {package} moved alone ({family} {version}, "
-              f"{', '.join(pins)})")
-        data = run_version(family, version, pins, offline=offline, workers=workers)
-        if data is None:
-            missed.append(package)
-            print(f"  {package} moved alone: not installable with {', '.join(pins)} (see above); the timeline "
-                  f"says what it could not attribute")
-            continue
-        data["sweep"]["bisect"] = {"from": history.label(before), "to": to_version, "moved": package}
-        _keep(data, folder / "bisect" / to_version / f"{IMPORT_NAME.get(package, package)}.json")
-    print(f"\ntimeline of {family}:")
-    print("\n".join(history.render(history.timeline(history.load(folder), history.load_bisections(folder)))))
-    return 1 if missed else 0
 
 
 def _outcomes(data: dict) -> str:
@@ -437,8 +380,6 @@ def cli(args) -> int:
         folder = Path(args.out) / args.family
         print("\n".join(history.render(history.timeline(history.load(folder), history.load_bisections(folder)))))
         return 0
-    if args.bisect:
-        return bisect(args.family, args.bisect, offline=args.offline, out=Path(args.out), workers=args.workers)
     versions = [p.stem for p in history.paths(Path(args.out) / args.family)] if args.rerun else list(args.versions)
     if not versions:
         print(f"sweep {args.family}: no versions given" + (f" and none kept in {Path(args.out) / args.family}"

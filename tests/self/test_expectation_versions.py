@@ -10,7 +10,6 @@ from normconf.judge.verdict import run_cell
 DOC = {"variant": "biased", "cite": "somewhere"}
 
 
-
 def _versions(**found):
     return lambda package: found.get(package, "not installed")
 

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from normconf import sweep
+from normconf import bisect, sweep
 from normconf.adapters import compat
 from normconf.reports import history, results
 
@@ -206,11 +206,11 @@ def _kept(version, installed):
 def test_bisection_moves_one_package_and_holds_the_others_at_the_steps_start():
     before = _kept("0.10.0", {"flax": "0.10.0", "jax": "0.4.27", "jaxlib": "0.4.27", "numpy": "2.4.6"})
     after = _kept("0.10.7", {"flax": "0.10.7", "jax": "0.6.0", "jaxlib": "0.6.0", "numpy": "2.4.6"})
-    assert sweep.bisection_plan("flax", before, after) == [
+    assert bisect.bisection_plan("flax", before, after) == [
         ("flax", "0.10.7", ["jax[cpu]==0.4.27"]), ("jax", "0.10.0", ["jax[cpu]==0.6.0"])]
     keras_before = _kept("3.3.3", {"keras": "3.3.3", "tensorflow-cpu": "2.17.1", "jax": "0.5.3", "torch": "2.13.0"})
     keras_after = _kept("3.8.0", {"keras": "3.8.0", "tensorflow-cpu": "2.17.1", "jax": "0.10.2", "torch": "2.13.0"})
-    assert sweep.bisection_plan("keras", keras_before, keras_after) == [
+    assert bisect.bisection_plan("keras", keras_before, keras_after) == [
         ("keras", "3.8.0", ["jax[cpu]==0.5.3", "tensorflow-cpu==2.17.1", "torch==2.13.0"]),
         ("jax", "3.3.3", ["jax[cpu]==0.10.2", "tensorflow-cpu==2.17.1", "torch==2.13.0"])]
 
@@ -229,12 +229,12 @@ def test_bisect_runs_each_moved_package_alone_and_the_timeline_blames_it(tmp_pat
         data["sweep"] = {"version": version, "with": pins}
         return data
     monkeypatch.setattr(sweep, "run_version", fake_run)
-    assert sweep.bisect("numpy", "2.0", out=tmp_path) == 0
+    assert bisect.bisect("numpy", "2.0", out=tmp_path) == 0
     assert asked == [("2.0", ["jax[cpu]==0.4"]), ("1.0", ["jax[cpu]==0.6"])]
     kept = json.loads((tmp_path / "numpy" / "bisect" / "2.0" / "jax.json").read_text())
     assert kept["sweep"]["bisect"] == {"from": "1.0", "to": "2.0", "moved": "jax"}
     assert "      bisected: jax 0.4 -> 0.6 (with fw held)" in capsys.readouterr().out
-    assert sweep.bisect("numpy", "1.0", out=tmp_path) == 2  # the first version has no step to bisect
+    assert bisect.bisect("numpy", "1.0", out=tmp_path) == 2  # the first version has no step to bisect
 
 
 def test_the_environment_label_says_built_or_reused(tmp_path, monkeypatch):
