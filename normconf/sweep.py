@@ -9,6 +9,9 @@ its release declares as its minimum (the one it was built against); torch before
 `--with SPEC` pins any of them (e.g. --with torch==2.13.0 for a CPU wheel from a local index).
 Without network nothing new can be installed: a version then runs on its cached environment, or on this
 interpreter when it has exactly that version, or is skipped, and the sweep says which.
+Before the suite, each adapter of the family makes and calls its layers once in the environment: one that
+lacks an API it needs is "not installable with ..." for that run (adapter_problems), not a regression.
+A kept run says whether its environment was built for it or reused.  --bisect: normconf/bisect.py.
 """
 from __future__ import annotations
 
