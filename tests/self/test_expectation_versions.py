@@ -73,3 +73,19 @@ def test_a_cell_is_judged_with_the_rules_in_force_for_the_installed_versions(bou
                      "documented": {k: {"variant": v["variant"], "cite": v["cite"]} for k, v in numpy.documented.items()},
                      "deviation": [{"cases": ["bn1d_nc"], "match": "x", "reason": "why", **bounds}]}, "t.toml")
     assert run_cell(get("numpy"), "numpy", "bn1d_nc", exp, None)["outcome"] == outcome
+
+
+def test_the_packaged_ranges_load_and_the_floors_fall_outside_todays_deviations():
+    exps, errors = load_all()
+    assert errors == []
+    floor = _versions(flax="0.8.4", jax="0.4.26", keras="3.0.0", torch="1.13.0")
+    today = _versions(flax="0.12.8", jax="0.10.2", keras="3.15.1", torch="2.13.0")
+    nnx_float32 = next(r for r in exps["flax_nnx"].deviations if r.match == ("has dtype float32",))
+    assert not nnx_float32.applies("flax_nnx", "dtype_bn_float16", version_of=floor)
+    assert nnx_float32.applies("flax_nnx", "dtype_bn_float16", version_of=today)
+    ln_offset = [r for r in exps["flax_linen"].deviations if r.applies("flax_linen", "stress_ln_offset_1e4", version_of=today)]
+    assert ln_offset and not any(r.applies("flax_linen", "stress_ln_offset_1e4", version_of=floor)
+                                 for r in exps["flax_linen"].deviations)
+    one_pass = [r for r in exps["keras[jax]"].deviations if r.applies("keras[jax]", "stress_ln_offset_1e4", version_of=floor)]
+    assert one_pass and not any(r.applies("keras[jax]", "stress_ln_offset_1e4", version_of=today)
+                                for r in exps["keras[jax]"].deviations)
