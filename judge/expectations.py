@@ -10,6 +10,8 @@ its adapters), or a plug-in's own declarations in the same schema (`from_data`).
     [[deviation]]                      # known deviation: a strict xfail, so a fix shows up as XPASS
     adapters = [...] (optional); cases = ["glob*"]; match = "text in the failure"; reason = "..."; link = "..."
     # match: one text, or a list of texts of which any will do (one cause, several symptoms)
+    # since = "flax 0.12.1" / until = "keras 3.12.0" (optional, on a rule or a [documented] entry): it holds
+    # from `since` on and before `until`, for the installed version of that package; outside, it does not apply
 
 Everything is validated on load: an unknown convention, variant or key is an ExpectationError naming
 the file (or plug-in) and the entry.
@@ -24,6 +26,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from normconf.adapters.base import installed_version
+from normconf.adapters.compat import version_tuple
 from normconf.golden.cases import LAYERS
 from normconf.golden.reference import CONVENTIONS
 
@@ -42,10 +46,76 @@ DEFAULTS = {
 }
 
 
+# The packages a version range may name: the frameworks and the companions they run on.
+VERSIONED_PACKAGES = ("flax", "jax", "jaxlib", "keras", "tensorflow", "torch", "numpy", "ml_dtypes")
+_VERSION = re.compile(r"\d+(\.\d+)*")
+
+
 class ExpectationError(ValueError):
     def __init__(self, path, problem):
         super().__init__(f"{path}: {problem}")
         self.path, self.problem = str(path), problem
+
+
+def _release(text: str) -> tuple[int, ...]:
+    """'0.12.0' and '0.12' -> (0, 12): trailing zeros dropped, so they compare equal."""
+    parts = list(version_tuple(text))
+    while parts and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
+
+
+@dataclass(frozen=True)
+class VersionRange:
+    """`since` <= the installed version of `package` < `until` (either bound may be absent)."""
+    package: str
+    since: tuple[int, ...] | None = None
+    until: tuple[int, ...] | None = None
+
+    def holds(self, version_of=installed_version) -> bool:
+        """False when the package is not installed: a range says nothing about a missing package."""
+        text = version_of(self.package)
+        if not version_tuple(text):
+            return False
+        found = _release(text)
+        return (self.since is None or found >= self.since) and (self.until is None or found < self.until)
+
+    @property
+    def text(self) -> str:
+        bounds = [f"{self.package} >= {'.'.join(map(str, self.since or (0,)))}" if self.since is not None else "",
+                  f"{self.package} < {'.'.join(map(str, self.until or (0,)))}" if self.until is not None else ""]
+        return ", ".join(b for b in bounds if b)
+
+
+def _version_range(origin, where, entry) -> VersionRange | None:
+    """The entry's `since` / `until` ("package version"), validated; None when it has neither."""
+    bounds = {}
+    for key in ("since", "until"):
+        if key not in entry:
+            continue
+        value = entry[key]
+        parts = value.split() if isinstance(value, str) else []
+        if len(parts) != 2:
+            raise ExpectationError(origin, f"{where}: `{key}` must be \"package version\" (e.g. \"flax 0.12.1\"), "
+                                           f"got {value!r}")
+        package, version = parts
+        if package not in VERSIONED_PACKAGES:
+            raise ExpectationError(origin, f"{where}: `{key}` names unknown package {package!r}; "
+                                           f"known: {list(VERSIONED_PACKAGES)}")
+        if not _VERSION.fullmatch(version):
+            raise ExpectationError(origin, f"{where}: `{key}` has bad version {version!r} (digits and dots, "
+                                           f"e.g. 0.12.1)")
+        bounds[key] = (package, _release(version))
+    if not bounds:
+        return None
+    packages = {package for package, _ in bounds.values()}
+    if len(packages) > 1:
+        raise ExpectationError(origin, f"{where}: `since` and `until` name different packages {sorted(packages)}")
+    since, until = (bounds.get(k, (None, None))[1] for k in ("since", "until"))
+    if since is not None and until is not None and since >= until:
+        raise ExpectationError(origin, f"{where}: empty range: since {entry['since']!r} is not before "
+                                       f"until {entry['until']!r}")
+    return VersionRange(packages.pop(), since, until)
 
 
 @dataclass(frozen=True)
@@ -58,11 +128,17 @@ class Rule:
     outcome: str | None = None
     reason: str = ""
     link: str = ""
+    versions: VersionRange | None = None
 
-    def applies(self, adapter: str, case: str) -> bool:
+    def names(self, adapter: str, case: str) -> bool:
+        """The entry's adapters and case globs cover the cell (whatever the installed versions)."""
         if self.adapters is not None and adapter not in self.adapters:
             return False
         return any(fnmatch.fnmatchcase(case, pat) for pat in self.cases)
+
+    def applies(self, adapter: str, case: str, version_of=installed_version) -> bool:
+        """It names the cell and the installed versions are inside its range."""
+        return self.names(adapter, case) and (self.versions is None or self.versions.holds(version_of))
 
     def matches(self, message: str) -> bool:
         return any(text in message for text in self.match)
@@ -88,8 +164,13 @@ class Expectation:
     outcomes: list[Rule] = field(default_factory=list)
     deviations: list[Rule] = field(default_factory=list)
 
-    def documented_variant(self, convention: str, layer: str) -> dict | None:
-        return self.documented.get(f"{convention}@{layer}") or self.documented.get(convention)
+    def documented_variant(self, convention: str, layer: str, version_of=installed_version) -> dict | None:
+        """The documented entry for the layer (or for every layer) whose version range holds, or None."""
+        for key in (f"{convention}@{layer}", convention):
+            entry = self.documented.get(key)
+            if entry and (entry.get("versions") is None or entry["versions"].holds(version_of)):
+                return entry
+        return None
 
     def rules_for(self, adapter: str, case: str, kind: str) -> list[Rule]:
         rules = self.outcomes if kind == "outcome" else self.deviations
@@ -100,7 +181,7 @@ def _rules(path, data, kind, adapters) -> list[Rule]:
     out = []
     for i, entry in enumerate(data.get(kind, [])):
         where = f"[[{kind}]] #{i + 1}"
-        allowed = {"cases", "match", "adapters", "outcome", "cite", "reason", "link"}
+        allowed = {"cases", "match", "adapters", "outcome", "cite", "reason", "link", "since", "until"}
         unknown = set(entry) - allowed
         if unknown:
             raise ExpectationError(path, f"{where}: unknown key(s) {sorted(unknown)}")
@@ -116,7 +197,8 @@ def _rules(path, data, kind, adapters) -> list[Rule]:
         out.append(Rule(id=f"{Path(path).name}#{kind}[{i + 1}]", cases=tuple(entry["cases"]),
                         match=_match_texts(path, where, entry["match"]),
                         adapters=tuple(only) if only is not None else None, outcome=entry.get("outcome"),
-                        reason=entry.get("reason", entry.get("cite", "")), link=entry.get("link", "")))
+                        reason=entry.get("reason", entry.get("cite", "")), link=entry.get("link", ""),
+                        versions=_version_range(path, where, entry)))
     return out
 
 
@@ -154,9 +236,11 @@ def _documented(origin, key: str, entry) -> dict:
         raise ExpectationError(origin, f"[documented] {key}: unknown convention {convention!r}; known: {known}")
     if layer and layer not in LAYERS:
         raise ExpectationError(origin, f"[documented] {key}: unknown layer {layer!r}; known: {LAYERS}")
-    if not isinstance(entry, dict) or set(entry) - {"variant", "cite"}:
-        extra = sorted(set(entry) - {"variant", "cite"}) if isinstance(entry, dict) else entry
-        raise ExpectationError(origin, f"[documented] {key}: expected {{ variant = ..., cite = ... }}, got {extra!r}")
+    keys = {"variant", "cite", "since", "until"}
+    if not isinstance(entry, dict) or set(entry) - keys:
+        extra = sorted(set(entry) - keys) if isinstance(entry, dict) else entry
+        raise ExpectationError(origin, f"[documented] {key}: expected {{ variant = ..., cite = ... }} "
+                                       f"(and optionally since/until), got {extra!r}")
     variant = entry.get("variant")
     if convention in CONVENTIONS:
         if variant not in CONVENTIONS[convention]:
@@ -172,7 +256,7 @@ def _documented(origin, key: str, entry) -> dict:
             raise ExpectationError(origin, f"[documented] {key}: {variant!r} is out of range")
     if not entry.get("cite"):
         raise ExpectationError(origin, f"[documented] {key}: a documented variant needs a `cite`")
-    return {"variant": variant, "cite": entry["cite"]}
+    return {"variant": variant, "cite": entry["cite"], "versions": _version_range(origin, f"[documented] {key}", entry)}
 
 
 def load_all(directory=None) -> tuple[dict[str, Expectation], list[str]]:

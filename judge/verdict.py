@@ -375,4 +375,5 @@ def _deviation(cell, expectation):
         return
     rule = next((r for r in rules if r.matches(cell["message"])), None)
     if rule is not None:
-        cell.update(outcome="xfail", rule=rule.id, message=f"{cell['message']} [known: {rule.reason}]")
+        scope = f" ({rule.versions.text})" if rule.versions else ""
+        cell.update(outcome="xfail", rule=rule.id, message=f"{cell['message']} [known{scope}: {rule.reason}]")

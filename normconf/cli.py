@@ -91,6 +91,9 @@ def main(argv=None) -> int:
     from normconf import sweep
     sweep.add_commands(sub)
     args = parser.parse_args(argv)
+    if args.command == "sweep" and args.bisect:
+        from normconf.bisect import bisect
+        return bisect(args.family, args.bisect, offline=args.offline, out=Path(args.out), workers=args.workers)
     if args.command in ("sweep", "timeline"):
         return sweep.cli(args)
     try:

@@ -9,6 +9,7 @@ the run collects normconf.checks itself."""
 from __future__ import annotations
 
 import gc
+import json
 import os
 import platform
 from pathlib import Path
@@ -127,7 +128,7 @@ class NormconfSession:
 
     def unavailable(self, name) -> str | None:
         if name not in self._unavailable:
-            self._unavailable[name] = self.adapters[name].availability()
+            self._unavailable[name] = self.adapters[name].availability() or not_installable().get(name)
         return self._unavailable[name]
 
     def close(self):
@@ -135,6 +136,21 @@ class NormconfSession:
         for adapter in self.adapters.values():
             if is_remote(adapter):
                 adapter.close()
+
+
+def not_installable() -> dict[str, str]:
+    """$NORMCONF_NOT_INSTALLABLE: adapter -> why it cannot run in this environment, as JSON; the sweep sets
+    it after making each adapter's layers once (normconf/sweep.py smoke_check)."""
+    text = os.environ.get("NORMCONF_NOT_INSTALLABLE")
+    if not text:
+        return {}
+    try:
+        given = json.loads(text)
+    except ValueError:
+        given = None
+    if not isinstance(given, dict) or not all(isinstance(v, str) for v in given.values()):
+        raise pytest.UsageError(f"NORMCONF_NOT_INSTALLABLE: expected a JSON object adapter -> reason, got {text[:80]!r}")
+    return given
 
 
 def _given_without_normconf(config) -> list[str]:

@@ -312,6 +312,6 @@ def stale_rules(ns, cells) -> list[str]:
     files = {exp.path: exp for exp in ns.expectations.values()}
     for exp in files.values():
         for rule in exp.outcomes + exp.deviations:
-            if not any(rule.applies(a, case) for a in exp.adapters for case in CASES):
+            if not any(rule.names(a, case) for a in exp.adapters for case in CASES):
                 stale.append(f"{rule.id}: names no case of the catalog ({', '.join(rule.cases)})")
     return stale

@@ -9,6 +9,9 @@ its release declares as its minimum (the one it was built against); torch before
 `--with SPEC` pins any of them (e.g. --with torch==2.13.0 for a CPU wheel from a local index).
 Without network nothing new can be installed: a version then runs on its cached environment, or on this
 interpreter when it has exactly that version, or is skipped, and the sweep says which.
+Before the suite, each adapter of the family makes and calls its layers once in the environment: one that
+lacks an API it needs is "not installable with ..." for that run (adapter_problems), not a regression.
+A kept run says whether its environment was built for it or reused.  --bisect: normconf/bisect.py.
 """
 from __future__ import annotations
 
@@ -59,7 +62,8 @@ def cache_root() -> Path:
     return Path(os.environ.get("NORMCONF_ENV_CACHE", Path.home() / ".cache" / "normconf" / "envs"))
 
 
-def _name(spec: str) -> str:
+def dist_name(spec: str) -> str:
+    """"jax[cpu]==0.6.0" -> "jax": the distribution a requirement names, canonicalized."""
     return canonicalize_name(Requirement(spec).name)
 
 
@@ -83,7 +87,7 @@ def requirements(family: str, version: str, pins: list[str]) -> list[str]:
     """The framework at `version`, its companions, and the pins (a pin narrows a companion)."""
     fam = FAMILIES[family]
     reqs = [f"{fam.package}=={version}", *fam.companions]
-    if family == "torch" and version_tuple(version) < version_tuple(TORCH_NUMPY2) and "numpy" not in map(_name, pins):
+    if family == "torch" and version_tuple(version) < version_tuple(TORCH_NUMPY2) and "numpy" not in map(dist_name, pins):
         reqs.append("numpy<2")  # built against numpy 1.x (adapters/compat.py)
     return reqs + list(pins)
 
@@ -156,10 +160,10 @@ def build(env_dir: Path, family: str, version: str, pins: list[str]) -> dict:
     try:
         _install(tmp, normconf_requirements() + requirements(family, version, pins))
         companion = FAMILIES[family].at_minimum
-        if companion and companion not in map(_name, pins):
+        if companion and companion not in map(dist_name, pins):
             minimum = _declared_minimum(_python(tmp), FAMILIES[family].package, companion)
             if minimum and installed(_python(tmp)).get(companion) != minimum:
-                _install(tmp, [next(c for c in FAMILIES[family].companions if _name(c) == companion) + f"=={minimum}"])
+                _install(tmp, [next(c for c in FAMILIES[family].companions if dist_name(c) == companion) + f"=={minimum}"])
     except RuntimeError:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -198,20 +202,73 @@ def resolve(family: str, version: str, pins: list[str], *, offline: bool, say=pr
     return str(_python(env_dir))
 
 
+NOT_INSTALLABLE = "NORMCONF_NOT_INSTALLABLE"  # adapter -> why, for the plugin: set by the sweep only
+# Run in a built environment before the suite: each adapter of the family that imports makes and calls its
+# layers once; an ImportError or AttributeError then (an API the adapter needs is missing from what got
+# installed) makes it "not installable with ..." for this run, not a cell-by-cell regression.
+SMOKE = "import json, sys; from normconf.sweep import adapter_problems; print(json.dumps(adapter_problems(sys.argv[1])))"
+
+
+def adapter_problems(family: str, adapters: dict | None = None) -> dict[str, str]:
+    """adapter -> "not installable with <its packages>: <error>" for each adapter of `family` (default: the
+    built-ins) that imports but cannot make and call its layers for lack of an API (ImportError,
+    AttributeError).  Any other error is the framework's behaviour, for the suite to judge."""
+    from normconf.adapters.harness import call
+    from normconf.golden.fixtures import load_case
+    if adapters is None:
+        from normconf.adapters.registry import BUILTINS as adapters
+    problems = {}
+    for name, adapter in adapters.items():
+        if name != family and not name.startswith((family + "_", family + "[")) or adapter.availability():
+            continue
+        try:
+            for case in ("ln_last1", "bn1d_nc"):
+                call(adapter, load_case(case))
+        except (ImportError, AttributeError) as exc:
+            packages = ", ".join(f"{k} {v}" for k, v in sorted(adapter.versions().items()) if k not in ("python", "numpy"))
+            problems[name] = f"not installable with {packages}: {type(exc).__name__}: {exc}"
+        except Exception:
+            pass
+    return problems
+
+
+def smoke_check(python: str, family: str, env: dict, cwd: Path) -> dict[str, str]:
+    """adapter -> "not installable with ...: <error>" for the family's adapters that cannot make their layers.
+    Run where the suite runs (`cwd`): from a checkout's folder `python -c` would import its normconf/ folder."""
+    proc = _run([python, "-c", SMOKE, family], env=env, cwd=cwd)
+    try:
+        return json.loads(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else _unchecked(proc)
+    except (ValueError, IndexError):
+        return _unchecked(proc)
+
+
+def _unchecked(proc) -> dict:
+    print(f"  WARNING: the adapters could not be checked before the suite (exit {proc.returncode}): "
+          f"{(proc.stdout + proc.stderr).strip()[-300:]}")
+    return {}
+
+
 def run_suite(python: str, family: str, out_dir: Path, workers: int) -> dict | None:
     """The conformance suite for one family, from this checkout; its results, or None."""
     xdist = _run([python, "-c", "import xdist"]).returncode == 0
     # the golden cases only: the mutant checks test normconf, not the framework
     staged = stage(out_dir / "code")
-    # where normconf is installed, pytest loads the plugin by its entry point (loading it twice is an error)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(staged), os.environ.get("PYTHONPATH")]))}
+    # where normconf is installed, pytest loads the plugin by its entry point (loading it twice is an error).
+    # Asked where pytest runs: from a checkout's folder, `python -c` also sees its normconf.egg-info, whose
+    # entry point pytest in out_dir would not (the plugin then never loads: "unrecognized arguments").
     installed = _run([python, "-c", "import importlib.metadata as m, sys; "
-                      "sys.exit(not any(e.name == 'normconf' for e in m.entry_points(group='pytest11')))"])
+                      "sys.exit(not any(e.name == 'normconf' for e in m.entry_points(group='pytest11')))"],
+                     cwd=out_dir, env=env)
     plugin = [] if installed.returncode == 0 else ["-p", "normconf.plugin"]
     cmd = [python, "-m", "pytest", str(staged / "normconf" / "checks" / "test_golden.py"), "-q", *plugin,
            "-p", "no:randomly", "-p", "no:cacheprovider", "--normconf", f"--frameworks={family}",
            f"--report-dir={out_dir}", f"--rootdir={out_dir}"]
     cmd += ["-n", str(workers)] if xdist and workers else []
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(staged), os.environ.get("PYTHONPATH")]))}
+    problems = smoke_check(python, family, env, out_dir)
+    for name, why in problems.items():
+        print(f"  {name}: {why}")
+    env[NOT_INSTALLABLE] = json.dumps(problems)
     proc = _run(cmd, cwd=out_dir, env=env)
     path = out_dir / "results.json"
     if not path.exists():
@@ -237,34 +294,52 @@ def stage(directory: Path) -> Path:
     return Path(directory)
 
 
+def run_version(family: str, version: str, pins: list[str], *, offline: bool, workers: int) -> dict | None:
+    """The suite for `family` at `version` with `pins`, in its environment; its results with a `sweep`
+    entry, or None (skipped, said why)."""
+    reused = (cache_root() / env_key(family, version, list(pins)) / MARKER).exists()
+    python = resolve(family, version, list(pins), offline=offline)
+    if python is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="normconf-sweep-") as tmp:
+        data = run_suite(python, family, Path(tmp), workers)
+    if data is None:
+        return None
+    data["sweep"] = {"family": family, "version": version, "with": list(pins),
+                     "environment": _environment_label(python, reused),
+                     "installed": installed(python)}
+    # the module that imports, not only the metadata: another distribution can overwrite its files
+    # (tensorflow-cpu 2.22.0rc0 brings keras-nightly, which replaced keras 3.5.0's code)
+    found = imported_version(python, FAMILIES[family].package)
+    data["sweep"]["imported"] = found
+    if not _same_version(found, version):
+        print(f"  WARNING: asked for {version}, but {FAMILIES[family].package} imports as {found}")
+    return data
+
+
+def _environment_label(python: str, reused: bool) -> str:
+    if python == sys.executable:
+        return "this interpreter"
+    return "cached environment (reused)" if reused else "environment built for this run"
+
+
+def keep_run(data: dict, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(data, indent=1, sort_keys=True, allow_nan=False) + "\n")
+    print(f"  {_outcomes(data)} -> {target}")
+
+
 def sweep(family: str, versions: list[str], pins: list[str] = (), *, offline: bool = False, out: Path = HISTORY,
           workers: int = 2) -> tuple[list[dict], list[str]]:
     """Run every version; keep each results file under out/<family>/<version>.json.  Returns the runs
     (results dicts with a `sweep` entry) in the order given, and the versions skipped."""
     runs, skipped = [], []
     for version in versions:
-        python = resolve(family, version, list(pins), offline=offline)
-        data = None
-        if python is not None:
-            with tempfile.TemporaryDirectory(prefix="normconf-sweep-") as tmp:
-                data = run_suite(python, family, Path(tmp), workers)
+        data = run_version(family, version, list(pins), offline=offline, workers=workers)
         if data is None:
             skipped.append(version)
             continue
-        versions_now = installed(python)
-        data["sweep"] = {"family": family, "version": version, "with": list(pins),
-                         "environment": "this interpreter" if python == sys.executable else "cached environment",
-                         "installed": versions_now}
-        # the module that imports, not only the metadata: another distribution can overwrite its files
-        # (tensorflow-cpu 2.22.0rc0 brings keras-nightly, which replaced keras 3.5.0's code)
-        found = imported_version(python, FAMILIES[family].package)
-        data["sweep"]["imported"] = found
-        if not _same_version(found, version):
-            print(f"  WARNING: asked for {version}, but {FAMILIES[family].package} imports as {found}")
-        target = Path(out) / family / f"{version}.json"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(data, indent=1, sort_keys=True, allow_nan=False) + "\n")
-        print(f"  {_outcomes(data)} -> {target}")
+        keep_run(data, Path(out) / family / f"{version}.json")
         runs.append(data)
     return runs, skipped
 
@@ -288,6 +363,8 @@ def add_commands(sub) -> None:
                      help="pin a companion or add a package, e.g. --with torch==2.13.0 (repeatable)")
     swp.add_argument("--rerun", action="store_true", help="the versions kept in the history folder, with their pins")
     swp.add_argument("--offline", action="store_true", help="install nothing: cached environments or this interpreter")
+    swp.add_argument("--bisect", metavar="VERSION", help="re-run the kept step that ends at VERSION once per package "
+                     "that moved in it, the others held (kept in FAMILY/bisect/VERSION/)")
     swp.add_argument("--out", default=HISTORY, help="history folder (default reports/history)")
     swp.add_argument("-n", "--workers", type=int, default=2, help="pytest-xdist workers per run")
     tln = sub.add_parser("timeline", help="what changed at which version, from the history folder")
@@ -303,7 +380,8 @@ def cli(args) -> int:
                   f"(families there: {', '.join(sorted(p.name for p in Path(args.out).glob('*') if p.is_dir())) or 'none'})",
                   file=sys.stderr)
             return 2
-        print("\n".join(history.render(history.timeline(history.load(Path(args.out) / args.family)))))
+        folder = Path(args.out) / args.family
+        print("\n".join(history.render(history.timeline(history.load(folder), history.load_bisections(folder)))))
         return 0
     versions = [p.stem for p in history.paths(Path(args.out) / args.family)] if args.rerun else list(args.versions)
     if not versions:
@@ -319,6 +397,9 @@ def cli(args) -> int:
     runs.sort(key=lambda r: version_tuple(history.label(r)))
     print(f"\ntimeline of {args.family}:")
     print("\n".join(history.render(history.timeline(runs))))
+    if len(runs) == 1:  # no step to show: the version's own readings
+        print(f"readings at {history.label(runs[0])}:")
+        print("\n".join(history.readings(runs[0])))
     if skipped:
         print(f"\nskipped (see above): {', '.join(skipped)}")
     return 1 if skipped else 0

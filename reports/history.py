@@ -48,18 +48,89 @@ def _row_changes(before: dict, after: dict) -> list[dict]:
             and None not in (rb[(row, adapter)], ra[(row, adapter)])]
 
 
-def timeline(runs: list[dict]) -> dict:
-    """runs ordered by version -> {"versions", "steps": [{"from", "to", "packages", "rows", "entries"}]}."""
+NOT_BLAMED = ("python",)  # reported with the versions, but the same interpreter runs every version of a sweep
+MOVES_WITH = {"jaxlib": "jax"}  # jax[cpu] pins jaxlib to jax: a bisection moves them as one
+
+
+def moved_for(packages: list[dict], adapter: str) -> list[str]:
+    """The packages that moved under `adapter` in a step ("jax 0.4.27 -> 0.6.0"), the framework's and its
+    companions' alike: any of them can be the cause of a change."""
+    return [f"{p['package']} {p['before']} -> {p['after']}" for p in packages
+            if adapter in p["adapters"] and p["package"] not in NOT_BLAMED]
+
+
+def _same_change(entry: dict, other: dict) -> bool:
+    cases = {c["case"] for c in entry["cells"]}
+    return (other["adapter"], other["label"]) == (entry["adapter"], entry["label"]) and bool(
+        cases & {c["case"] for c in other["cells"]})
+
+
+def blame(entry: dict, bisection: dict[str, list[dict]]) -> list[str]:
+    """The packages whose move alone (bisection: package -> the entries of the step's `before` against a run
+    that moved only that package) shows the entry's change on at least one of its cases."""
+    return sorted(package for package, entries in bisection.items() if any(_same_change(entry, o) for o in entries))
+
+
+def _attributed(entries: list[dict], packages: list[dict], bisection: dict | None) -> list[dict]:
+    out = []
+    for entry in entries:
+        extra = {"moved": moved_for(packages, entry["adapter"])}
+        if bisection:
+            extra.update(blame=blame(entry, bisection), bisected=sorted(bisection))
+        out.append({**entry, **extra})
+    return out
+
+
+def timeline(runs: list[dict], bisections: dict[str, dict] | None = None) -> dict:
+    """runs ordered by version -> {"versions", "steps": [{"from", "to", "packages", "rows", "entries"}]}.
+    Each entry names the packages that moved under its adapter (`moved`); where the step was bisected
+    (`bisections`: the step's `to` label -> package -> runs, bisect_runs), also the ones to blame."""
     steps = []
     for before, after in zip(runs, runs[1:]):
         comparison = compare(before, after)
+        bisection = None
+        if bisections and label(after) in bisections:
+            bisection = {package: compare(before, run)["entries"] for package, run in bisections[label(after)].items()}
         steps.append({"from": label(before), "to": label(after), "packages": comparison["versions"],
-                      "rows": _row_changes(before, after), "entries": comparison["entries"]})
+                      "rows": _row_changes(before, after),
+                      "entries": _attributed(comparison["entries"], comparison["versions"], bisection),
+                      "bisected": sorted(bisection) if bisection else []})
     return {"versions": [label(r) for r in runs], "steps": steps}
+
+
+def _unit(moved: str) -> str:
+    """'jaxlib 0.4.27 -> 0.6.0' -> 'jax': the package a bisection moved it with."""
+    name = moved.split(" ", 1)[0]
+    return MOVES_WITH.get(name, name)
+
+
+def attribution(entry: dict) -> str | None:
+    """Who the entry's change belongs to, when more than one package moved under its adapter."""
+    moved = entry.get("moved", [])
+    if len({_unit(m) for m in moved}) < 2:
+        return None
+    if "blame" not in entry:
+        return f"moved together, not bisected: {', '.join(moved)}"
+    blamed = [m for m in moved if _unit(m) in entry["blame"]]
+    held = sorted({_unit(m) for m in moved} - set(entry["blame"]))
+    unrun = sorted({_unit(m) for m in moved} - set(entry["bisected"]))
+    if blamed:
+        return f"bisected: {', '.join(blamed)}" + (f" (with {', '.join(held)} held)" if held else "")
+    if unrun:
+        return (f"bisected: not {', '.join(entry['bisected'])}'s move alone; {', '.join(unrun)}'s alone could not "
+                f"be run (moved: {', '.join(moved)})")
+    return f"bisected: no single package's move shows it alone (moved: {', '.join(moved)})"
 
 
 def _packages(step: dict) -> str:
     return ", ".join(f"{p['package']} {p['before']} -> {p['after']}" for p in step["packages"]) or "same packages"
+
+
+def readings(run: dict) -> list[str]:
+    """One run's matrix, a line per row: what a one-version sweep shows, having no step to compare."""
+    return [f"  {row['row']}: " + ", ".join(f"{adapter} {cell.get('label') or cell.get('observed') or '- (not run)'}"
+                                            for adapter, cell in row["cells"].items())
+            for row in run["matrix"]["rows"]]
 
 
 def render(tl: dict) -> list[str]:
@@ -68,7 +139,10 @@ def render(tl: dict) -> list[str]:
     for step in tl["steps"]:
         lines.append(f"{step['from']} -> {step['to']} ({_packages(step)}):")
         lines += [f"  matrix: {r['row']} [{r['adapter']}]: {r['before']} -> {r['after']}" for r in step["rows"]]
-        lines += [f"  {entry_line(e)}" for e in step["entries"]]
+        for entry in step["entries"]:
+            lines.append(f"  {entry_line(entry)}")
+            who = attribution(entry)
+            lines += [f"      {who}"] if who else []
         if not step["rows"] and not step["entries"]:
             lines.append("  nothing normconf observes changed")
     return lines
@@ -84,6 +158,20 @@ def load(directory) -> list[dict]:
     return [results.read(p) for p in paths(directory)]
 
 
+def bisect_paths(directory) -> list[Path]:
+    """The bisection runs of a family folder: bisect/<step's to-version>/<package>.json (normconf sweep
+    --bisect), each the step's `before` with only that package moved to its `after` version."""
+    return sorted(Path(directory).glob("bisect/*/*.json"))
+
+
+def load_bisections(directory) -> dict[str, dict[str, dict]]:
+    """to-version -> package -> results, for timeline()."""
+    out: dict[str, dict[str, dict]] = {}
+    for path in bisect_paths(directory):
+        out.setdefault(path.parent.name, {})[path.stem] = results.read(path)
+    return out
+
+
 # The modules a timeline is computed by: a change to any of them computes it again.
 _TIMELINE_CODE = [Path(__file__).with_name(n) for n in ("history.py", "compare.py", "changes.py", "results.py",
                                                         "schema.py")]
@@ -95,7 +183,9 @@ def cached_timeline(family: Path) -> dict:
     its 16 MB costs about half a second that a run need not pay again.  A file that cannot be read is
     never cached."""
     digest = hashlib.sha256()
-    for path in paths(family) + _TIMELINE_CODE:
+    for path in paths(family) + bisect_paths(family) + _TIMELINE_CODE:
+        if path.parent.parent.name == "bisect":
+            digest.update(path.parent.name.encode() + b"/")  # the step a bisection run belongs to
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     directory = cache_dir()
     entry = directory / "history" / f"{family.name}-{digest.hexdigest()[:32]}.json" if directory else None
@@ -103,7 +193,7 @@ def cached_timeline(family: Path) -> dict:
         return json.loads(entry.read_text())
     except (AttributeError, OSError, ValueError):
         pass  # caching off, not there yet, or unreadable: compute it
-    tl = timeline(load(family))
+    tl = timeline(load(family), load_bisections(family))
     if entry is not None:
         try:
             results.write_text(entry, json.dumps(tl))
@@ -136,7 +226,8 @@ def history_html(directory=None) -> str:
                    '<table class="history"><tr><th>version</th><th>matrix rows that changed</th><th>causes</th></tr>')
         for step in tl["steps"]:
             rows = "<br>".join(e(f"{r['row']} [{r['adapter']}]: {r['before']} → {r['after']}") for r in step["rows"])
-            causes = "<br>".join(e(entry_line(x, limit=4)) for x in step["entries"])
+            causes = "<br>".join(e(entry_line(x, limit=4)) + (f"<br><small>{e(attribution(x))}</small>"
+                                                              if attribution(x) else "") for x in step["entries"])
             out.append(f"<tr><td>{e(step['from'])} → {e(step['to'])}<br><small>{e(_packages(step))}</small></td>"
                        f"<td>{rows or '-'}</td><td>{causes or 'nothing normconf observes changed'}</td></tr>")
         out.append("</table>")
