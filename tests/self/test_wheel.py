@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -19,11 +20,20 @@ REPO = Path(__file__).resolve().parents[2]
 BESIDE = ("numpy", "ml_dtypes", "pytest", "pluggy", "iniconfig", "packaging", "pygments")
 
 
+SOURCES = ("pyproject.toml", "README.md", "normconf", "golden", "adapters", "judge", "reports")
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("wheel")
+    """Built from a copy of the sources: setuptools writes build/ beside them, and two xdist workers
+    building in the checkout at once would share it."""
+    out, source = tmp_path_factory.mktemp("wheel"), tmp_path_factory.mktemp("source")
+    skip = shutil.ignore_patterns("__pycache__", "history", "baselines", "out", "out-compiled", "*.egg-info")
+    for name in SOURCES:
+        (shutil.copytree if (REPO / name).is_dir() else shutil.copy2)(REPO / name, source / name, **(
+            {"ignore": skip} if (REPO / name).is_dir() else {}))
     proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-                           "-w", str(out), str(REPO)], capture_output=True, text=True, timeout=600)
+                           "-w", str(out), str(source)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return next(out.glob("normconf-*.whl"))
 
