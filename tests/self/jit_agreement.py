@@ -71,8 +71,9 @@ def compare_pair(jit_name: str, case_names=None) -> list[dict]:
             diffs = {k: scaled_error(jit_out[k], eager_out[k]) / jit_cell["tolerance"] for k in eager_out}
             row["output"] = max(diffs, key=diffs.get)
             row.update(tolerances=diffs[row["output"]],
-                       bitwise=all(np.array_equal(np.asarray(jit_out[k]).view(np.uint8),
-                                                  np.asarray(eager_out[k]).view(np.uint8)) for k in eager_out),
+                       bitwise=all(np.array_equal(np.ascontiguousarray(jit_out[k]).view(np.uint8),
+                                                  np.ascontiguousarray(eager_out[k]).view(np.uint8))
+                                   for k in eager_out),
                        dtypes_equal=all(np.asarray(jit_out[k]).dtype == np.asarray(eager_out[k]).dtype
                                         for k in eager_out))
         rows.append(row)

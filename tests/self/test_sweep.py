@@ -302,7 +302,8 @@ def test_the_suite_records_a_not_installable_adapter_instead_of_judging_it(tmp_p
     why = "not installable with numpy 0: ImportError: made up"
     code, data, _ = run_suite(tmp_path, "--frameworks=numpy", "-n", "0", "-p", "no:randomly", "-k", "ln_last1",
                               env={sweep.NOT_INSTALLABLE: json.dumps({"numpy": why})})
-    assert code == 0 and data["cells"] and all(
+    # nothing could run: exit 2 (issue 18), with the reason in every cell of the results the sweep keeps
+    assert code == 2 and data["cells"] and all(
         c["outcome"] == "not_installed" and c["message"] == why for c in data["cells"])
     code, _, output = run_suite(tmp_path / "bad", "--frameworks=numpy", "-n", "0", "-k", "ln_last1",
                                 env={sweep.NOT_INSTALLABLE: "[1"})
