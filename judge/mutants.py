@@ -527,6 +527,82 @@ MUTANTS += [
                 batch_norm_eval=_channel_axis_by_size("batch_norm_eval"))),
     Mutant("eps_1.1x", "eps multiplied by 1.1 (a rounded constant)", "family:eps", _sub("eps_1.1x", inv_std=_scaled_eps(1.1))),
 ]
+
+
+# -- issue 21: what a call owes its caller (judge/contracts.py) ---------------------------------------
+
+def _output_into_input(self, *args):
+    """An in-place kernel (`inplace=True`, as in fused or memory-saving norms) writing y over x."""
+    if isinstance(args[0], list):  # batch_norm_steps: every batch overwritten by its output
+        out = NumpyAdapter.batch_norm_steps(self, *args)
+        for batch, y in zip(args[0], out["y_train"]):
+            batch[...] = y
+        return out
+    out = NumpyAdapter.layer_norm(self, *args) if len(args) == 6 else NumpyAdapter.batch_norm_eval(self, *args)
+    args[0][...] = out["y"]
+    return out
+
+
+def _eval_updates_given_buffers(self, x, feature_axis, running_mean, running_var, gamma, beta, eps):
+    """A functional batch_norm that updates the running statistics it was handed in place (as
+    torch.nn.functional.batch_norm does with training=True), while normalizing with the old ones."""
+    out = NumpyAdapter.batch_norm_eval(self, x, feature_axis, running_mean, running_var, gamma, beta, eps)
+    axes = tuple(a for a in range(x.ndim) if a != feature_axis % x.ndim)
+    running_mean *= 0.9
+    running_mean += (0.1 * x.astype(np.float64).mean(axis=axes)).astype(running_mean.dtype)
+    running_var *= 0.9
+    running_var += (0.1 * x.astype(np.float64).var(axis=axes)).astype(running_var.dtype)
+    return out
+
+
+def _statistics_cached_by_shape(self, x, axes, ddof):
+    """A kernel-plan cache keyed by (shape, axes, ddof) that keeps the first call's statistics too."""
+    cache = self.__dict__.setdefault("_plans", {})
+    key = (x.shape, tuple(axes), ddof, str(x.dtype))
+    if key not in cache:
+        cache[key] = NumpyAdapter.statistics(self, x, axes, ddof)
+    return cache[key]
+
+
+def _update_from_last_call(self, running, batch_stat, momentum, step):
+    """Running buffers kept by the adapter across calls (one module reused for every call): a call's
+    first update starts from the last call's final statistics instead of (0, 1).  update() is called
+    for the mean, then the variance, on every step."""
+    which = self.__dict__.get("_which", 0)
+    self._which = 1 - which
+    carry = self.__dict__.setdefault("_carry", {})
+    if step == 1 and which in carry and carry[which].shape == running.shape:
+        running = carry[which]
+    carry[which] = NumpyAdapter.update(self, running, batch_stat, momentum, step)
+    return carry[which]
+
+
+def _storage_order(method):
+    """Reads the input's memory in storage order as if it were C-contiguous (a kernel ignoring strides)."""
+    def run(self, *args):
+        args = list(args)
+        if method == "batch_norm_steps":
+            args[0] = [np.ravel(b, order="K").reshape(b.shape) for b in args[0]]
+        else:
+            args[0] = np.ravel(args[0], order="K").reshape(args[0].shape)
+        return getattr(NumpyAdapter, method)(self, *args)
+    return run
+
+
+MUTANTS += [
+    Mutant("output_written_into_input", "in-place kernel: writes the output over the caller's input", "inputs:",
+           _sub("output_written_into_input", layer_norm=_output_into_input, batch_norm_steps=_output_into_input,
+                batch_norm_eval=_output_into_input)),
+    Mutant("eval_updates_given_running_stats", "eval updates the running statistics it was handed, in place",
+           "inputs:", _sub("eval_updates_given_running_stats", batch_norm_eval=_eval_updates_given_buffers)),
+    Mutant("statistics_cached_by_shape", "a plan cache keyed by shape keeps the first call's statistics", "state:",
+           _sub("statistics_cached_by_shape", statistics=_statistics_cached_by_shape)),
+    Mutant("running_buffers_shared_between_calls", "one module reused: a call starts from the last call's buffers",
+           "state:", _sub("running_buffers_shared_between_calls", update=_update_from_last_call)),
+    Mutant("input_read_in_storage_order", "reads the input's memory as if C-contiguous (strides ignored)", "layout:",
+           _sub("input_read_in_storage_order", layer_norm=_storage_order("layer_norm"),
+                batch_norm_steps=_storage_order("batch_norm_steps"), batch_norm_eval=_storage_order("batch_norm_eval"))),
+]
 MUTANTS_BY_NAME = {m.name: m for m in MUTANTS}
 FAILING = ("fail", "error", "bad_output", "timeout", "xpass", "crashed")
 
