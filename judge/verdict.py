@@ -322,9 +322,12 @@ def _finite(x) -> float | None:
 
 
 def _deviation(cell, expectation):
-    """A known deviation turns its failure into xfail; a listed cell that passes becomes xpass."""
+    """A known deviation turns its failure into xfail; a listed cell that passes becomes xpass -- except
+    a generated case's: its rule names a region (golden/generated.py), and not every draw in it shows."""
     rules = expectation.rules_for(cell["adapter"], cell["case"], "deviation")
     if not rules:
+        return
+    if cell["outcome"] == "pass" and cell["family"] == "generated":
         return
     if cell["outcome"] == "pass":
         cell.update(outcome="xpass", rule=rules[0].id,
