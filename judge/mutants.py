@@ -603,6 +603,96 @@ MUTANTS += [
            _sub("input_read_in_storage_order", layer_norm=_storage_order("layer_norm"),
                 batch_norm_steps=_storage_order("batch_norm_steps"), batch_norm_eval=_storage_order("batch_norm_eval"))),
 ]
+
+
+# -- issue 21: more failure modes frameworks and ports have shipped ----------------------------------
+
+def _gamma_plus_one(self, x, mean, var, eps, gamma, beta):
+    """Zero-centred weights read as 1 + gamma (Gemma's norm in transformers: `x * (1 + weight)`) where the
+    layer documents plain gamma."""
+    return NumpyAdapter.normalize(self, x, mean, var, eps, None if gamma is None else gamma + 1, beta)
+
+
+def _update_with_std(self, running, batch_stat, momentum, step):
+    """The running variance fed the batch standard deviation (a port that stores `std`)."""
+    which = self.__dict__.get("_which", 0)
+    self._which = 1 - which
+    fed = np.sqrt(np.maximum(batch_stat, 0)) if which == 1 else batch_stat
+    return NumpyAdapter.update(self, running, fed, momentum, step)
+
+
+def _fixed_variance_momentum(self, running, batch_stat, momentum, step):
+    """The momentum reaches the running mean only; the running variance keeps a hard-coded 0.1."""
+    which = self.__dict__.get("_which", 0)
+    self._which = 1 - which
+    return NumpyAdapter.update(self, running, batch_stat, 0.1 if which == 1 and momentum is not None else momentum, step)
+
+
+def _global_mean(self, x, axes, ddof):
+    """BatchNorm statistics centred on the mean over every axis (the channel axis too); variances per channel."""
+    if len(axes) == x.ndim - 1 and x.ndim > 1:
+        mean = np.broadcast_to(x.mean(), x.mean(axis=axes, keepdims=True).shape).astype(x.dtype)
+        return mean, ((x - mean) ** 2).sum(axis=axes, keepdims=True) / x.dtype.type(self._size(x, axes) - ddof)
+    return NumpyAdapter.statistics(self, x, axes, ddof)
+
+
+def _rsqrt_bfloat16_precision(self, var, eps):
+    """A fast approximate rsqrt (about 8 bits, as hardware rsqrt estimates give before refinement)."""
+    import ml_dtypes
+    inv = NumpyAdapter.inv_std(self, var, eps)
+    return inv.astype(ml_dtypes.bfloat16).astype(inv.dtype)
+
+
+def _gamma_flattened_column_major(self, x, axes, gamma, beta, eps, affine_axes):
+    """A per-element gamma/beta flattened in column-major order and reshaped row-major (a port from a
+    column-major framework): right for 1-D parameters, scrambled for 2-D and larger."""
+    if gamma is not None and np.ndim(gamma) > 1:
+        gamma = np.reshape(np.ravel(gamma, order="F"), np.shape(gamma))
+        beta = np.reshape(np.ravel(beta, order="F"), np.shape(beta))
+    return NumpyAdapter.layer_norm(self, x, axes, gamma, beta, eps, affine_axes)
+
+
+MUTANTS += [
+    Mutant("gamma_read_as_one_plus_gamma", "zero-centred weights: y = z * (1 + gamma) + beta (Gemma's norm)",
+           "matches no variant", _sub("gamma_read_as_one_plus_gamma", normalize=_gamma_plus_one)),
+    Mutant("running_var_fed_std", "the running variance is fed the batch std", "in running_var",
+           _sub("running_var_fed_std", update=_update_with_std)),
+    Mutant("variance_momentum_hardcoded", "momentum reaches the running mean only; the variance keeps 0.1",
+           "in running_var", _sub("variance_momentum_hardcoded", update=_fixed_variance_momentum)),
+    Mutant("bn_mean_over_all_axes", "statistics reduced over all axes but one centre on the mean over every axis",
+           "matches no variant", _sub("bn_mean_over_all_axes", statistics=_global_mean)),
+    Mutant("rsqrt_8_bit_estimate", "inverse std from an 8-bit rsqrt estimate, never refined", "accuracy:",
+           _sub("rsqrt_8_bit_estimate", inv_std=_rsqrt_bfloat16_precision)),
+    Mutant("affine_flattened_column_major", "per-element gamma and beta flattened column-major, reshaped row-major",
+           "family:layout", _sub("affine_flattened_column_major", layer_norm=_gamma_flattened_column_major)),
+]
+
+
+def _cumulative_off_by_one(self, running, batch_stat, momentum, step):
+    """momentum=None divides by the step count plus one (a counter that starts at 1)."""
+    if momentum is None:
+        return running + (batch_stat - running) / running.dtype.type(step + 1)
+    return NumpyAdapter.update(self, running, batch_stat, momentum, step)
+
+
+def _falsy_momentum(self, running, batch_stat, momentum, step):
+    """`momentum = momentum or 0.1`: a momentum of 0 becomes the default."""
+    return NumpyAdapter.update(self, running, batch_stat, 0.1 if momentum == 0 else momentum, step)
+
+
+def _float64_in_float32(self, x):
+    """float64 inputs computed in float32 (a compute dtype fixed at float32)."""
+    return np.dtype(np.float32)
+
+
+MUTANTS += [
+    Mutant("cumulative_average_off_by_one", "momentum=None divides by step + 1", "family:momentum",
+           _sub("cumulative_average_off_by_one", update=_cumulative_off_by_one)),
+    Mutant("momentum_zero_becomes_default", "`momentum or 0.1`: momentum 0 becomes 0.1", "in running_",
+           _sub("momentum_zero_becomes_default", update=_falsy_momentum)),
+    Mutant("float64_computed_in_float32", "float64 inputs computed in float32", "float32 precision",
+           _sub("float64_computed_in_float32", compute_dtype=_float64_in_float32)),
+]
 MUTANTS_BY_NAME = {m.name: m for m in MUTANTS}
 FAILING = ("fail", "error", "bad_output", "timeout", "xpass", "crashed")
 
