@@ -564,12 +564,18 @@ def _statistics_cached_by_shape(self, x, axes, ddof):
     return cache[key]
 
 
+def _which_statistic(adapter) -> int:
+    """0 for the running mean, 1 for the running variance: update() is called for the mean, then the
+    variance, on every step; the adapter counts the calls."""
+    which = adapter.__dict__.get("_which", 0)
+    adapter._which = 1 - which
+    return which
+
+
 def _update_from_last_call(self, running, batch_stat, momentum, step):
     """Running buffers kept by the adapter across calls (one module reused for every call): a call's
-    first update starts from the last call's final statistics instead of (0, 1).  update() is called
-    for the mean, then the variance, on every step."""
-    which = self.__dict__.get("_which", 0)
-    self._which = 1 - which
+    first update starts from the last call's final statistics instead of (0, 1)."""
+    which = _which_statistic(self)
     carry = self.__dict__.setdefault("_carry", {})
     if step == 1 and which in carry and carry[which].shape == running.shape:
         running = carry[which]
@@ -615,16 +621,14 @@ def _gamma_plus_one(self, x, mean, var, eps, gamma, beta):
 
 def _update_with_std(self, running, batch_stat, momentum, step):
     """The running variance fed the batch standard deviation (a port that stores `std`)."""
-    which = self.__dict__.get("_which", 0)
-    self._which = 1 - which
+    which = _which_statistic(self)
     fed = np.sqrt(np.maximum(batch_stat, 0)) if which == 1 else batch_stat
     return NumpyAdapter.update(self, running, fed, momentum, step)
 
 
 def _fixed_variance_momentum(self, running, batch_stat, momentum, step):
     """The momentum reaches the running mean only; the running variance keeps a hard-coded 0.1."""
-    which = self.__dict__.get("_which", 0)
-    self._which = 1 - which
+    which = _which_statistic(self)
     return NumpyAdapter.update(self, running, batch_stat, 0.1 if which == 1 and momentum is not None else momentum, step)
 
 
