@@ -19,11 +19,10 @@ deeper search (`--explore=N`) draws N more per adapter with hypothesis's databas
 from __future__ import annotations
 
 import functools
+import importlib.metadata
 import json
 import zlib
-
-from hypothesis import HealthCheck, Phase, given, seed, settings
-from hypothesis import strategies as st
+from pathlib import Path
 
 from normconf.golden import fixtures
 from normconf.golden.cases import Case
@@ -35,9 +34,16 @@ LAYER_TOKENS = {"layer_norm": "ln", "batch_norm": "bn", "batch_norm_eval": "bnev
 MAX_ELEMENTS = 4096  # per batch: a generated case costs milliseconds, not seconds
 
 
-@st.composite
-def case_specs(draw) -> dict:
+def case_specs():
+    """The hypothesis strategy of one case specification (imported here: a run whose draw is stored
+    never imports hypothesis)."""
+    from hypothesis import strategies as st
+    return st.composite(_draw_spec)()
+
+
+def _draw_spec(draw) -> dict:
     """One case specification (Case keyword arguments, JSON values)."""
+    from hypothesis import strategies as st
     layer = draw(st.sampled_from(sorted(LAYER_TOKENS)))
     rank = draw(st.integers(1 if layer == "layer_norm" else 2, 4))
     shape = draw(st.lists(st.integers(1, 6), min_size=rank, max_size=rank))
@@ -95,8 +101,25 @@ def to_case(spec: dict, name: str | None = None) -> Case:
 
 
 @functools.lru_cache(maxsize=4)
-def draw_specs(examples: int = DEFAULT_EXAMPLES, from_seed: int = SEED) -> dict[str, dict]:
-    """name -> specification: `examples` distinct draws, the same on every run (no database)."""
+def draw_specs(examples: int = DEFAULT_EXAMPLES, from_seed: int = SEED, store: Path | None = None) -> dict[str, dict]:
+    """name -> specification: `examples` distinct draws, the same on every run (no database).  With a
+    `store` directory the draw is kept there, keyed by hypothesis's version, the seed, the number and this
+    module's source, so a later run reads it back instead of importing hypothesis and drawing again."""
+    key = f"{importlib.metadata.version('hypothesis')}-{from_seed}-{examples}-{zlib.crc32(Path(__file__).read_bytes()):08x}"
+    path = None if store is None else Path(store) / f"generated-{key}.json"
+    if path is not None and path.is_file():
+        return json.loads(path.read_text())
+    found = _draw(examples, from_seed)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{id(found)}.tmp")
+        partial.write_text(json.dumps(found, sort_keys=True))
+        partial.replace(path)  # atomic: xdist workers may write the same draw at once
+    return found
+
+
+def _draw(examples: int, from_seed: int) -> dict[str, dict]:
+    from hypothesis import HealthCheck, Phase, given, seed, settings
     found: dict[str, dict] = {}
 
     @seed(from_seed)

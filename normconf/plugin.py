@@ -201,14 +201,20 @@ def pytest_generate_tests(metafunc):
         params = [pytest.param(case, name, id=f"{case}@{name}") for name in adapters for case in sorted(CASES)]
         metafunc.parametrize(("case_name", "adapter_name"), params)
     if active(metafunc.config) and {"generated_name", "adapter_name"} <= set(metafunc.fixturenames):
-        from normconf.golden.generated import draw_specs
         adapters = metafunc.config.normconf.adapters
-        names = sorted(draw_specs())  # the same on every run and in every xdist worker (a fixed seed)
+        names = sorted(generated_specs())  # the same on every run and in every xdist worker (a fixed seed)
         metafunc.parametrize(("generated_name", "adapter_name"),
                              [pytest.param(case, name, id=f"{case}@{name}") for name in adapters for case in names])
     if active(metafunc.config) and "explore_adapter" in metafunc.fixturenames:
         explore = metafunc.config.getoption("--explore")
         metafunc.parametrize("explore_adapter", list(metafunc.config.normconf.adapters) if explore > 0 else [])
+
+
+def generated_specs() -> dict[str, dict]:
+    """The default draw of generated cases, kept in the cache directory (golden/generated.py)."""
+    from normconf.adapters.cache import cache_dir
+    from normconf.golden.generated import draw_specs
+    return draw_specs(store=cache_dir())
 
 
 @pytest.hookimpl(optionalhook=True)  # only exists when pytest-xdist is installed

@@ -3,11 +3,11 @@ drawn across the input space.  test_generated runs the fixed draw of every run (
 test_explore, only with --explore=N, searches N more per adapter with hypothesis's database and
 shrinking, and a failure ends with a one-line reproduction."""
 import pytest
-from hypothesis import HealthCheck, given, settings
 
-from normconf.golden.generated import case_specs, draw_specs
+from normconf.golden.generated import case_specs
 from normconf.judge.generated import judge_spec
 from normconf.judge.verdict import NOT_RUN, PASSING
+from normconf.plugin import generated_specs
 
 
 def judge(session, adapter_name: str, spec: dict) -> dict:
@@ -17,7 +17,7 @@ def judge(session, adapter_name: str, spec: dict) -> dict:
 
 def test_generated(generated_name, adapter_name, request):
     session = request.config.normconf
-    cell = judge(session, adapter_name, draw_specs()[generated_name])
+    cell = judge(session, adapter_name, generated_specs()[generated_name])
     cell["versions"] = session.adapters[adapter_name].versions() if cell["outcome"] != "not_installed" else {}
     cell["execution_mode"] = getattr(session.adapters[adapter_name], "execution_mode", None)
     request.node.user_properties.append(("normconf_cell", cell))
@@ -31,6 +31,7 @@ def test_generated(generated_name, adapter_name, request):
 
 
 def test_explore(explore_adapter, request):
+    from hypothesis import HealthCheck, given, settings
     session = request.config.normconf
 
     @settings(max_examples=request.config.getoption("--explore"), deadline=None,

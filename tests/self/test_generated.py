@@ -18,9 +18,12 @@ from tests.self.suite_runner import REPO, run_suite, write_plugin
 NUMPY = load_all()[0]["numpy"]
 
 
-def test_two_draws_are_the_same_cases():
+def test_two_draws_are_the_same_cases(tmp_path):
     first, second = draw_specs.__wrapped__(), draw_specs.__wrapped__()
     assert first == second and len(first) == DEFAULT_EXAMPLES
+    stored = draw_specs.__wrapped__(store=tmp_path)  # kept, then read back without drawing
+    assert stored == first and len(list(tmp_path.glob("generated-*.json"))) == 1
+    assert draw_specs.__wrapped__(store=tmp_path) == first
 
 
 def test_names_say_the_region_and_eps_0_only_where_groups_vary():
