@@ -1,7 +1,9 @@
 """Feed one golden fixture to one adapter: the case's explicit parameters become the adapter call."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from normconf.adapters.base import DEFAULT, native_momentum
 
@@ -14,19 +16,23 @@ class Arguments:
     eps: object = None
     momentum: object = None       # in the adapter's own form, None for the cumulative average
     feature_axis: object = None
+    handed: dict = field(default_factory=dict, compare=False)  # input name -> the array handed over
 
 
-def arguments(adapter, fixture) -> Arguments:
-    # copies: a fixture is loaded once per process, and an adapter may write into what it is handed
-    case, inp = fixture.case, {k: v.copy() for k, v in fixture.inputs.items()}
+def arguments(adapter, fixture, x_as=np.copy) -> Arguments:
+    """The call for `fixture`; `x_as` makes the input (x, x_eval) from the stored one: a copy by default,
+    other values or another memory layout for the contracts (judge/contracts.py).  Every array is a
+    copy: a fixture is loaded once per process, and the judge checks that the call left them alone."""
+    case = fixture.case
+    inp = {k: x_as(v) if k in ("x", "x_eval") else v.copy() for k, v in fixture.inputs.items()}
     gamma, beta = inp.get("gamma"), inp.get("beta")
     eps = DEFAULT if "eps" in case.defaults else case.eps
     if case.layer == "layer_norm":
         affine_axes = case.axes if case.layernorm_affine == "per_element" else (len(case.shape) - 1,)
-        return Arguments("layer_norm", (inp["x"], case.axes, gamma, beta, eps, affine_axes), eps)
+        return Arguments("layer_norm", (inp["x"], case.axes, gamma, beta, eps, affine_axes), eps, handed=inp)
     if case.layer == "batch_norm_eval":
         return Arguments("batch_norm_eval", (inp["x"], case.axes[0], inp["running_mean"], inp["running_var"],
-                                             gamma, beta, eps), eps, feature_axis=case.axes[0])
+                                             gamma, beta, eps), eps, feature_axis=case.axes[0], handed=inp)
     if "momentum" in case.defaults:
         momentum = DEFAULT
     elif case.raw_momentum:
@@ -35,7 +41,7 @@ def arguments(adapter, fixture) -> Arguments:
         momentum = native_momentum(adapter, case.momentum)
     feature_axis = DEFAULT if "feature_axis" in case.defaults else case.axes[0]
     return Arguments("batch_norm_steps", (list(inp["x"]), inp["x_eval"], feature_axis, gamma, beta, eps, momentum),
-                     eps, momentum, feature_axis)
+                     eps, momentum, feature_axis, handed=inp)
 
 
 def call(adapter, fixture) -> dict:

@@ -31,7 +31,7 @@ import math
 import ml_dtypes
 import numpy as np
 
-from normconf.golden.tolerance import UNIT_ROUNDOFF, ulp_of
+from normconf.golden.tolerance import UNIT_ROUNDOFF, scale_of, ulp_of
 
 Z = 6.0
 SIGMA = 0.5    # ULPs: the standard deviation of up to three unbiased roundings
@@ -62,10 +62,7 @@ def rounding_bias(actual, expected, dtype: str, budget: float = 0.0) -> tuple[fl
     return mean, p_mid + Z * SIGMA / math.sqrt(n)
 
 
-def output_budget(tolerance: float, dtype: str, expected) -> float:
+def output_budget(tolerance: float, dtype: str, expected, floor: float) -> float:
     """The computation's share of an output's tolerance, in absolute terms: the tolerance less the final
-    rounding's 2 u_out (golden/tolerance.py), times the scale max(1, max|expected|)."""
-    e = np.asarray(expected, dtype=np.float64)
-    finite = e[np.isfinite(e)]
-    scale = max(1.0, float(np.max(np.abs(finite)))) if finite.size else 1.0
-    return max(tolerance - 2.0 * UNIT_ROUNDOFF[dtype], 0.0) * scale
+    rounding's 2 u_out (golden/tolerance.py), times the output's scale max(max|expected|, floor)."""
+    return max(tolerance - 2.0 * UNIT_ROUNDOFF[dtype], 0.0) * scale_of(expected, floor)

@@ -200,10 +200,11 @@ class CandidateSet:
     worst output deciding).  `groups` pairs a candidates object with its profiles; profiles of
     different groups may differ in more than conventions (the feature axis a default probe measures)."""
 
-    def __init__(self, groups, tolerances: dict[str, float]):
+    def __init__(self, groups, tolerances: dict[str, float], floors: dict[str, float]):
         self.groups = groups
         self.profiles = [p for _, ps in groups for p in ps]
         self.tolerances = tolerances
+        self.floors = floors  # each output's scale floor (golden/tolerance.py, output_floors)
         self.outputs = groups[0][0].OUTPUTS
         # each profile's variant of each convention, as arrays: selections are masks, not loops over dicts
         self.codes = {c: np.array([p[c] for p in self.profiles]) for c in self.profiles[0]}
@@ -245,7 +246,7 @@ class CandidateSet:
             rows = np.array([u for u, a in enumerate(self._unique[o]) if a.shape == shape])
             stack = np.stack([np.ravel(self._unique[o][u]) for u in rows]).astype(np.float64)
             finite = np.isfinite(stack).all(axis=1)
-            scale = np.maximum(1.0, np.abs(np.where(np.isfinite(stack), stack, 0.0)).max(axis=1, initial=0.0))
+            scale = np.maximum(self.floors[o], np.abs(np.where(np.isfinite(stack), stack, 0.0)).max(axis=1, initial=0.0))
             for r, u in enumerate(rows):  # the rows replace the arrays: one copy in memory
                 self._unique[o][u] = stack[r].reshape(shape)
             stacks.append((shape, rows, stack, finite, scale))
@@ -307,12 +308,15 @@ class CandidateSet:
                 if a.shape != shape:
                     continue
                 if np.isfinite(a).all() and finite.all():  # the common case, vectorised
-                    per_unique[rows] = np.abs(stack - a.ravel()).max(axis=1, initial=0.0) / scale
+                    diff = np.abs(stack - a.ravel()).max(axis=1, initial=0.0)
+                    with np.errstate(divide="ignore", invalid="ignore"):  # a zero scale: golden/tolerance.divided
+                        per_unique[rows] = np.where(scale > 0, diff / np.where(scale > 0, scale, 1.0),
+                                                    np.where(diff == 0, 0.0, math.inf))
                     continue
                 with np.errstate(invalid="ignore"):
                     flat = a.ravel()
                     explained = ((np.isnan(flat) & np.isnan(stack)) | (np.isinf(flat) & (flat == stack))).any(axis=0)
-                per_unique[rows] = scaled_errors(a, [self._unique[o][u] for u in rows],
+                per_unique[rows] = scaled_errors(a, [self._unique[o][u] for u in rows], self.floors[o],
                                                  ignore_nonfinite_actual=~explained.reshape(shape))
             worst = np.maximum(worst, per_unique[self._index[o]] / self.tolerances[o])
         return worst
@@ -326,7 +330,7 @@ class CandidateSet:
             if a == b:
                 continue
             if (o, a, b) not in self._pair:
-                self._pair[(o, a, b)] = float(scaled_errors(self._unique[o][a], [self._unique[o][b]])[0])
+                self._pair[(o, a, b)] = float(scaled_errors(self._unique[o][a], [self._unique[o][b]], self.floors[o])[0])
             worst = max(worst, self._pair[(o, a, b)] / self.tolerances[o])
         return worst
 
@@ -339,7 +343,7 @@ class CandidateSet:
             unique = self._unique[o]
             pair = np.zeros((len(unique), len(unique)))
             for a in range(len(unique)):
-                pair[a] = scaled_errors(unique[a], unique)
+                pair[a] = scaled_errors(unique[a], unique, self.floors[o])
             idx = self._index[o]
             worst = np.maximum(worst, pair[np.ix_(idx, idx)] / self.tolerances[o])
         return worst

@@ -12,7 +12,7 @@ from normconf.golden import candidates as cand
 from normconf.golden import reference as ref
 from normconf.golden.bfloat16 import to_bfloat16
 from normconf.golden.cases import Case
-from normconf.golden.tolerance import DECISIVENESS_MARGIN, INERT, tolerances
+from normconf.golden.tolerance import DECISIVENESS_MARGIN, INERT, output_floors, tolerances
 
 # numpy's own casts round to nearest even; bfloat16 has the project's (golden/bfloat16.py), not ml_dtypes'
 CASTS = {"float32": lambda a: a.astype(np.float32), "float64": lambda a: a.astype(np.float64),
@@ -157,7 +157,13 @@ def candidate_set(case: Case, inputs, call: Call, tolerances: dict[str, float]):
         groups = [(cand.for_case(case, inputs, eps=eps, momentum=momentum, feature_axis=a),
                    [{**p, "feature_axis": axis_name(a, ndim)} for p in cand.profiles(case.layer, allowed)])
                   for a in range(ndim)]
-    return cand.CandidateSet(groups, tolerances)
+    return cand.CandidateSet(groups, tolerances, case_floors(case, inputs))
+
+
+def case_floors(case: Case, inputs) -> dict[str, float]:
+    """Each output's scale floor (golden/tolerance.py): a default-eps probe uses the smallest eps probed."""
+    eps = min(DEFAULT_VALUES["eps"]) if "eps" in case.defaults else case.eps
+    return output_floors(case.layer, inputs, eps)
 
 
 def expected_shapes(case: Case) -> dict[str, set[tuple]]:

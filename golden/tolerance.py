@@ -1,7 +1,17 @@
 """The one tolerance formula of the suite, per output, and the error measures it is compared with.
 
-An output array is compared through its scaled error  max|actual - expected| / max(1, max|expected|):
-normalized outputs are O(1) and running statistics may be large, so the scale keeps one formula for both.
+An output array is compared through its scaled error  max|actual - expected| / scale, at the output's
+own scale (output_floors):
+
+    scale = max(max|expected|, floor),  floor the size the float64 reference gives the output's unit:
+    - y, y_train, y_eval: max|gamma| (1 without affine): the normalized part gamma * z has unit-variance z,
+      so max|y| >= ~|gamma| wherever a group varies; the floor holds for constant groups (z = 0, y = beta).
+    - running_mean: the standard deviation of the training input (float64): the mean of n values errs
+      by u sqrt(n) times their spread, which max|running_mean| alone does not bound for zero-mean inputs.
+    - running_var: eps: the layer reads it as running_var + eps, so below eps its error cannot matter.
+
+A floor of 1 (the measure before issue 21) scored an error of 60 % of an output of size 1e-4 at 0.06
+tolerances; every term below is relative to the scale, and the scale is now the output's own.
 
 Every output gets the base term
 
@@ -100,13 +110,37 @@ def tolerances(dtype: str, n: int, offset: float = 0.0, *, layer: str = "layer_n
             "y_eval": base + buffer * (1.0 + eval_offset)}
 
 
-def scaled_error(actual, expected) -> float:
-    """max|actual - expected| / max(1, max|expected|) (see scaled_errors)."""
-    return float(scaled_errors(actual, [expected])[0])
+def output_floors(layer: str, inputs: dict, eps: float) -> dict[str, float]:
+    """Output name -> the floor of its scale (see the module's docstring), from the case's inputs."""
+    gamma = inputs.get("gamma")
+    unit = 1.0 if gamma is None else float(np.max(np.abs(np.asarray(gamma, np.float64)), initial=0.0))
+    if layer != "batch_norm":
+        return {"y": unit}
+    spread = float(np.std(np.asarray(inputs["x"], np.float64)))
+    return {"y_train": unit, "y_eval": unit, "running_mean": spread, "running_var": float(eps)}
 
 
-def scaled_errors(actual, candidates, *, ignore_nonfinite_actual=False) -> np.ndarray:
-    """The scaled error of `actual` against each of `candidates` (arrays of actual's shape).
+def scale_of(expected, floor: float) -> float:
+    """max(max|expected| over its finite elements, floor)."""
+    e = np.asarray(expected, dtype=np.float64)
+    return max(floor, float(np.max(np.abs(e[np.isfinite(e)]), initial=0.0)))
+
+
+def divided(diff: float, scale: float) -> float:
+    """diff / scale, where a zero scale (an output of exact zeros, floor 0) tolerates no difference."""
+    if scale > 0:
+        return diff / scale
+    return 0.0 if diff == 0 else math.inf
+
+
+def scaled_error(actual, expected, floor: float) -> float:
+    """max|actual - expected| / max(max|expected|, floor) (see scaled_errors)."""
+    return float(scaled_errors(actual, [expected], floor)[0])
+
+
+def scaled_errors(actual, candidates, floor: float, *, ignore_nonfinite_actual=False) -> np.ndarray:
+    """The scaled error of `actual` against each of `candidates` (arrays of actual's shape), each at
+    its own scale max(max|candidate|, floor) (output_floors).
 
     NaN on both sides (the formula says 0/0) and infinities of the same sign agree; NaN or inf on one
     side only is infinitely far -- except where ignore_nonfinite_actual (True, or a mask of elements)
@@ -122,7 +156,8 @@ def scaled_errors(actual, candidates, *, ignore_nonfinite_actual=False) -> np.nd
             continue
         finite_e = np.isfinite(e)
         if all_finite_a and finite_e.all():  # the common case, kept cheap for 1e5-element outputs
-            out[i] = float(np.max(np.abs(a - e), initial=0.0)) / max(1.0, float(np.max(np.abs(e), initial=0.0)))
+            out[i] = divided(float(np.max(np.abs(a - e), initial=0.0)),
+                             max(floor, float(np.max(np.abs(e), initial=0.0))))
             continue
         with np.errstate(invalid="ignore"):
             same = (np.isnan(a) & np.isnan(e)) | (np.isinf(a) & np.isinf(e) & (np.sign(a) == np.sign(e)))
@@ -133,8 +168,7 @@ def scaled_errors(actual, candidates, *, ignore_nonfinite_actual=False) -> np.nd
             if bad.any():
                 continue
             diff = np.where(both, np.abs(a - e), 0.0)
-        scale = max(1.0, float(np.max(np.abs(e[finite_e]), initial=0.0)))
-        out[i] = float(np.max(diff, initial=0.0)) / scale
+        out[i] = divided(float(np.max(diff, initial=0.0)), scale_of(e, floor))
     return out
 
 

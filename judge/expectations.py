@@ -311,3 +311,8 @@ def declared_expectation(adapter):
         if getattr(adapter, attr, None):
             data[key] = list(getattr(adapter, attr))
     return from_data(data, origin, adapters=(adapter.name,)) if data else None
+
+
+def undocumented(adapter_name: str) -> Expectation:
+    """For a plug-in that documents nothing: its conventions are identified and shown, not judged."""
+    return Expectation(f"plug-in {adapter_name!r}", (adapter_name,), {})

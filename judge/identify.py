@@ -28,7 +28,7 @@ import numpy as np
 
 from normconf.adapters.base import DEFAULT
 from normconf.golden import candidates as cand
-from normconf.golden.generate import Call, candidate_set
+from normconf.golden.generate import Call, candidate_set, case_floors
 from normconf.golden.reference import LAYER_CONVENTIONS
 from normconf.judge import measure
 
@@ -47,13 +47,15 @@ class Identification:
     conventions: dict[str, dict]      # convention -> {"observed", "state", "nearest", "margin"}
     measured: dict[str, dict]         # default_eps, default_momentum, default_feature_axis, running_variance_factor
     nearest: dict[str, np.ndarray]    # the outputs of the profile that fits best: the implementation's own
+    floors: dict[str, float]          # each output's scale floor (golden/tolerance.py)
 
 
 class _EpsEstimator:
     """eps under each profile, from the output normalized with that profile's statistics."""
 
-    def __init__(self, case, outputs, tolerances):
+    def __init__(self, case, outputs, tolerances, floors):
         self.output = "y_train" if case.layer == "batch_norm" else "y"
+        self.floor = floors[self.output]
         self.y = np.asarray(outputs[self.output], np.float64)
         self.y = self.y[0] if case.layer == "batch_norm" else self.y
         self.tol, self._found = tolerances[self.output], {}
@@ -63,7 +65,7 @@ class _EpsEstimator:
         if key not in self._found:
             x, centre, var = cands.normalizer(p)
             self._found[key] = measure.estimate_eps(x, self.y, centre, var, p["eps_placement"], cands.gamma,
-                                                    cands.beta, self.tol)
+                                                    cands.beta, self.tol, self.floor)
         return self._found[key]
 
     def __call__(self, cands, p):
@@ -73,8 +75,9 @@ class _EpsEstimator:
 class _WeightEstimator:
     """The weight on the new batch under each profile's initial statistics (None: cumulative average)."""
 
-    def __init__(self, outputs, tolerances):
+    def __init__(self, outputs, tolerances, floors):
         self.running_mean, self.tol, self._found = outputs["running_mean"], tolerances["running_mean"], {}
+        self.floor = floors["running_mean"]
 
     def measure(self, cands, p) -> tuple[float | None, float]:
         if p["momentum_form"] == "cumulative_average":
@@ -82,7 +85,7 @@ class _WeightEstimator:
         key = (id(cands), p["initial_running_stats"])
         if key not in self._found:
             self._found[key] = measure.estimate_weight(cands.stats.mean, self.running_mean,
-                                                       p["initial_running_stats"], self.tol)
+                                                       p["initial_running_stats"], self.tol, self.floor)
         return self._found[key]
 
     def __call__(self, cands, p):
@@ -116,8 +119,9 @@ CACHE = _CandidateCache()
 def identify(fixture, outputs: dict, args, documented) -> Identification:
     """`args`: the harness's Arguments of the call; `documented(convention)`: the documented variant or None."""
     case, tolerances = fixture.case, fixture.tolerances
-    eps = _EpsEstimator(case, outputs, tolerances) if args.eps is DEFAULT else args.eps
-    momentum = _WeightEstimator(outputs, tolerances) if args.momentum is DEFAULT else args.momentum
+    floors = case_floors(case, fixture.inputs)
+    eps = _EpsEstimator(case, outputs, tolerances, floors) if args.eps is DEFAULT else args.eps
+    momentum = _WeightEstimator(outputs, tolerances, floors) if args.momentum is DEFAULT else args.momentum
     call = Call(eps, momentum, None, ())
     measuring = callable(eps) or callable(momentum) or args.feature_axis is DEFAULT
     cset = candidate_set(case, fixture.inputs, call, tolerances) if measuring else CACHE.get(fixture, call, tolerances)
@@ -142,7 +146,7 @@ def identify(fixture, outputs: dict, args, documented) -> Identification:
     measured = _measured(case, cset, ref, probe, eps, momentum, conventions, outputs, tolerances, members)
     conventions.pop("feature_axis", None)
     return Identification(profiles, errors, ref, cset.outputs_of(ref), _reference(cset, errors, {}, documented),
-                          conventions, measured, cset.outputs_of(best))
+                          conventions, measured, cset.outputs_of(best), cset.floors)
 
 
 def _without_vanishing_weight(cset, errors, momentum) -> np.ndarray:
@@ -188,7 +192,7 @@ def _measured(case, cset, ref, probe, eps, momentum, conventions, outputs, toler
         fed = cands.stats.var
         alpha = cands.trajectory(p, np.zeros_like(fed)).var
         f, u = measure.estimate_factor(outputs["running_var"], alpha, cands.trajectory(p, fed).var - alpha,
-                                       tolerances["running_var"])
+                                       tolerances["running_var"], cset.floors["running_var"])
         name = measure.factor_name(f, u, cands.stats.n)
         out["running_variance_factor"] = {**measure.measurement(f, u, name), "n": cands.stats.n}
     return out

@@ -3,8 +3,8 @@ layer was not given, the factor its running variance is fed, and the non-finite 
 
 An estimate is named when a short decimal (one or two significant digits) lies within three
 uncertainties of it, so a value nobody listed (eps 2e-5, momentum 1.0) is a finding, not a crash.
-Uncertainties are bounds propagated from the tolerance (an output may be off by `tol` in scaled
-error) or the spread over channels or groups, whichever is larger.
+Uncertainties are bounds propagated from the tolerance (an output may be off by `tol` times its scale
+max(max|output|, floor), golden/tolerance.py) or the spread over channels or groups, whichever is larger.
 
 A default is reported as a number only when it lies in its parameter's domain (a momentum in [0, 1],
 an eps above 0) and above the probe's resolution; otherwise the record says in words what was seen,
@@ -89,7 +89,7 @@ def agrees(measured: dict, documented: float) -> bool:
 
 # ------------------------------------------------------------------------------------------------ eps
 
-def estimate_eps(x, y, centre, var, eps_placement: str, gamma, beta, tol: float) -> tuple[float, float]:
+def estimate_eps(x, y, centre, var, eps_placement: str, gamma, beta, tol: float, floor: float) -> tuple[float, float]:
     """eps from an output normalized with known statistics: per group, (x - centre) has mean square S
     and the un-affined output z = (y - beta) / gamma has mean square Z = S / (var + eps) (eps inside
     the square root) or S / (sqrt(var) + eps)^2 (added to the std).  Groups are the axes the
@@ -106,7 +106,7 @@ def estimate_eps(x, y, centre, var, eps_placement: str, gamma, beta, tol: float)
     ratio = (s / np.where(ok, zz, 1.0))[ok]
     var = np.broadcast_to(var, ok.shape)[ok]
     # |dz| <= tol * scale per element, so Z is off by up to 2 tol scale / rms(z), relatively
-    rel = 2 * tol * max(1.0, float(np.nanmax(np.abs(y)))) / np.sqrt(zz[ok])
+    rel = 2 * tol * max(floor, float(np.nanmax(np.abs(y)))) / np.sqrt(zz[ok])
     if eps_placement == "inside_sqrt":
         per_group, spread = ratio - var, ratio * rel
     else:
@@ -118,7 +118,8 @@ def estimate_eps(x, y, centre, var, eps_placement: str, gamma, beta, tol: float)
 
 # ------------------------------------------------------------------------------------------- momentum
 
-def estimate_weight(batch_means, running_means, initial_running_stats: str, tol: float) -> tuple[float, float]:
+def estimate_weight(batch_means, running_means, initial_running_stats: str, tol: float,
+                    floor: float) -> tuple[float, float]:
     """The weight on the new batch from the first running-mean updates (least squares over channels):
     zero_one start:  r1 = w m1;  zero_debiased:  r2 = ((1 - w) m1 + m2) / (2 - w), so
     w (m1 - r2) = m1 + m2 - 2 r2 (the first debiased step is the batch itself, whatever w is)."""
@@ -134,7 +135,7 @@ def estimate_weight(batch_means, running_means, initial_running_stats: str, tol:
     if norm == 0 or not np.isfinite(a).all():
         return math.nan, math.inf
     w = float(np.sum(a * b) / norm)
-    scale = max(1.0, float(np.max(np.abs(r))))
+    scale = max(floor, float(np.max(np.abs(r))))
     bound = 3 * tol * scale * float(np.sum(np.abs(b))) / norm  # |dr| <= tol * scale enters a up to twice
     scatter = float(np.std(a / np.where(b == 0, np.nan, b)) / math.sqrt(len(b))) if len(b) > 1 else 0.0
     return w, max(bound, 0.0 if math.isnan(scatter) else scatter)
@@ -142,7 +143,7 @@ def estimate_weight(batch_means, running_means, initial_running_stats: str, tol:
 
 # --------------------------------------------------------------------------- running-variance factor
 
-def estimate_factor(observed, alpha, beta, tol: float) -> tuple[float, float]:
+def estimate_factor(observed, alpha, beta, tol: float, floor: float) -> tuple[float, float]:
     """The running variance is linear in the factor f its batch variances are fed with (f = 1 biased,
     N/(N-1) unbiased): observed = alpha + f beta, alpha and beta from the reference trajectory."""
     obs, alpha, beta = (np.asarray(v, np.float64) for v in (observed, alpha, beta))
@@ -151,7 +152,7 @@ def estimate_factor(observed, alpha, beta, tol: float) -> tuple[float, float]:
     if norm == 0:
         return math.nan, math.inf
     f = float(np.sum((obs[ok] - alpha[ok]) * beta[ok]) / norm)
-    scale = max(1.0, float(np.max(np.abs(obs[ok]), initial=0.0)))
+    scale = max(floor, float(np.max(np.abs(obs[ok]), initial=0.0)))
     return f, tol * scale * float(np.sum(np.abs(beta[ok]))) / norm
 
 

@@ -527,6 +527,176 @@ MUTANTS += [
                 batch_norm_eval=_channel_axis_by_size("batch_norm_eval"))),
     Mutant("eps_1.1x", "eps multiplied by 1.1 (a rounded constant)", "family:eps", _sub("eps_1.1x", inv_std=_scaled_eps(1.1))),
 ]
+
+
+# -- issue 21: what a call owes its caller (judge/contracts.py) ---------------------------------------
+
+def _output_into_input(self, *args):
+    """An in-place kernel (`inplace=True`, as in fused or memory-saving norms) writing y over x."""
+    if isinstance(args[0], list):  # batch_norm_steps: every batch overwritten by its output
+        out = NumpyAdapter.batch_norm_steps(self, *args)
+        for batch, y in zip(args[0], out["y_train"]):
+            batch[...] = y
+        return out
+    out = NumpyAdapter.layer_norm(self, *args) if len(args) == 6 else NumpyAdapter.batch_norm_eval(self, *args)
+    args[0][...] = out["y"]
+    return out
+
+
+def _eval_updates_given_buffers(self, x, feature_axis, running_mean, running_var, gamma, beta, eps):
+    """A functional batch_norm that updates the running statistics it was handed in place (as
+    torch.nn.functional.batch_norm does with training=True), while normalizing with the old ones."""
+    out = NumpyAdapter.batch_norm_eval(self, x, feature_axis, running_mean, running_var, gamma, beta, eps)
+    axes = tuple(a for a in range(x.ndim) if a != feature_axis % x.ndim)
+    running_mean *= 0.9
+    running_mean += (0.1 * x.astype(np.float64).mean(axis=axes)).astype(running_mean.dtype)
+    running_var *= 0.9
+    running_var += (0.1 * x.astype(np.float64).var(axis=axes)).astype(running_var.dtype)
+    return out
+
+
+def _statistics_cached_by_shape(self, x, axes, ddof):
+    """A kernel-plan cache keyed by (shape, axes, ddof) that keeps the first call's statistics too."""
+    cache = self.__dict__.setdefault("_plans", {})
+    key = (x.shape, tuple(axes), ddof, str(x.dtype))
+    if key not in cache:
+        cache[key] = NumpyAdapter.statistics(self, x, axes, ddof)
+    return cache[key]
+
+
+def _which_statistic(adapter) -> int:
+    """0 for the running mean, 1 for the running variance: update() is called for the mean, then the
+    variance, on every step; the adapter counts the calls."""
+    which = adapter.__dict__.get("_which", 0)
+    adapter._which = 1 - which
+    return which
+
+
+def _update_from_last_call(self, running, batch_stat, momentum, step):
+    """Running buffers kept by the adapter across calls (one module reused for every call): a call's
+    first update starts from the last call's final statistics instead of (0, 1)."""
+    which = _which_statistic(self)
+    carry = self.__dict__.setdefault("_carry", {})
+    if step == 1 and which in carry and carry[which].shape == running.shape:
+        running = carry[which]
+    carry[which] = NumpyAdapter.update(self, running, batch_stat, momentum, step)
+    return carry[which]
+
+
+def _storage_order(method):
+    """Reads the input's memory in storage order as if it were C-contiguous (a kernel ignoring strides)."""
+    def run(self, *args):
+        args = list(args)
+        if method == "batch_norm_steps":
+            args[0] = [np.ravel(b, order="K").reshape(b.shape) for b in args[0]]
+        else:
+            args[0] = np.ravel(args[0], order="K").reshape(args[0].shape)
+        return getattr(NumpyAdapter, method)(self, *args)
+    return run
+
+
+MUTANTS += [
+    Mutant("output_written_into_input", "in-place kernel: writes the output over the caller's input", "inputs:",
+           _sub("output_written_into_input", layer_norm=_output_into_input, batch_norm_steps=_output_into_input,
+                batch_norm_eval=_output_into_input)),
+    Mutant("eval_updates_given_running_stats", "eval updates the running statistics it was handed, in place",
+           "inputs:", _sub("eval_updates_given_running_stats", batch_norm_eval=_eval_updates_given_buffers)),
+    Mutant("statistics_cached_by_shape", "a plan cache keyed by shape keeps the first call's statistics", "state:",
+           _sub("statistics_cached_by_shape", statistics=_statistics_cached_by_shape)),
+    Mutant("running_buffers_shared_between_calls", "one module reused: a call starts from the last call's buffers",
+           "state:", _sub("running_buffers_shared_between_calls", update=_update_from_last_call)),
+    Mutant("input_read_in_storage_order", "reads the input's memory as if C-contiguous (strides ignored)", "layout:",
+           _sub("input_read_in_storage_order", layer_norm=_storage_order("layer_norm"),
+                batch_norm_steps=_storage_order("batch_norm_steps"), batch_norm_eval=_storage_order("batch_norm_eval"))),
+]
+
+
+# -- issue 21: more failure modes frameworks and ports have shipped ----------------------------------
+
+def _gamma_plus_one(self, x, mean, var, eps, gamma, beta):
+    """Zero-centred weights read as 1 + gamma (Gemma's norm in transformers: `x * (1 + weight)`) where the
+    layer documents plain gamma."""
+    return NumpyAdapter.normalize(self, x, mean, var, eps, None if gamma is None else gamma + 1, beta)
+
+
+def _update_with_std(self, running, batch_stat, momentum, step):
+    """The running variance fed the batch standard deviation (a port that stores `std`)."""
+    which = _which_statistic(self)
+    fed = np.sqrt(np.maximum(batch_stat, 0)) if which == 1 else batch_stat
+    return NumpyAdapter.update(self, running, fed, momentum, step)
+
+
+def _fixed_variance_momentum(self, running, batch_stat, momentum, step):
+    """The momentum reaches the running mean only; the running variance keeps a hard-coded 0.1."""
+    which = _which_statistic(self)
+    return NumpyAdapter.update(self, running, batch_stat, 0.1 if which == 1 and momentum is not None else momentum, step)
+
+
+def _global_mean(self, x, axes, ddof):
+    """BatchNorm statistics centred on the mean over every axis (the channel axis too); variances per channel."""
+    if len(axes) == x.ndim - 1 and x.ndim > 1:
+        mean = np.broadcast_to(x.mean(), x.mean(axis=axes, keepdims=True).shape).astype(x.dtype)
+        return mean, ((x - mean) ** 2).sum(axis=axes, keepdims=True) / x.dtype.type(self._size(x, axes) - ddof)
+    return NumpyAdapter.statistics(self, x, axes, ddof)
+
+
+def _rsqrt_bfloat16_precision(self, var, eps):
+    """A fast approximate rsqrt (about 8 bits, as hardware rsqrt estimates give before refinement)."""
+    import ml_dtypes
+    inv = NumpyAdapter.inv_std(self, var, eps)
+    return inv.astype(ml_dtypes.bfloat16).astype(inv.dtype)
+
+
+def _gamma_flattened_column_major(self, x, axes, gamma, beta, eps, affine_axes):
+    """A per-element gamma/beta flattened in column-major order and reshaped row-major (a port from a
+    column-major framework): right for 1-D parameters, scrambled for 2-D and larger."""
+    if gamma is not None and np.ndim(gamma) > 1:
+        gamma = np.reshape(np.ravel(gamma, order="F"), np.shape(gamma))
+        beta = np.reshape(np.ravel(beta, order="F"), np.shape(beta))
+    return NumpyAdapter.layer_norm(self, x, axes, gamma, beta, eps, affine_axes)
+
+
+MUTANTS += [
+    Mutant("gamma_read_as_one_plus_gamma", "zero-centred weights: y = z * (1 + gamma) + beta (Gemma's norm)",
+           "matches no variant", _sub("gamma_read_as_one_plus_gamma", normalize=_gamma_plus_one)),
+    Mutant("running_var_fed_std", "the running variance is fed the batch std", "in running_var",
+           _sub("running_var_fed_std", update=_update_with_std)),
+    Mutant("variance_momentum_hardcoded", "momentum reaches the running mean only; the variance keeps 0.1",
+           "in running_var", _sub("variance_momentum_hardcoded", update=_fixed_variance_momentum)),
+    Mutant("bn_mean_over_all_axes", "statistics reduced over all axes but one centre on the mean over every axis",
+           "matches no variant", _sub("bn_mean_over_all_axes", statistics=_global_mean)),
+    Mutant("rsqrt_8_bit_estimate", "inverse std from an 8-bit rsqrt estimate, never refined", "accuracy:",
+           _sub("rsqrt_8_bit_estimate", inv_std=_rsqrt_bfloat16_precision)),
+    Mutant("affine_flattened_column_major", "per-element gamma and beta flattened column-major, reshaped row-major",
+           "family:layout", _sub("affine_flattened_column_major", layer_norm=_gamma_flattened_column_major)),
+]
+
+
+def _cumulative_off_by_one(self, running, batch_stat, momentum, step):
+    """momentum=None divides by the step count plus one (a counter that starts at 1)."""
+    if momentum is None:
+        return running + (batch_stat - running) / running.dtype.type(step + 1)
+    return NumpyAdapter.update(self, running, batch_stat, momentum, step)
+
+
+def _falsy_momentum(self, running, batch_stat, momentum, step):
+    """`momentum = momentum or 0.1`: a momentum of 0 becomes the default."""
+    return NumpyAdapter.update(self, running, batch_stat, 0.1 if momentum == 0 else momentum, step)
+
+
+def _float64_in_float32(self, x):
+    """float64 inputs computed in float32 (a compute dtype fixed at float32)."""
+    return np.dtype(np.float32)
+
+
+MUTANTS += [
+    Mutant("cumulative_average_off_by_one", "momentum=None divides by step + 1", "family:momentum",
+           _sub("cumulative_average_off_by_one", update=_cumulative_off_by_one)),
+    Mutant("momentum_zero_becomes_default", "`momentum or 0.1`: momentum 0 becomes 0.1", "in running_",
+           _sub("momentum_zero_becomes_default", update=_falsy_momentum)),
+    Mutant("float64_computed_in_float32", "float64 inputs computed in float32", "float32 precision",
+           _sub("float64_computed_in_float32", compute_dtype=_float64_in_float32)),
+]
 MUTANTS_BY_NAME = {m.name: m for m in MUTANTS}
 FAILING = ("fail", "error", "bad_output", "timeout", "xpass", "crashed")
 

@@ -1,6 +1,6 @@
 """normconf run [PYTEST OPTIONS] | golden generate|check | compare BASELINE.json CURRENT.json
    | merge SHARD.json ... -o DIR | render RESULTS.json -o DIR | table RESULTS.json | sweep FAMILY VERSION...
-   | timeline FAMILY        (also python -m normconf ...; each command has --help)
+   | timeline FAMILY | generated ADAPTER SPEC   (also python -m normconf ...; each command has --help)
 
 run: the conformance suite (pytest on normconf.checks with normconf's options: --frameworks, --adapter,
 --report-dir, --baseline, ...; any pytest option too, e.g. -n auto).  The report goes to --report-dir,
@@ -40,6 +40,29 @@ def _compare(args) -> int:
     code = exit_code(comparison)
     print("\n".join(text_lines(comparison) + [verdict(comparison)]), file=sys.stderr if code == 2 else sys.stdout)
     return code
+
+
+def _generated(args) -> int:
+    """Judge one generated case specification (the JSON a failure's reproduction line holds)."""
+    import json
+
+    from normconf.adapters.registry import get, load_spec
+    from normconf.golden.generated import to_case
+    from normconf.judge.expectations import ExpectationError, declared_expectation, load_all, undocumented
+    from normconf.judge.generated import judge_spec
+    from normconf.judge.verdict import NOT_RUN, PASSING
+    try:
+        spec = json.loads(args.spec)
+        to_case(spec)
+        adapter = load_spec(args.adapter) if ":" in args.adapter else get(args.adapter)
+        expectation = load_all()[0].get(adapter.name) or (declared_expectation(adapter) if ":" in args.adapter
+                                                          else None) or undocumented(adapter.name)
+    except (ValueError, TypeError, KeyError, ExpectationError) as exc:
+        print(f"normconf generated: {args.adapter} {args.spec!r}: {exc}", file=sys.stderr)
+        return 2
+    cell = judge_spec(adapter, adapter.name, spec, expectation, adapter.availability())
+    print(f"{cell['case']}@{args.adapter}: {cell['outcome']}: {cell['message']}")
+    return 0 if cell["outcome"] in PASSING + NOT_RUN else 1
 
 
 def run(argv: list[str]) -> int:
@@ -88,6 +111,9 @@ def main(argv=None) -> int:
     ren = sub.add_parser("render", help="write report.html into DIR from a results.json")
     ren.add_argument("results")
     ren.add_argument("-o", "--out", required=True, metavar="DIR")
+    gen = sub.add_parser("generated", help="judge one generated case specification (a failure's reproduction)")
+    gen.add_argument("adapter", help="a built-in adapter's name, or a plug-in's module:attribute or file.py:attribute")
+    gen.add_argument("spec", help="the specification as JSON")
     from normconf import sweep
     sweep.add_commands(sub)
     args = parser.parse_args(argv)
@@ -96,6 +122,8 @@ def main(argv=None) -> int:
         return bisect(args.family, args.bisect, offline=args.offline, out=Path(args.out), workers=args.workers)
     if args.command in ("sweep", "timeline"):
         return sweep.cli(args)
+    if args.command == "generated":
+        return _generated(args)
     try:
         if args.command == "compare":
             return _compare(args)

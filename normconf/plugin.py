@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 CHECKS = Path(__file__).resolve().parent / "checks"
-_OPTIONS = ("frameworks", "adapter", "report_dir", "without_family", "baseline")
+_OPTIONS = ("frameworks", "adapter", "report_dir", "without_family", "baseline", "explore")
 
 
 def pytest_addoption(parser):
@@ -41,10 +41,14 @@ def pytest_addoption(parser):
                     help="leave a family of golden cases out of the mutant checks (shows what only it catches)")
     group.addoption("--baseline", default=None, metavar="FILE",
                     help="compare this run's results with a baseline results.json (normconf compare)")
+    group.addoption("--explore", type=int, default=0, metavar="N",
+                    help="a deeper search: N more generated cases per adapter (hypothesis, with its database "
+                         "and shrinking); a failure prints a one-line reproduction")
 
 
 def _into_checks(arg: str, config) -> bool:
-    if arg.split("::")[0] in ("normconf.checks", "normconf.checks.test_golden", "normconf.checks.test_mutants"):
+    if arg.split("::")[0] in ("normconf.checks", "normconf.checks.test_golden", "normconf.checks.test_mutants",
+                              "normconf.checks.test_generated"):
         return True  # --pyargs
     path = Path(config.invocation_params.dir, arg.split("::")[0]).resolve()
     return path == CHECKS or CHECKS in path.parents
@@ -105,7 +109,12 @@ class NormconfSession:
 
     def __init__(self, config):
         from normconf.adapters import registry
-        from normconf.judge.expectations import Expectation, ExpectationError, declared_expectation, load_all
+        from normconf.judge.expectations import (
+            ExpectationError,
+            declared_expectation,
+            load_all,
+            undocumented,
+        )
         from normconf.reports.arguments import declared_arguments
         self.adapters = select_adapters(config)
         self.expectations, self.expectation_errors = load_all()
@@ -119,7 +128,7 @@ class NormconfSession:
                     raise pytest.UsageError(str(exc)) from None
                 if declared is None and adapter.name not in self.expectations:
                     # nothing to judge conventions against: they are identified and shown, not judged
-                    declared = Expectation(f"plug-in {adapter.name!r}", (adapter.name,), {})
+                    declared = undocumented(adapter.name)
                     self.warnings.append(f"plug-in {adapter.name} documents nothing: its conventions and defaults "
                                          f"are reported, not judged (declare `documented`, see README)")
                 if declared is not None:
@@ -154,7 +163,8 @@ def not_installable() -> dict[str, str]:
 
 
 def _given_without_normconf(config) -> list[str]:
-    defaults = {"frameworks": None, "adapter": [], "report_dir": None, "without_family": [], "baseline": None}
+    defaults = {"frameworks": None, "adapter": [], "report_dir": None, "without_family": [], "baseline": None,
+                "explore": 0}
     return [f"--{o.replace('_', '-')}" for o in _OPTIONS if config.getoption(o) != defaults[o]]
 
 
@@ -166,7 +176,7 @@ def pytest_configure(config):
             raise pytest.UsageError(f"{', '.join(given)} given, but this is not a normconf run: add --normconf "
                                     f"(or run `normconf run`, or `pytest --pyargs normconf.checks`)")
         return
-    _run.update(active=True, findings=[], durations={}, cache_warning=None)
+    _run.update(active=True, findings=[], durations={}, cache_warning=None, generated=[])
     # OpenMP threads (torch's, in this process, xdist workers and Keras children) that wait for work sleep
     # instead of spinning: spinning threads of two workers on two cores stall each other's cells for tens of
     # milliseconds.  The number of threads, and so how reductions are split, stays the framework's default.
@@ -234,6 +244,21 @@ def pytest_generate_tests(metafunc):
         # pytest-dev/pytest-xdist#1323, #1378).
         params = [pytest.param(case, name, id=f"{case}@{name}") for name in adapters for case in sorted(CASES)]
         metafunc.parametrize(("case_name", "adapter_name"), params)
+    if active(metafunc.config) and {"generated_name", "adapter_name"} <= set(metafunc.fixturenames):
+        adapters = metafunc.config.normconf.adapters
+        names = sorted(generated_specs())  # the same on every run and in every xdist worker (a fixed seed)
+        metafunc.parametrize(("generated_name", "adapter_name"),
+                             [pytest.param(case, name, id=f"{case}@{name}") for name in adapters for case in names])
+    if active(metafunc.config) and "explore_adapter" in metafunc.fixturenames:
+        explore = metafunc.config.getoption("--explore")
+        metafunc.parametrize("explore_adapter", list(metafunc.config.normconf.adapters) if explore > 0 else [])
+
+
+def generated_specs() -> dict[str, dict]:
+    """The default draw of generated cases, kept in the cache directory (golden/generated.py)."""
+    from normconf.adapters.cache import cache_dir
+    from normconf.golden.generated import draw_specs
+    return draw_specs(store=cache_dir())
 
 
 @pytest.hookimpl(optionalhook=True)  # only exists when pytest-xdist is installed
@@ -273,6 +298,7 @@ def pytest_runtest_logreport(report):
         _run["durations"][report.nodeid] = _run["durations"].get(report.nodeid, 0.0) + report.duration
     if report.when == "call":
         _run["findings"].extend(text for key, text in report.user_properties if key == "jit_agreement")
+        _run["generated"].extend(value for key, value in report.user_properties if key == "generated")
 
 
 def pytest_sessionfinish(session):
@@ -284,10 +310,22 @@ def pytest_sessionfinish(session):
 def pytest_terminal_summary(terminalreporter):
     if _run["active"] and _run.get("cache_warning"):  # the cache failed mid-run: shown, never fatal
         terminalreporter.write_line(f"WARNING: {_run['cache_warning']}", yellow=True)
+    if _run["active"] and _run["generated"]:
+        from normconf.judge.verdict import NOT_RUN, PASSING
+        terminalreporter.section("generated cases (golden/generated.py)")
+        per_adapter: dict[str, int] = {}
+        for adapter, _, _ in _run["generated"]:
+            per_adapter[adapter] = per_adapter.get(adapter, 0) + 1
+        terminalreporter.write_line("ran per adapter: " + ", ".join(f"{a} {n}" for a, n in sorted(per_adapter.items())))
+        failed = [(a, o, r) for a, o, r in _run["generated"] if o not in PASSING + NOT_RUN]
+        terminalreporter.write_line(f"failures: {len(failed)}" + (", each reproduced by:" if failed else ""))
+        for adapter, outcome, line in sorted(failed):
+            terminalreporter.write_line(f"  {outcome}: {line}")
     if _run["active"] and _run["findings"]:
         terminalreporter.section("compiled vs eager (XLA and inductor fusion, in tolerances of each case)")
         for text in sorted(_run["findings"]):
             terminalreporter.write_line(text)
 
 
-_run: dict = {"active": False, "findings": [], "durations": {}, "cache_warning": None}  # this process's run (pytest_configure resets it)
+_run: dict = {"active": False, "findings": [], "durations": {}, "cache_warning": None,
+              "generated": []}  # this process's run (pytest_configure resets it)

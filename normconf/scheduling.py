@@ -66,7 +66,8 @@ def classify(nodeid: str, adapters: dict, mutants: dict) -> tuple[str, float, fl
 
 
 def scheduled(nodeid: str) -> bool:
-    return "::test_golden[" in nodeid or "::test_mutant_is_caught[" in nodeid
+    from normconf.reports.results import CELL_TESTS
+    return any(m in nodeid for m in CELL_TESTS) or "::test_mutant_is_caught[" in nodeid
 
 
 def read_durations() -> dict[str, float]:

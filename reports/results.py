@@ -18,11 +18,15 @@ class ResultsError(Exception):
     """A results file that cannot be used; names the file and the problem."""
 
 
+CELL_TESTS = ("::test_golden[", "::test_generated[")  # the checks whose items are (case, adapter) cells
+
+
 def split_nodeid(nodeid: str) -> tuple[str, str] | None:
-    """test_golden[<case>@<adapter>] -> (case, adapter)."""
-    if "::test_golden[" not in nodeid or not nodeid.endswith("]"):
+    """test_golden[<case>@<adapter>] (or test_generated[...]) -> (case, adapter)."""
+    marker = next((m for m in CELL_TESTS if m in nodeid), None)
+    if marker is None or not nodeid.endswith("]"):
         return None
-    case, sep, adapter = nodeid.split("::test_golden[", 1)[1][:-1].rpartition("@")
+    case, sep, adapter = nodeid.split(marker, 1)[1][:-1].rpartition("@")
     return (case, adapter) if sep else None
 
 

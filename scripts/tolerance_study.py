@@ -6,7 +6,8 @@
 Runs the correct reference implementations (adapters/correct.py: two-pass, pairwise, strictly sequential
 float32 sums, Welford, blocked Chan merges, running buffers in the input dtype, batch statistics held in the
 input dtype) and every installed framework on the committed fixtures and on re-draws (scripts/redraw.py),
-each against its documented profile, and prints per implementation and dtype:
+each against its documented profile, and prints per implementation and dtype (every error at its output's own
+scale, max(max|expected|, floor): golden/tolerance.py, output_floors):
 - the median and worst error / tolerance (the criterion: the worst correct one uses at most about half);
 - for float32/float64, the K each needs on its own: worst (error - 2 u_out) / (u_stat (sqrt(n) + offset));
 - for float16/bfloat16, the worst error per output in units of u_out;
@@ -108,7 +109,8 @@ def main(argv=None) -> int:
                 adapter.close()
     rows = [r for r in rows if r["status"] != "known"]   # known deviations are not correct implementations
     impls = list(chosen)
-    print(f"K = {K:g}, C_OUT = {C_OUT:g}, C_BUF = {C_BUF:g}; known deviations left out")
+    print(f"K = {K:g}, C_OUT = {C_OUT:g}, C_BUF = {C_BUF:g}; errors at each output's own scale; "
+          "known deviations left out")
     for label, pick_source in (("committed fixtures", lambda r: r["source"] == "committed"),
                                (f"re-draws ({args.draws} per case)", lambda r: r["source"] != "committed")):
         sub = [r for r in rows if pick_source(r)]

@@ -16,9 +16,10 @@ import numpy as np
 
 from normconf.adapters.registry import OPS, get
 from normconf.golden.cases import CASES
+from normconf.golden.generate import case_floors
 from normconf.golden.tolerance import scaled_error
 from normconf.judge.expectations import load_all
-from normconf.judge.verdict import run_cell
+from normconf.judge.verdict import load_fixture, run_cell
 
 PAIRS = {"flax_linen": "flax_linen[eager]", "flax_nnx": "flax_nnx[eager]", "keras[jax]": "keras[jax][eager]",
          "torch[compile]": "torch"}
@@ -68,7 +69,9 @@ def compare_pair(jit_name: str, case_names=None) -> list[dict]:
         row = {"case": case, "jit": verdict(jit_cell), "eager": verdict(eager_cell),
                "tolerances": None, "output": None, "bitwise": None, "dtypes_equal": None}
         if jit_out is not None and eager_out is not None and jit_cell["tolerance"]:
-            diffs = {k: scaled_error(jit_out[k], eager_out[k]) / jit_cell["tolerance"] for k in eager_out}
+            fx = load_fixture(case)
+            floors = case_floors(fx.case, fx.inputs)
+            diffs = {k: scaled_error(jit_out[k], eager_out[k], floors[k]) / jit_cell["tolerance"] for k in eager_out}
             row["output"] = max(diffs, key=diffs.get)
             row.update(tolerances=diffs[row["output"]],
                        bitwise=all(np.array_equal(np.ascontiguousarray(jit_out[k]).view(np.uint8),

@@ -28,7 +28,8 @@ def test_every_batch_norm_profile_matches_the_reference(momentum):
 def test_profiles_share_arrays():
     batches, x_eval, gamma, beta = _batches()
     cset = candidates.CandidateSet([(candidates.BatchNormCandidates(batches, x_eval, 1, gamma, beta, 1e-5, 0.1),
-                                     candidates.profiles("batch_norm"))], dict.fromkeys(candidates.BatchNormCandidates.OUTPUTS, 1e-6))
+                                     candidates.profiles("batch_norm"))], dict.fromkeys(candidates.BatchNormCandidates.OUTPUTS, 1e-6),
+                                    dict.fromkeys(candidates.BatchNormCandidates.OUTPUTS, 1.0))
     distinct = {o: len(cset._unique[o]) for o in cset.outputs}
     # by dependency: 6 trajectories of the mean (3 forms x 2 starts), 12 of the variance (x 2 stored
     # variances), y_train 4 batch-normalized + 2 eps placements x 2 running variants x 12 trajectories, y_eval
@@ -43,7 +44,7 @@ def test_errors_and_distances_in_tolerances():
     batches, x_eval, gamma, beta = _batches()
     cands = candidates.BatchNormCandidates(batches, x_eval, 1, gamma, beta, 1e-5, 0.1)
     profiles = candidates.profiles("batch_norm")
-    cset = candidates.CandidateSet([(cands, profiles)], dict.fromkeys(cands.OUTPUTS, 1e-6))
+    cset = candidates.CandidateSet([(cands, profiles)], dict.fromkeys(cands.OUTPUTS, 1e-6), dict.fromkeys(cands.OUTPUTS, 1.0))
     i = profiles.index(candidates.base_profile("batch_norm", {"running_variance": "unbiased"}))
     errors = cset.errors(cands.outputs(profiles[i]))
     assert errors[i] == 0 and np.all(errors >= 0)
@@ -56,7 +57,7 @@ def test_nonfinite_actual_elements_are_left_out_of_the_errors():
     batches, x_eval, gamma, beta = _batches()
     cands = candidates.BatchNormCandidates(batches, x_eval, 1, gamma, beta, 1e-5, 0.1)
     p = candidates.base_profile("batch_norm")
-    cset = candidates.CandidateSet([(cands, [p])], dict.fromkeys(cands.OUTPUTS, 1e-6))
+    cset = candidates.CandidateSet([(cands, [p])], dict.fromkeys(cands.OUTPUTS, 1e-6), dict.fromkeys(cands.OUTPUTS, 1.0))
     actual = {k: v.copy() for k, v in cands.outputs(p).items()}
     actual["y_train"][0, 0, 0, 0] = np.nan
     assert cset.errors(actual)[0] == 0

@@ -21,7 +21,9 @@ def test_numpy_adapter_passes_every_case(serial_and_parallel):
     assert code == 0, output[-3000:]
     outcomes = {c["outcome"] for c in data["cells"]}
     assert outcomes == {"pass"}, output[-3000:]
-    assert len(data["cells"]) == len(__import__("normconf.golden.cases", fromlist=["CASES"]).CASES)
+    from normconf.golden.cases import CASES
+    from normconf.golden.generated import DEFAULT_EXAMPLES
+    assert len(data["cells"]) == len(CASES) + DEFAULT_EXAMPLES  # the catalog, and the generated draw
 
 
 def test_results_identical_serial_and_xdist(serial_and_parallel):
@@ -36,7 +38,8 @@ def test_random_order_gives_identical_results(serial_and_parallel, tmp_path):
     code, shuffled, output = run_suite(tmp_path, "--frameworks=numpy", "-n", "0", "-vv", "-p", "randomly",
                                        "--randomly-seed=12345")
     assert code == 0, output[-3000:]
-    ran = [line.split("[", 1)[1].split("]", 1)[0] for line in output.splitlines() if "test_golden[" in line]
+    ran = [line.split("[", 1)[1].split("]", 1)[0] for line in output.splitlines()
+           if "test_golden[" in line or "test_generated[" in line]
     assert len(ran) == len(serial["cells"]) and ran != sorted(ran)  # really shuffled
     assert cells_without_timings(serial) == cells_without_timings(shuffled)
 

@@ -6,10 +6,21 @@ import numpy as np
 import pytest
 
 from normconf.adapters.correct import implementations
+from normconf.adapters.numpy_adapter import NumpyAdapter
 from normconf.golden import fixtures
 from normconf.golden.bias import rounding_bias
 from normconf.golden.cases import CASES
-from normconf.golden.tolerance import C_BUF, C_OUT, UNIT_ROUNDOFF, base_tolerance, buffer_roundings, tolerances, ulp_of
+from normconf.golden.tolerance import (
+    C_BUF,
+    C_OUT,
+    UNIT_ROUNDOFF,
+    base_tolerance,
+    buffer_roundings,
+    output_floors,
+    scaled_error,
+    tolerances,
+    ulp_of,
+)
 from normconf.judge.expectations import load_all
 from normconf.judge.verdict import run_cell
 
@@ -46,6 +57,40 @@ def test_fixture_tolerance_is_the_largest_of_its_outputs():
 def test_golden_stays_under_5_mb():
     size = sum(p.stat().st_size for p in fixtures.golden_dir().iterdir())
     assert size < 5_000_000, f"golden/data is {size / 1e6:.2f} MB"
+
+
+# ---- the error at each output's own scale ---------------------------------------------------------
+
+def test_scale_floors_are_the_outputs_own_units():
+    x = np.array([[1.0, 3.0], [1.0, 3.0]])  # std 1
+    gamma = np.array([1e-4, -2e-4])
+    assert output_floors("layer_norm", {"x": x, "gamma": gamma}, 1e-5) == {"y": 2e-4}
+    assert output_floors("layer_norm", {"x": x}, 1e-5) == {"y": 1.0}  # no affine: unit-variance z
+    assert output_floors("batch_norm", {"x": x[None], "gamma": gamma}, 1e-3) == {
+        "y_train": 2e-4, "y_eval": 2e-4, "running_mean": 1.0, "running_var": 1e-3}
+
+
+def test_an_error_in_small_outputs_is_measured_at_their_scale():
+    expected = 1e-4 * np.random.default_rng(0).standard_normal(64)
+    off = expected + 0.6 * np.sqrt(np.mean(expected ** 2))  # 60 % of their RMS
+    assert scaled_error(off, expected, 0.0) > 0.2          # the old floor of 1 scored it 6e-5
+    assert scaled_error(off, expected, 1.0) < 1e-4
+    assert scaled_error(np.zeros(3), np.zeros(3), 0.0) == 0  # exact zeros at a zero scale
+    assert scaled_error(np.full(3, 1e-30), np.zeros(3), 0.0) == math.inf
+
+
+class _RunningMeanOff(NumpyAdapter):
+    """A running mean 1 % of its RMS off: 0.04 tolerances at a floor of 1 on inputs of size 1e-4."""
+
+    def batch_norm_steps(self, *args):
+        out = super().batch_norm_steps(*args)
+        rm = out["running_mean"]
+        return {**out, "running_mean": (rm + 0.01 * np.sqrt(np.mean(rm.astype(np.float64) ** 2))).astype(rm.dtype)}
+
+
+def test_the_judge_catches_an_error_in_tiny_running_statistics():
+    cell = run_cell(_RunningMeanOff(), "numpy", "stress_bn_tiny_scale", load_all()[0]["numpy"], None)
+    assert cell["outcome"] == "fail" and "in running_mean" in cell["message"], cell["message"]
 
 
 # ---- rounding bias -------------------------------------------------------------------------------
