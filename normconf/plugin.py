@@ -254,6 +254,16 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("explore_adapter", list(metafunc.config.normconf.adapters) if explore > 0 else [])
 
 
+def pytest_collection_modifyitems(config, items):
+    """Without --explore the search is not part of the run: deselected, not a skip with an empty parameter set."""
+    if not active(config) or config.getoption("--explore") > 0:
+        return
+    search = [item for item in items if item.originalname == "test_explore"]
+    if search:
+        items[:] = [item for item in items if item.originalname != "test_explore"]
+        config.hook.pytest_deselected(items=search)
+
+
 def generated_specs() -> dict[str, dict]:
     """The default draw of generated cases, kept in the cache directory (golden/generated.py)."""
     from normconf.adapters.cache import cache_dir

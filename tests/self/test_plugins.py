@@ -88,7 +88,7 @@ DECLARING = textwrap.dedent('''
         name = "declaring"
         documented = {"norm_variance": "biased", "running_variance": "unbiased", "eps_placement": "inside_sqrt",
                       "default_eps": {"variant": 1e-5, "cite": "my_kernel.cu"}}
-        outcomes = [{"cases": ["stress_bn_one_value_per_channel*"], "outcome": "raises",
+        outcomes = [{"cases": ["*one_value_per_channel*"], "outcome": "raises",
                      "match": "Expected more than 1 value", "cite": "my_kernel.cu: checks the batch"}]
         deviations = [{"cases": ["stress_ln_constant"], "match": "nonfinite", "reason": "0/0 in the fast path",
                        "link": "https://example.org/issue/1"}]

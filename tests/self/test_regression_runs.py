@@ -14,6 +14,7 @@ import pytest
 
 from normconf.adapters.numpy_adapter import NumpyAdapter
 from normconf.golden.cases import CASES
+from normconf.golden.generated import DEFAULT_EXAMPLES
 from normconf.judge.expectations import load_all
 from normconf.judge.mutants import MUTANTS
 from normconf.judge.verdict import run_cell
@@ -202,7 +203,7 @@ def test_crash_storm_is_interrupted_and_keeps_the_complete_report(tmp_path, comp
     crashed = [c for c in run["cells"] if c["outcome"] == "crashed"]
     assert run["run"]["interrupted"] and not run["run"]["complete"] and crashed
     reason = run["run"]["reasons"][-1]
-    not_run = len(CASES) * len(run["adapters"]) - len(crashed)
+    not_run = (len(CASES) + DEFAULT_EXAMPLES) * len(run["adapters"]) - len(crashed)  # catalog and generated cells
     assert reason == (f"interrupted: maximum crashed workers reached: 2; {not_run} selected cells did not run "
                       f"and {len(MUTANTS)} selected mutant checks did not run"), reason
     assert f"the last complete report stays in {out}" in output

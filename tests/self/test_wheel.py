@@ -17,7 +17,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 # what the fresh environment gets besides the wheel: normconf's own requirements and pytest's
-BESIDE = ("numpy", "ml_dtypes", "pytest", "pluggy", "iniconfig", "packaging", "pygments")
+BESIDE = ("numpy", "ml_dtypes", "pytest", "pluggy", "iniconfig", "packaging", "pygments", "hypothesis",
+          "sortedcontainers", "attrs")
 
 
 SOURCES = ("pyproject.toml", "README.md", "normconf", "golden", "adapters", "judge", "reports")
@@ -44,7 +45,7 @@ def _link_distributions(site: Path) -> None:
         try:
             dist = importlib.metadata.distribution(name)
         except importlib.metadata.PackageNotFoundError:
-            continue  # pygments: pytest before 8.4 does without
+            continue  # pygments: pytest before 8.4 does without; attrs: newer hypothesis does
         base = Path(dist.locate_file(""))
         for top in {f.parts[0] for f in dist.files or () if f.parts[0] not in ("..", "bin")}:
             source, target = base / top, site / top
