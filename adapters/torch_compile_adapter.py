@@ -7,7 +7,7 @@ the next: a case's result never depends on which cases ran before (and dynamo's 
 silently falls back to eager, is never reached).  Inductor's compiled code is cached on disk in the normconf
 cache directory (<cache>/inductor, TORCHINDUCTOR_CACHE_DIR unless set), so a warm run loads it back.
 
-Too slow for the default run (a second or two per case warm, 20 s to start inductor): it is the
+Too slow for the default run (19 s for 104 cells with a warm inductor cache, minutes cold): it is the
 `compiled` group, selected with --frameworks=compiled (or by name, torch[compile]); CI runs it.
 """
 from __future__ import annotations
