@@ -32,10 +32,14 @@ def test_generated(generated_name, adapter_name, request):
 
 def test_explore(explore_adapter, request):
     from hypothesis import HealthCheck, given, settings
+    from hypothesis.database import DirectoryBasedExampleDatabase
     session = request.config.normconf
 
+    # the same search everywhere: hypothesis's CI profile (loaded when $CI is set) would derandomize it and drop
+    # the database, so a CI job would neither honour --hypothesis-seed nor remember what it found
     @settings(max_examples=request.config.getoption("--explore"), deadline=None,
-              suppress_health_check=list(HealthCheck))
+              suppress_health_check=list(HealthCheck), derandomize=False,
+              database=DirectoryBasedExampleDatabase(".hypothesis/examples"))
     @given(case_specs())
     def search(spec):
         cell = judge(session, explore_adapter, spec)
