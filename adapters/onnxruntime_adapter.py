@@ -31,6 +31,8 @@ def _elem_type(dtype) -> int:
     from onnx import TensorProto
     types = {"float16": TensorProto.FLOAT16, "float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE}
     if np.dtype(dtype).name not in types:
+        # measured with onnxruntime 1.32: a session builds, but run() refuses ml_dtypes' bfloat16 arrays
+        # ("Numpy_type 256 can't be converted to MLDataType")
         raise Unsupported(f"onnxruntime's Python API takes no {np.dtype(dtype).name} arrays")
     return types[np.dtype(dtype).name]
 

@@ -47,10 +47,10 @@ def pytest_addoption(parser):
 
 
 def _into_checks(arg: str, config) -> bool:
-    if arg.split("::")[0] in ("normconf.checks", "normconf.checks.test_golden", "normconf.checks.test_mutants",
-                              "normconf.checks.test_generated"):
+    target = arg.split("::")[0]
+    if target == "normconf.checks" or target.startswith("normconf.checks."):
         return True  # --pyargs
-    path = Path(config.invocation_params.dir, arg.split("::")[0]).resolve()
+    path = Path(config.invocation_params.dir, target).resolve()
     return path == CHECKS or CHECKS in path.parents
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from tests.self.suite_runner import REPO, run_suite, write_plugin
 
-COMMANDS = ("run", "golden", "compare", "merge", "render", "table", "sweep", "timeline")
+COMMANDS = ("run", "golden", "compare", "merge", "render", "table", "sweep", "timeline", "generated")
 
 
 @pytest.mark.parametrize("command", COMMANDS)
