@@ -34,8 +34,9 @@ def _on_request() -> dict:
     from normconf.adapters.flax_adapter import FlaxLinenAdapter, FlaxNnxAdapter
     from normconf.adapters.keras_adapter import remote_keras
     from normconf.adapters.torch_compile_adapter import TorchCompileAdapter
+    from normconf.adapters.torch_onnx_adapter import TorchOnnxAdapter
     eager = (FlaxLinenAdapter("eager"), FlaxNnxAdapter("eager"), remote_keras("jax", "eager"))
-    return {a.name: a for a in (*eager, TorchCompileAdapter())}
+    return {a.name: a for a in (*eager, TorchCompileAdapter(), TorchOnnxAdapter())}
 
 
 def group_of(adapter) -> str:

@@ -183,6 +183,7 @@ def _judge(cell, adapter, case_name, expectation, unavailable, fixture=None):
     args = arguments(adapter, fx)
     try:
         outputs = getattr(adapter, args.op)(*args.args)
+        _graph(cell, adapter)
     except Unsupported as exc:
         cell.update(outcome="unsupported", message=str(exc))
         return
@@ -215,6 +216,14 @@ def _judge(cell, adapter, case_name, expectation, unavailable, fixture=None):
         return _deviation(cell, expectation)
     _compare(cell, fx, outputs, args, expectation, adapter)
     _deviation(cell, expectation)
+
+
+def _graph(cell, adapter) -> None:
+    """What an exporting adapter's graph held (adapters/torch_onnx_adapter.py graph_note), shown per cell."""
+    note = getattr(adapter, "graph_note", None)
+    note = note() if callable(note) else None
+    if note:
+        cell["graph"] = note
 
 
 def check_outputs(outputs, fixture) -> str | None:

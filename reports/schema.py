@@ -55,7 +55,8 @@ CELL = {"case": str, "adapter": str, "outcome": OneOf(*OUTCOMES), "message": str
         "layer": Opt(str), "family": Opt(str), "dtype": Opt(str), "tolerance": Opt(NUM),
         "conventions": MapOf(CONVENTION), "measured": MapOf(MEASURED), "accuracy": Opt(ACCURACY),
         "nonfinite": MapOf(NONFINITE), "behaviour": Opt(str), "layout": Opt(str), "rule": Opt(str),
-        "seconds": Opt(NUM), "versions": Opt(MapOf(str)), "output_dtypes": Opt(MapOf(str))}
+        "seconds": Opt(NUM), "versions": Opt(MapOf(str)), "output_dtypes": Opt(MapOf(str)),
+        "graph": Opt(str)}
 MATRIX_CELL = {"observed": Opt(str), "status": str, "expected": SCALAR, "cases": Opt(ListOf(str))}
 MATRIX_ROW = {"row": str, "kind": str, "key": Opt(str), "cells": MapOf(MATRIX_CELL)}
 MUTANT = {"mutant": str, "bug": Opt(str), "killed": bool, "named": Opt(bool), "caught_by": ListOf(str),
