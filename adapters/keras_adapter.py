@@ -11,6 +11,8 @@ then the whole sequence of calls (training steps, eval) is one jax.jit'ed progra
 `layer.stateless_call`, kept in JAX's persistent cache between runs (adapters/cache.py).
 keras[jax][eager] (on request: --frameworks=eager) calls the layer op by op instead.  The tensorflow
 and torch backends run eagerly (layer.__call__), as Keras does outside fit/predict.
+keras[tensorflow][xla] and keras[tensorflow][function] (on request: --frameworks=compiled) call the layer
+inside tf.function(jit_compile=True) and plain tf.function (TF_FUNCTION_MODES).
 
 Translations (the one documented place):
 - momentum: Keras weights the old value (moving = m * moving + (1 - m) * batch): native_momentum
@@ -33,6 +35,11 @@ from normconf.adapters.base import DEFAULT, ImportingAdapter, Unsupported, given
 from normconf.adapters.compat import enable_x64
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
+
+
+# On request (group `compiled`), the tensorflow backend's layer call inside tf.function: "xla" with
+# jit_compile=True (as model.fit with jit_compile), "function" without (plain graph mode).  Value: jit_compile.
+TF_FUNCTION_MODES = {"xla": True, "function": False}
 
 
 def default_mode(backend: str) -> str:
@@ -89,9 +96,13 @@ class KerasAdapter(ImportingAdapter):
         moving = [getattr(layer, n) for n in ("moving_mean", "moving_variance") if hasattr(layer, n)]
         if self.execution_mode == "jit":
             return self._jit_calls(layer, calls, moving)
+        call = layer
+        if self.execution_mode in TF_FUNCTION_MODES:  # the layer call traced by tf.function, XLA or not
+            import tensorflow as tf
+            call = tf.function(lambda x, **kw: layer(x, **kw), jit_compile=TF_FUNCTION_MODES[self.execution_mode])
         out = []
         for x, training in calls:
-            y = layer(self._tensor(x), **_training(training))
+            y = call(self._tensor(x), **_training(training))
             out.append((self._numpy(y), [self._numpy(v.value) for v in moving] or None))
         return out
 

@@ -32,11 +32,15 @@ def _on_request() -> dict:
     jitted JAX adapters (group `eager`; tests/self/test_jit_agreement.py compares them with the jitted
     ones) and the compiled paths, too slow for the default run (group `compiled`)."""
     from normconf.adapters.flax_adapter import FlaxLinenAdapter, FlaxNnxAdapter
-    from normconf.adapters.keras_adapter import remote_keras
+    from normconf.adapters.keras_adapter import TF_FUNCTION_MODES, remote_keras
     from normconf.adapters.torch_compile_adapter import TorchCompileAdapter
     from normconf.adapters.torch_onnx_adapter import TorchOnnxAdapter
     eager = (FlaxLinenAdapter("eager"), FlaxNnxAdapter("eager"), remote_keras("jax", "eager"))
-    return {a.name: a for a in (*eager, TorchCompileAdapter(), TorchOnnxAdapter())}
+    compiled = [TorchCompileAdapter(), TorchOnnxAdapter()]
+    for mode in TF_FUNCTION_MODES:  # keras[tensorflow][xla], keras[tensorflow][function]
+        compiled.append(remote_keras("tensorflow", mode))
+        compiled[-1].group = "compiled"
+    return {a.name: a for a in (*eager, *compiled)}
 
 
 def group_of(adapter) -> str:
