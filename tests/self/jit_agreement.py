@@ -22,7 +22,8 @@ from normconf.judge.expectations import load_all
 from normconf.judge.verdict import load_fixture, run_cell
 
 PAIRS = {"flax_linen": "flax_linen[eager]", "flax_nnx": "flax_nnx[eager]", "keras[jax]": "keras[jax][eager]",
-         "torch[compile]": "torch"}
+         "torch[compile]": "torch", "torch[onnx]": "torch", "keras[tensorflow][xla]": "keras[tensorflow]",
+         "keras[tensorflow][function]": "keras[tensorflow]"}
 VERDICT = ("outcome", "behaviour", "rule")
 
 

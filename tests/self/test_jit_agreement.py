@@ -5,7 +5,25 @@ tolerance of each other.  How far apart they are is a finding: it is printed at 
 with what was measured, and any other one (or one of these going away) fails the test."""
 import pytest
 
+from normconf.golden.cases import CASES
 from tests.self.jit_agreement import PAIRS, compare_pair, summary
+
+
+def _onnx_export_findings() -> dict:
+    """torch[onnx] against eager torch (measured with torch 2.13, onnxscript 0.7.2, onnxruntime 1.32): every
+    BatchNorm training case, every bfloat16 case and float64 LayerNorm differ, for three reasons."""
+    out = {}
+    for name, case in CASES.items():
+        if case.dtype == "bfloat16":
+            out[name] = "unsupported: onnxruntime's Python API takes no bfloat16 arrays (eager torch computes them)"
+        elif name.startswith("bn_cumulative"):
+            out[name] = "known deviation: momentum=None is not exportable in training mode (GuardOnDataDependentSymNode)"
+        elif case.layer == "batch_norm" and case.family != "one_value_per_channel":
+            out[name] = ("known deviation: train-mode BatchNorm is exported as an inference node (no training_mode, "
+                         "one output): training batches normalized with the running statistics, never updated")
+    out["dtype_ln_float64"] = "known deviation: the exported epsilon is a 32-bit attribute (float64 accuracy)"
+    return out
+
 
 # compiled adapter -> {case: what differs and why (measured)}
 VERDICT_FINDINGS = {
@@ -14,6 +32,9 @@ VERDICT_FINDINGS = {
                                        "bfloat16-rounded batch mean (a known deviation, xfail); inductor computes "
                                        "the statistics in float32 and passes",
     },
+    "torch[onnx]": _onnx_export_findings(),
+    "keras[tensorflow][xla]": {},  # measured with keras 3.15.1, tensorflow-cpu 2.21: no verdict changes
+    "keras[tensorflow][function]": {},
 }
 
 
