@@ -28,10 +28,13 @@ except ImportError:  # no xdist, nothing to schedule: the durations are still re
 # Start-up seconds per start-up key (the adapter's module, or a child process's adapter name).
 STARTUP_S = {"normconf.adapters.torch_adapter": 1.5, "normconf.adapters.flax_adapter": 1.3, "keras[tensorflow]": 4.2,
              "keras[jax]": 2.0, "keras[jax][eager]": 2.0, "keras[torch]": 4.0, "normconf.adapters.numpy_adapter": 0.0,
-             "normconf.adapters.torch_compile_adapter": 20.0}  # inductor's import and first compile
+             "normconf.adapters.torch_compile_adapter": 20.0,  # inductor's import and first compile
+             "normconf.adapters.torch_onnx_adapter": 3.0, "keras[tensorflow][xla]": 4.2,
+             "keras[tensorflow][function]": 4.2}  # torch[onnx]: onnxruntime; the exporter's ~20 s only when cold
 # Seconds per cell once started.
 CELL_S = {"flax_linen": 0.03, "flax_nnx": 0.03, "keras[jax]": 0.035, "keras[tensorflow]": 0.02,
-          "flax_linen[eager]": 0.07, "flax_nnx[eager]": 0.07, "keras[jax][eager]": 0.08, "torch[compile]": 1.5}
+          "flax_linen[eager]": 0.07, "flax_nnx[eager]": 0.07, "keras[jax][eager]": 0.08, "torch[compile]": 1.5,
+          "torch[onnx]": 0.1, "keras[tensorflow][xla]": 0.12, "keras[tensorflow][function]": 0.1}  # warm, measured -n 0
 MUTANT_S = 0.17  # one mutant through every case
 OTHER_S = 1.0  # any other test (self-tests): seconds, each its own unit
 QUEUED_S, MAX_QUEUED = 0.1, 8  # how far ahead a worker is fed
