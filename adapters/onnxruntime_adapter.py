@@ -37,8 +37,9 @@ def _elem_type(dtype) -> int:
     return types[np.dtype(dtype).name]
 
 
-def run_node(op: str, inputs: dict, outputs: list[str], **attributes) -> list[np.ndarray]:
-    """One ONNX node over named numpy inputs, through an onnxruntime CPU session."""
+def run_node(op: str, inputs: dict, outputs: list[str], seen: list | None = None, **attributes) -> list[np.ndarray]:
+    """One ONNX node over named numpy inputs, through an onnxruntime CPU session; `seen` gets what the
+    graph holds (describe)."""
     from onnx import helper
     node = helper.make_node(op, list(inputs), outputs, **attributes)
     infos = [helper.make_tensor_value_info(n, _elem_type(a.dtype), list(a.shape)) for n, a in inputs.items()]
@@ -46,6 +47,8 @@ def run_node(op: str, inputs: dict, outputs: list[str], **attributes) -> list[np
     graph = helper.make_graph([node], op, infos, [helper.make_tensor_value_info(n, out_type, None) for n in outputs])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
     model.ir_version = IR_VERSION
+    if seen is not None:
+        seen.append(describe(model))
     try:
         session = _session(model.SerializeToString())
     except Exception as exc:  # NOT_IMPLEMENTED: no kernel for this type on the CPU provider
@@ -53,6 +56,20 @@ def run_node(op: str, inputs: dict, outputs: list[str], **attributes) -> list[np
             raise Unsupported(f"onnxruntime CPU has no {op} kernel for these types: {str(exc)[:200]}") from None
         raise
     return session.run(outputs, {n: np.ascontiguousarray(a) for n, a in inputs.items()})
+
+
+def describe(model) -> str:
+    """The normalization nodes of a graph with the attributes that decide their behaviour."""
+    from onnx import helper
+    parts = []
+    for node in model.graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type == "BatchNormalization":
+            parts.append(f"BatchNormalization training_mode={attrs.get('training_mode', 0)}, "
+                         f"{len(node.output)} output{'s' * (len(node.output) > 1)}")
+        elif node.op_type == "LayerNormalization":
+            parts.append(f"LayerNormalization stash_type={attrs.get('stash_type', 1)}")
+    return ", ".join(parts) or "no normalization node: " + " ".join(n.op_type for n in model.graph.node)
 
 
 @functools.lru_cache(maxsize=32)
@@ -63,7 +80,16 @@ def _session(model: bytes):
     return onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
 
 
-class OnnxRuntimeAdapter(ImportingAdapter):
+class GraphNotes:
+    """What the ONNX graphs of an adapter's current call hold (each operation resets `_graphs`);
+    judge/verdict.py records it per cell as `graph`."""
+    _graphs: list = []
+
+    def graph_note(self) -> str | None:
+        return "; ".join(dict.fromkeys(self._graphs)) or None
+
+
+class OnnxRuntimeAdapter(GraphNotes, ImportingAdapter):
     name = "onnxruntime"
     requires = ("onnxruntime", "onnx")
     momentum_form = "weight_on_old"
@@ -72,6 +98,7 @@ class OnnxRuntimeAdapter(ImportingAdapter):
                    "BatchNorm's running statistics start at 0 and 1 and are fed back by the adapter")
 
     def layer_norm(self, x, axes, gamma, beta, eps, affine_axes):
+        self._graphs = []
         if not trailing(axes, x.ndim):
             raise Unsupported(f"LayerNormalization normalizes the trailing axes from `axis` on, not {tuple(axes)}")
         if gamma is not None and sorted(a % x.ndim for a in affine_axes) != sorted(a % x.ndim for a in axes):
@@ -80,7 +107,8 @@ class OnnxRuntimeAdapter(ImportingAdapter):
         inputs = {"X": x, "Scale": gamma if gamma is not None else np.ones(shape, x.dtype)}
         if beta is not None:
             inputs["B"] = beta
-        (y,) = run_node("LayerNormalization", inputs, ["Y"], axis=x.ndim - len(axes), **given(epsilon=eps))
+        (y,) = run_node("LayerNormalization", inputs, ["Y"], self._graphs, axis=x.ndim - len(axes),
+                        **given(epsilon=eps))
         return {"y": y}
 
     def _affine(self, gamma, beta, channels, dtype):
@@ -88,6 +116,7 @@ class OnnxRuntimeAdapter(ImportingAdapter):
                 beta if beta is not None else np.zeros(channels, dtype))
 
     def batch_norm_steps(self, batches, x_eval, feature_axis, gamma, beta, eps, momentum):
+        self._graphs = []
         if momentum is None:
             raise Unsupported("BatchNormalization takes a float momentum: no cumulative average")
         fa = 1 if feature_axis is DEFAULT else feature_axis % x_eval.ndim
@@ -99,7 +128,7 @@ class OnnxRuntimeAdapter(ImportingAdapter):
         for x in batches:
             y, mean, var = run_node("BatchNormalization", {"X": np.moveaxis(x, fa, 1), "scale": scale, "B": bias,
                                                            "input_mean": mean, "input_var": var},
-                                    ["Y", "running_mean", "running_var"], training_mode=1, **attrs)
+                                    ["Y", "running_mean", "running_var"], self._graphs, training_mode=1, **attrs)
             ys.append(np.moveaxis(y, 1, fa))
             means.append(mean)
             vars_.append(var)
@@ -109,10 +138,11 @@ class OnnxRuntimeAdapter(ImportingAdapter):
 
     def _eval(self, x, fa, mean, var, scale, bias, eps):
         (y,) = run_node("BatchNormalization", {"X": np.moveaxis(x, fa, 1), "scale": scale, "B": bias,
-                                               "input_mean": mean, "input_var": var}, ["Y"], **given(epsilon=eps))
+                                               "input_mean": mean, "input_var": var}, ["Y"], self._graphs, **given(epsilon=eps))
         return np.moveaxis(y, 1, fa)
 
     def batch_norm_eval(self, x, feature_axis, running_mean, running_var, gamma, beta, eps):
+        self._graphs = []
         fa = feature_axis % x.ndim
         scale, bias = self._affine(gamma, beta, x.shape[fa], x.dtype)
         return {"y": self._eval(x, fa, np.asarray(running_mean), np.asarray(running_var), scale, bias, eps)}

@@ -29,7 +29,7 @@ import numpy as np
 
 from normconf.adapters.base import installed_version
 from normconf.adapters.cache import cache_dir
-from normconf.adapters.onnxruntime_adapter import _elem_type, _session
+from normconf.adapters.onnxruntime_adapter import GraphNotes, _elem_type, _session, describe
 from normconf.adapters.torch_adapter import TorchAdapter, _to_numpy, _to_torch
 
 OPSET = 18  # the dynamo exporter's lowest own opset (asked for 17, it exports 18 and converts down)
@@ -37,19 +37,12 @@ IR_VERSION = 10  # pinned: what the exporter writes here and onnxruntime 1.32 re
 _VERSIONS = ("torch", "onnxscript", "onnx")
 
 
-class TorchOnnxAdapter(TorchAdapter):
+class TorchOnnxAdapter(GraphNotes, TorchAdapter):
     name = "torch[onnx]"
     group = "compiled"  # on request only (adapters/registry.py)
     requires = ("torch", "onnx", "onnxruntime", "onnxscript")
     execution_mode = "onnx_export"
     layout_note = TorchAdapter.layout_note + "; each module forward exported (torch.onnx.export) and run in onnxruntime"
-
-    def __init__(self):
-        self._graphs: list[str] = []  # what the graphs of the current call contain
-
-    def graph_note(self) -> str | None:
-        """What the exported graphs of the last call contain (judge/verdict.py records it per cell)."""
-        return "; ".join(dict.fromkeys(self._graphs)) or None
 
     def _run(self, layer, x):
         _elem_type(_to_numpy(x[:0]).dtype)  # bfloat16: Unsupported, as for onnxruntime's own column
@@ -150,20 +143,6 @@ def _with_values(model, state: dict):
                 raise RuntimeError("bfloat16 initializers are not substituted (the column refuses bfloat16)")
             init.CopyFrom(numpy_helper.from_array(np.ascontiguousarray(value), init.name))
     return out
-
-
-def describe(model) -> str:
-    """The normalization nodes of a graph with the attributes that decide their behaviour."""
-    from onnx import helper
-    parts = []
-    for node in model.graph.node:
-        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
-        if node.op_type == "BatchNormalization":
-            parts.append(f"BatchNormalization training_mode={attrs.get('training_mode', 0)}, "
-                         f"{len(node.output)} output{'s' * (len(node.output) > 1)}")
-        elif node.op_type == "LayerNormalization":
-            parts.append(f"LayerNormalization stash_type={attrs.get('stash_type', 1)}")
-    return ", ".join(parts) or "no normalization node: " + " ".join(n.op_type for n in model.graph.node)
 
 
 def _disk_path(config: str):

@@ -19,6 +19,8 @@ Optional attributes:
   own implementation*).
 - ``availability()`` -> None or why it cannot run; ``versions()`` -> {package: version}.
 - ``layout_note``, ``execution_mode`` ("eager" or "jit"): shown in the report.
+- ``graph_note()`` -> None or what the last operation's compiled or exported graph held (the ONNX adapters:
+  "BatchNormalization training_mode=0, 1 output"): results.json's ``graph`` and the cell's details.
 - ``arguments``: your framework's names, for the porting guide: {"layer_norm": "mylib.LayerNorm({})",
   "batch_norm": "mylib.BatchNorm({})", "eps": ..., "momentum": ..., "axis": ... (None: no feature-axis
   argument), "layer_norm_axes": ...}, ``{}`` where the keyword arguments go (reports/arguments.py).  Without

@@ -34,6 +34,8 @@ def _figures(c: dict) -> str:
     nan = nonfinite_summary(c)
     if nan:
         parts.append(f"non-finite: {nan}")
+    if c.get("graph"):  # an ONNX column: what its graph held (BatchNormalization training_mode, stash_type)
+        parts.append(f"graph: {c['graph']}")
     return "; ".join(parts)
 
 
