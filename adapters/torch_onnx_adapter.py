@@ -14,7 +14,7 @@ buffers, read after each step as for eager torch, therefore stay at their initia
 (a known deviation in adapters/expectations/torch.toml), not an adapter choice.
 
 Cost: the exporter takes ~20 s to import and ~0.5 s per export, so exports are cached, in memory and on disk
-(<cache dir>/torch_onnx/), per module configuration (repr, dtype, mode, input shape and dtype, versions):
+(<cache dir>/torch_onnx/, a refusal too), per module configuration (repr, dtype, mode, input shape and dtype, versions):
 the module is exported once with placeholder parameter values that are all distinct (the exporter's optimizer
 merges equal initializers), and each call substitutes the case's values for the initializers of the same
 names.  Too slow cold for the default run: it is in the `compiled` group (--frameworks=compiled).
@@ -80,9 +80,16 @@ def _exported(config: str, layer, shape, dtype):
     """The module's graph for this configuration: from memory or disk, else exported now (and kept)."""
     if config not in _memory:
         path = _disk_path(config)
+        failed = path.with_suffix(".failed") if path is not None else None
+        if failed is not None and failed.is_file():  # the exporter refused this configuration before
+            raise ExportFailed(failed.read_text())
         data = path.read_bytes() if path is not None and path.is_file() else None
         if data is None:
-            data = _export(layer, shape, dtype).SerializeToString()
+            try:
+                data = _export(layer, shape, dtype).SerializeToString()
+            except ExportFailed as exc:
+                _store(failed, str(exc).encode())
+                raise
             _store(path, data)
         import onnx
         _memory[config] = onnx.load_from_string(data)
