@@ -13,7 +13,7 @@ output), so the exported model normalizes with its running statistics and never 
 buffers, read after each step as for eager torch, therefore stay at their initial values.  That is a finding
 (a known deviation in adapters/expectations/torch.toml), not an adapter choice.
 
-Cost: the exporter takes ~20 s to import and ~0.5 s per export, so exports are cached, in memory and on disk
+Cost: the first export in a process takes ~4 s and each further one 0.5 to 1 s (measured), so exports are cached, in memory and on disk
 (<cache dir>/torch_onnx/, a refusal too), per module configuration (repr, dtype, mode, input shape and dtype, versions):
 the module is exported once with placeholder parameter values that are all distinct (the exporter's optimizer
 merges equal initializers), and each call substitutes the case's values for the initializers of the same
