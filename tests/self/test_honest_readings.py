@@ -115,6 +115,38 @@ def test_an_unbiased_normalization_variance_gets_its_eps_within_the_stated_uncer
         assert cell["name"] == "2e-05"
 
 
+class _RunningNormalizedTwiceUpdated(NumpyAdapter):
+    """Normalizes its training output with its running statistics, which it updates twice per step: an
+    update no profile follows, so no profile fits; read with the batch statistics, its output gives an
+    eps of the running variance's size (0.7 for a true 1e-5, issue 18's "0.031" class)."""
+
+    def update(self, running, batch_stat, momentum, step):
+        once = super().update(running, batch_stat, momentum, step)
+        return super().update(once, batch_stat, momentum, step)
+
+
+@pytest.mark.parametrize("training", ["running_updated", "running_previous"])
+def test_an_eps_read_with_a_normalizer_the_layer_does_not_use_is_unclear(training):
+    adapter = _RunningNormalizedTwiceUpdated({"training_statistics": training}, name="synthetic")
+    expectation = Expectation("synthetic", ("synthetic",), {}, outcomes=[])
+    cells = [run_cell(adapter, "synthetic", case, expectation, None) for case in ("probe_default_eps_bn", "bn1d_nc")]
+    m = cells[0]["measured"]["default_eps"]
+    assert (m["state"], m["value"], m["name"]) == ("unclear", None, None), m
+    assert "not normalized with the batch statistics" in m["display"] and "fit it at" in m["display"], m
+    matrix, rows = _rows(cells)
+    assert rows[EPS_BN]["synthetic"]["status"] == "unclear"
+    advice, = guide(build_matrix(cells + _run({}, {}, cases=("probe_default_eps_bn", "bn1d_nc"), name="numpy"),
+                                 ["synthetic", "numpy"]))
+    assert "eps=0.7" not in " ".join(advice.agree + [str(advice.like)])
+
+
+def test_a_listed_running_normalizer_keeps_its_eps():
+    # the control: the same probe, training normalized with a listed (debiased) running update, eps 1e-4
+    cells = _run({"training_statistics": "running_updated", "initial_running_stats": "zero_debiased",
+                  "default_eps": 1e-4}, {}, cases=("probe_default_eps_bn",))
+    assert cells[0]["measured"]["default_eps"]["name"] == "0.0001", cells[0]["measured"]["default_eps"]
+
+
 def test_a_reading_the_probe_cannot_decide_is_picked_by_the_run_s_other_cases():
     readings = [{"given": {"norm_variance": "biased"}, "value": 2.6e-5, "uncertainty": 1e-6},
                 {"given": {"norm_variance": "unbiased"}, "value": 2.0e-5, "uncertainty": 1e-9}]
