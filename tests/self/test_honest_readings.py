@@ -175,6 +175,27 @@ def test_a_cumulative_average_default_is_read_as_momentum_none():
     assert "initial_running_stats" not in cells[0]["message"], cells[0]["message"]
 
 
+def test_a_cumulative_average_default_gives_momentum_none_advice_never_a_weight_of_1():
+    cases = CASES + ("bn_cumulative",)
+    cells = _run({"default_momentum": None}, {}, cases=cases) + _run({}, {}, cases=cases, name="numpy")
+    matrix, rows = _rows(cells, ("synthetic", "numpy"))
+    assert rows[MOMENTUM]["synthetic"]["label"] == "cumulative average", rows[MOMENTUM]["synthetic"]
+    advice, = guide(matrix)
+    line = next(line for line in advice.agree if line.startswith("momentum"))
+    assert "synthetic averages cumulatively (momentum=None)" in line and "numpy momentum=None" in line, line
+    said = " ".join(advice.agree + like_lines(advice))
+    assert "momentum=1" not in said and "momentum=1.0" not in said, said
+    assert "numpy with synthetic's defaults: batch_norm_steps(batches, x_eval, ..., momentum=None)" in like_lines(advice)
+    assert "synthetic with numpy's defaults: batch_norm_steps(batches, x_eval, ..., momentum=0.1)" in like_lines(advice)
+    # the other side without a cumulative average: no argument reproduces the default, and no line claims one
+    next(r for r in matrix["rows"] if r["row"] == "cumulative average (momentum=None)")["cells"]["numpy"].update(
+        label="not available", observed="not available")
+    advice, = guide(matrix)
+    line = next(line for line in advice.agree if line.startswith("momentum"))
+    assert "numpy has no cumulative average: no argument reproduces synthetic's default" in line, line
+    assert not any(line.startswith("numpy with") and "momentum" in line for line in like_lines(advice))
+
+
 # -- 4. precision rows judge precision -----------------------------------------------------------------
 
 class _FirstBatchStart(NumpyAdapter):
