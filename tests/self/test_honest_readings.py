@@ -224,6 +224,32 @@ def test_float64_kept_is_judged_against_the_implementation_s_own_profile(adapter
         assert rows["float64 kept float64 (BatchNorm)"]["synthetic"]["status"] == "unclear"
 
 
+def _half_cell(adapter, case, documented=None):
+    expectation = Expectation("synthetic", ("synthetic",),
+                              {k: {"variant": v, "cite": "-"} for k, v in (documented or {}).items()}, outcomes=[])
+    cell = run_cell(adapter, "synthetic", case, expectation, None)
+    title = ("float16 " if "float16" in case and "bfloat16" not in case else "bfloat16 ") + (
+        "LayerNorm" if "_ln_" in case else "BatchNorm")
+    return _rows([cell])[1][title]["synthetic"]
+
+
+@pytest.mark.parametrize("case", ["dtype_ln_float16", "dtype_ln_bfloat16"])
+def test_a_half_precision_miss_that_a_convention_explains_says_so(case):
+    # normalizes with N-1 where N is documented: in float16 the case cannot name it, yet it is no precision loss
+    cell = _half_cell(NumpyAdapter({"norm_variance": "unbiased"}, name="synthetic"), case, {"norm_variance": "biased"})
+    assert cell["detail"].endswith("tolerance; a convention, not precision: within tolerance of its own profile "
+                                   "(norm_variance unbiased)"), cell
+
+
+def test_a_half_precision_miss_is_precision_or_not_determined():
+    from normconf.judge.mutants import MUTANTS
+    make = {m.name: m.make for m in MUTANTS}
+    lost = _half_cell(make["rsqrt_8_bit_estimate"](), "dtype_ln_float16")  # an 8-bit rsqrt: precision, no note
+    assert lost["detail"].endswith("x tolerance") and lost["status"] != "unclear", lost
+    unfit = _half_cell(make["gamma_beta_swapped"](), "dtype_ln_float16")
+    assert "precision not determined: no profile fits y" in unfit["detail"] and unfit["status"] == "unclear", unfit
+
+
 # -- 5. an adapter that could not be imported says why; a run where nothing could run fails ----------
 
 BROKEN = textwrap.dedent('''
