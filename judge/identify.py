@@ -273,6 +273,8 @@ def _other_normalizer(cset, probe, eps) -> dict | None:
     p = cset.profiles[probe]
     value, _ = eps.measure(cset.candidates_of(probe), p)
     fit = eps.misfit(cset.candidates_of(probe), p)
+    if fit <= PLAUSIBLE:  # its normalizer explains the output within PLAUSIBLE tolerances: its reading stands
+        return None
     rivals = [(*eps.own_reading(cset.candidates_of(probe), p), "the layer's own running statistics")]
     for i, q in enumerate(cset.profiles):
         if q["eps_placement"] == p["eps_placement"] and q["training_statistics"] != p["training_statistics"]:
