@@ -370,9 +370,10 @@ def test_the_guide_prices_what_it_cannot_reconcile_and_its_flax_line_is_complete
                     reason="needs torch, flax and keras with tensorflow")
 @pytest.mark.parametrize("other, backend", [("flax", None), ("keras", "tensorflow")])
 def test_following_the_guide_by_hand_at_mean_offset_1000(tmp_path, other, backend):
-    """torch's defaults, and the other framework called as the guide's copy-paste line says, trained on the
-    float32 batches of stress_bn_offset_1e3: training outputs and running means agree within the case's
-    tolerance; the eval outputs differ by the running-variance cost the guide states, within 10 %."""
+    """torch.nn.BatchNorm2d's defaults, and the other framework called as the guide's copy-paste line says,
+    trained on the float32 NCHW batches of stress_bn_offset_1e3_nchw (mean offset 1000): training outputs
+    and running means agree within the case's tolerance; the eval outputs differ by the running-variance
+    cost the guide states, within 10 %."""
     import json
     import os
     import subprocess
@@ -392,7 +393,7 @@ def test_following_the_guide_by_hand_at_mean_offset_1000(tmp_path, other, backen
                   if {a.a.label, a.b.label} == {"torch", label})
     torch_side, other_side = (advice.a, advice.b) if advice.a.label == "torch" else (advice.b, advice.a)
     kwargs = advice.like[(torch_side.name, other_side.name)]["batch_norm"]
-    case = "stress_bn_offset_1e3"
+    case = "stress_bn_offset_1e3_nchw"
     runs = {}
     for framework, args in (("torch", {}), (other, kwargs)):
         out = tmp_path / f"{framework}.npz"
