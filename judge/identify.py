@@ -263,32 +263,38 @@ NORMALIZERS = {"batch": "the batch statistics", "running_updated": "running stat
 
 def _other_normalizer(cset, probe, eps) -> dict | None:
     """Unclear, in words, where the training output is explained clearly better (PLAUSIBLE times) by
-    another normalizer than the probe profile's, and reads another eps there.  A layer that normalizes
-    with running statistics updated by a rule none of the profiles follows fits no profile; read with
-    the batch statistics, its output gives an eps of the running variance's size (0.7 for a true 1e-5).
-    The rivals: every profile with the probe's eps placement, and the layer's own reported running
+    another kind of statistics than the probe profile's (batch, or running after or before the update),
+    and reads another eps there.  A layer that normalizes with running statistics updated by a rule no
+    profile follows fits no profile; read with the batch statistics, its output gives an eps of the
+    running variance's size (0.7 for a true 1e-5).  The probe's kind is judged by its best variant of
+    the conventions the probe does not show (norm_variance, eps_placement: the covering reading handles
+    those); the rivals are every profile of another kind and the layer's own reported running
     statistics (the updated ones), right whatever rule produced them."""
     if not isinstance(eps, _EpsEstimator) or eps.own is None:
         return None
     p = cset.profiles[probe]
-    value, _ = eps.measure(cset.candidates_of(probe), p)
-    fit = eps.misfit(cset.candidates_of(probe), p)
-    if fit <= PLAUSIBLE:  # its normalizer explains the output within PLAUSIBLE tolerances: its reading stands
+    kind = p["training_statistics"]
+    if eps.misfit(cset.candidates_of(probe), p) <= PLAUSIBLE:  # explains the output: its reading stands
         return None
-    rivals = [(*eps.own_reading(cset.candidates_of(probe), p), "the layer's own running statistics")]
+    fits = {}
     for i, q in enumerate(cset.profiles):
-        if q["eps_placement"] == p["eps_placement"] and q["training_statistics"] != p["training_statistics"]:
-            cands = cset.candidates_of(i)
-            rivals.append((*eps.measure(cands, q), eps.misfit(cands, q), NORMALIZERS[q["training_statistics"]]))
-    better = [r for r in rivals if r[2] * PLAUSIBLE < fit and not measure.agrees(
-        {"value": value, "uncertainty": eps.measure(cset.candidates_of(probe), p)[1]}, r[0])]
+        cands = cset.candidates_of(i)
+        fits[i] = (*eps.measure(cands, q), eps.misfit(cands, q), NORMALIZERS[q["training_statistics"]])
+    fit = min(f[2] for i, f in fits.items() if cset.profiles[i]["training_statistics"] == kind)
+    if fit <= PLAUSIBLE:
+        return None
+    own = [(*eps.own_reading(cset.candidates_of(probe), {**p, "eps_placement": e}), "the layer's own running statistics")
+           for e in ("inside_sqrt", "added_to_std")]
+    rivals = own + [f for i, f in fits.items() if cset.profiles[i]["training_statistics"] != kind]
+    reading = dict(zip(("value", "uncertainty"), eps.measure(cset.candidates_of(probe), p)))
+    better = [r for r in rivals if r[2] * PLAUSIBLE < fit and not measure.agrees(reading, r[0])]
     if not better:
         return None
     v, u, misfit, where = min(better, key=lambda r: r[2])
     seen = measure.outside_domain("default_eps", v, u) or f"eps {v:.2g} ± {u:.1g}"
-    words = (f"not measurable: the training output is not normalized with {NORMALIZERS[p['training_statistics']]}, "
-             f"which the profile nearest to the other outputs uses (they miss it by {fit:.3g}x tolerance); "
-             f"{where} fit it at {misfit:.2g}x ({seen})")
+    words = (f"not measurable: the training output is not normalized with {NORMALIZERS[kind]}, which the profile "
+             f"nearest to the other outputs uses (they miss it by {fit:.3g}x tolerance at best); {where} fit it "
+             f"at {misfit:.2g}x ({seen})")
     return {"value": None, "uncertainty": None, "name": None, "display": words, "state": "unclear"}
 
 
