@@ -15,26 +15,14 @@ from normconf.judge.expectations import Expectation, load_all
 from normconf.judge.verdict import run_cell
 from normconf.reports.matrix import CONVENTION_ROWS, FACTOR_ROW, build_matrix
 from normconf.reports.porting import guide, like_lines
+from tests.self.test_honest_readings import _FirstBatchStart
+from tests.self.test_honest_readings import _RunningNormalizedTwiceUpdated as _TwiceUpdated
 
 CATALOG = sorted(name for name, case in CASES.items() if case.family != "long")
 HONEST = ("unclear", "mixed", "not-shown", "not-run")
 EPS_ROWS = {"default eps (LayerNorm)", "default eps (BatchNorm)"}
 MOMENTUM = "default momentum (BatchNorm, weight on the new batch)"
 NOT_LISTED = None  # the truth of a convention an implementation follows no listed variant of
-
-
-class _TwiceUpdated(NumpyAdapter):
-    """Running statistics updated twice per step (an update no profile follows), training normalized with them."""
-
-    def update(self, running, batch_stat, momentum, step):
-        return super().update(super().update(running, batch_stat, momentum, step), batch_stat, momentum, step)
-
-
-class _FirstBatchStart(NumpyAdapter):
-    """The running statistics start at the first batch's: an initial-statistics convention nobody lists."""
-
-    def update(self, running, batch_stat, momentum, step):
-        return batch_stat.copy() if step == 1 else super().update(running, batch_stat, momentum, step)
 
 
 # name -> (adapter class, profile overrides, truths that differ from the profile's own variants)
