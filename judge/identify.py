@@ -96,6 +96,8 @@ class _EpsEstimator:
         """eps, its uncertainty and the misfit with the layer's own reported running statistics as the
         normalizer (p gives the eps placement): right whatever rule updated them."""
         x, centre, _ = cands.normalizer(p)
+        if any(np.size(a) != centre.size for a in self.own):  # not one value per channel: no normalizer
+            return math.nan, math.inf, math.inf
         mean, var = (np.reshape(np.asarray(a, np.float64), centre.shape) for a in self.own)
         v, u = measure.estimate_eps(x, self.y, mean, var, p["eps_placement"], cands.gamma, cands.beta, self.tol,
                                     self.floor)
