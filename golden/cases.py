@@ -174,6 +174,9 @@ def _catalog() -> list[Case]:
         _ln("stress_ln_offset_1e4", (8, 64), (1,), loc=1e4, family="stress"),
         _bn("stress_bn_offset_1e2", (32, 4), 1, loc=1e2, family="stress", shows=BN),
         _bn("stress_bn_offset_1e3", (32, 4), 1, loc=1e3, family="stress", shows=BN),
+        _bn("stress_bn_offset_1e3_nchw", (2, 3, 4, 5), 1, loc=1e3, family="stress", shows=BN,
+            note="BatchNorm2d at mean offset 1e3 x std, in bn2d_nchw's shape (no new compilation): the porting "
+                 "guide's cost case, followed by hand (tests/self/test_honest_readings.py)"),
         _bn("stress_bn_offset_1e4", (8, 4), 1, loc=1e4, momentum=1.0, family="stress", shows=BN_MOMENTUM_1,
             note="momentum 1: the running variance is the last batch's, N/(N-1) visible above the offset"),
         _ln("stress_ln_tiny_scale", (6, 16), (1,), scale=1e-4, family="stress", shows=EPS,

@@ -16,7 +16,9 @@ A measured default is read under the reference profile where it is plausible, el
 (a documented variant that does not fit gives no reading of a default), and under every plausible profile that differs from the reference only in a
 convention the probe does not show (an eps under a biased or an unbiased normalization variance): the
 readings are kept, and the uncertainty covers them all.  A debiased running average with no weight
-on the new batch is the cumulative average (momentum=None), which has its own profile.
+on the new batch is the cumulative average (momentum=None), which has its own profile.  An eps is no
+number where another normalizer (a listed one, or the layer's own reported running statistics) explains
+the training output clearly better than the probe profile's and reads another eps (`_other_normalizer`).
 """
 from __future__ import annotations
 
@@ -28,8 +30,10 @@ import numpy as np
 
 from normconf.adapters.base import DEFAULT
 from normconf.golden import candidates as cand
+from normconf.golden import reference as ref
 from normconf.golden.generate import Call, candidate_set, case_floors
 from normconf.golden.reference import LAYER_CONVENTIONS
+from normconf.golden.tolerance import scaled_error
 from normconf.judge import measure
 
 PLAUSIBLE = 3.0
@@ -58,15 +62,46 @@ class _EpsEstimator:
         self.floor = floors[self.output]
         self.y = np.asarray(outputs[self.output], np.float64)
         self.y = self.y[0] if case.layer == "batch_norm" else self.y
-        self.tol, self._found = tolerances[self.output], {}
+        self.tol, self._found, self._misfits = tolerances[self.output], {}, {}
+        # the running statistics the layer reports after the first step: a normalizer no profile may compute
+        self.own = (outputs["running_mean"][0], outputs["running_var"][0]) if case.layer == "batch_norm" else None
+
+    def _key(self, cands, p) -> tuple:
+        return id(cands), cands.dependencies(self.output, p), p["eps_placement"]
 
     def measure(self, cands, p) -> tuple[float, float]:
-        key = (id(cands), cands.dependencies(self.output, p), p["eps_placement"])
+        key = self._key(cands, p)
         if key not in self._found:
             x, centre, var = cands.normalizer(p)
             self._found[key] = measure.estimate_eps(x, self.y, centre, var, p["eps_placement"], cands.gamma,
                                                     cands.beta, self.tol, self.floor)
         return self._found[key]
+
+    def misfit(self, cands, p) -> float:
+        """How far the (first step's) output is from the one p's normalizer gives with the eps read under
+        it, in tolerances: the estimate is a mean square, so a wrong normalizer still gives a number."""
+        key = self._key(cands, p)
+        if key not in self._misfits:
+            self._misfits[key] = self._misfit(*cands.normalizer(p), self.measure(cands, p)[0], p["eps_placement"], cands)
+        return self._misfits[key]
+
+    def _misfit(self, x, centre, var, eps, placement, cands) -> float:
+        if not math.isfinite(eps):
+            return math.inf
+        with np.errstate(all="ignore"):
+            predicted = ref.normalize(x, centre, var, eps, placement, cands.gamma, cands.beta)
+        return scaled_error(self.y, predicted, self.floor) / self.tol
+
+    def own_reading(self, cands, p) -> tuple[float, float, float]:
+        """eps, its uncertainty and the misfit with the layer's own reported running statistics as the
+        normalizer (p gives the eps placement): right whatever rule updated them."""
+        x, centre, _ = cands.normalizer(p)
+        if any(np.size(a) != centre.size for a in self.own):  # not one value per channel: no normalizer
+            return math.nan, math.inf, math.inf
+        mean, var = (np.reshape(np.asarray(a, np.float64), centre.shape) for a in self.own)
+        v, u = measure.estimate_eps(x, self.y, mean, var, p["eps_placement"], cands.gamma, cands.beta, self.tol,
+                                    self.floor)
+        return v, u, self._misfit(x, mean, var, v, p["eps_placement"], cands)
 
     def __call__(self, cands, p):
         return self.measure(cands, p)[0]
@@ -204,6 +239,9 @@ def _eps_measurement(cset, probe, eps, conventions, members) -> dict:
     are usable values (`alternatives`, for the matrix to pick by the run's other cases)."""
     hidden = [c for c in EPS_CONFOUNDERS if c in conventions and conventions[c]["state"] != "named"]
     p = cset.profiles[probe]
+    other = _other_normalizer(cset, probe, eps)
+    if other:
+        return other
     rivals = [i for i in members if i != probe and hidden
               and all(cset.profiles[i][c] == v for c, v in p.items() if c not in hidden)]
     readings = []
@@ -219,6 +257,47 @@ def _eps_measurement(cset, probe, eps, conventions, members) -> dict:
         m["display"] += f", covering {measure.given_text(readings)} (not shown by this case)"
     usable = [r for r in readings if not measure.outside_domain("default_eps", r["value"], r["uncertainty"])]
     return {**m, "alternatives": usable} if usable else m
+
+
+NORMALIZERS = {"batch": "the batch statistics", "running_updated": "running statistics after a listed update",
+               "running_previous": "running statistics before a listed update"}
+
+
+def _other_normalizer(cset, probe, eps) -> dict | None:
+    """Unclear, in words, where the training output is explained clearly better (PLAUSIBLE times) by
+    another kind of statistics than the probe profile's (batch, or running after or before the update),
+    and reads another eps there.  A layer that normalizes with running statistics updated by a rule no
+    profile follows fits no profile; read with the batch statistics, its output gives an eps of the
+    running variance's size (0.7 for a true 1e-5).  The probe's kind is judged by its best variant of
+    the conventions the probe does not show (norm_variance, eps_placement: the covering reading handles
+    those); the rivals are every profile of another kind and the layer's own reported running
+    statistics (the updated ones), right whatever rule produced them."""
+    if not isinstance(eps, _EpsEstimator) or eps.own is None:
+        return None
+    p = cset.profiles[probe]
+    kind = p["training_statistics"]
+    if eps.misfit(cset.candidates_of(probe), p) <= PLAUSIBLE:  # explains the output: its reading stands
+        return None
+    fits = {}
+    for i, q in enumerate(cset.profiles):
+        cands = cset.candidates_of(i)
+        fits[i] = (*eps.measure(cands, q), eps.misfit(cands, q), NORMALIZERS[q["training_statistics"]])
+    fit = min(f[2] for i, f in fits.items() if cset.profiles[i]["training_statistics"] == kind)
+    if fit <= PLAUSIBLE:
+        return None
+    own = [(*eps.own_reading(cset.candidates_of(probe), {**p, "eps_placement": e}), "the layer's own running statistics")
+           for e in ("inside_sqrt", "added_to_std")]
+    rivals = own + [f for i, f in fits.items() if cset.profiles[i]["training_statistics"] != kind]
+    reading = dict(zip(("value", "uncertainty"), eps.measure(cset.candidates_of(probe), p)))
+    better = [r for r in rivals if r[2] * PLAUSIBLE < fit and not measure.agrees(reading, r[0])]
+    if not better:
+        return None
+    v, u, misfit, where = min(better, key=lambda r: r[2])
+    seen = measure.outside_domain("default_eps", v, u) or f"eps {v:.2g} ± {u:.1g}"
+    words = (f"not measurable: the training output is not normalized with {NORMALIZERS[kind]}, which the profile "
+             f"nearest to the other outputs uses (they miss it by {fit:.3g}x tolerance at best); {where} fit it "
+             f"at {misfit:.2g}x ({seen})")
+    return {"value": None, "uncertainty": None, "name": None, "display": words, "state": "unclear"}
 
 
 def _finite(x) -> float | None:

@@ -330,7 +330,7 @@ def accuracy(fx, outputs, ident) -> dict:
         per[name] = {"error": _finite(err), "tolerance": tol, "dtype": str(np.asarray(outputs[name]).dtype),
                      "precision": precision_of(err * tol, case.reduction_size, cond),
                      # against the profile that fits best: what precision rows judge, conventions aside
-                     "own_precision": precision_of(own, case.reduction_size, cond)}
+                     "own_precision": precision_of(own, case.reduction_size, cond), "own_error": _finite(own / tol)}
         if not math.isfinite(err) or err > worst_error:
             worst, worst_error = name, err if math.isfinite(err) else math.inf
     m = {"max_abs": 0.0, "max_rel": 0.0, "max_ulp": 0.0}

@@ -5,7 +5,10 @@ Environments: one per (family, version, companions, normconf's dependencies, Pyt
 it is on PATH, else venv + pip, cached under NORMCONF_ENV_CACHE (default ~/.cache/normconf/envs) and
 reused.  normconf itself is not installed there: the suite runs from this checkout (PYTHONPATH).
 Companions: keras gets the newest tensorflow-cpu, jax and torch that install beside it; flax gets the jax
-its release declares as its minimum (the one it was built against); torch before 2.3 gets numpy < 2.
+its release declares as its minimum (the one it was built against), unless an adapter of the family cannot
+make its layers there and fewer fail with the newest jax that installs beside it: then that one, and the
+build says which and why (kept in the environment's marker and the run's `sweep.companion`); torch before
+2.3 gets numpy < 2.
 `--with SPEC` pins any of them (e.g. --with torch==2.13.0 for a CPU wheel from a local index).
 Without network nothing new can be installed: a version then runs on its cached environment, or on this
 interpreter when it has exactly that version, or is skipped, and the sweep says which.
@@ -38,7 +41,7 @@ from normconf.reports import history
 REPO = Path(__file__).resolve().parent.parent
 HISTORY = history.CHECKOUT_HISTORY  # the default --out; NORMCONF_HISTORY_DIR or --out elsewhere
 MARKER = "normconf-env.json"  # written last: an environment without it is unfinished
-RECIPE = 1  # part of every environment's key: bump it when the way environments are built changes
+RECIPE = 2  # part of every environment's key: bump it when the way environments are built changes
 
 
 @dataclass(frozen=True)
@@ -159,20 +162,54 @@ def build(env_dir: Path, family: str, version: str, pins: list[str]) -> dict:
         raise RuntimeError(f"creating the environment failed: {(made.stdout + made.stderr).strip()[-800:]}")
     try:
         _install(tmp, normconf_requirements() + requirements(family, version, pins))
-        companion = FAMILIES[family].at_minimum
-        if companion and companion not in map(dist_name, pins):
-            minimum = _declared_minimum(_python(tmp), FAMILIES[family].package, companion)
-            if minimum and installed(_python(tmp)).get(companion) != minimum:
-                _install(tmp, [next(c for c in FAMILIES[family].companions if dist_name(c) == companion) + f"=={minimum}"])
+        choice = _companion_at_minimum(tmp, family, pins)
     except RuntimeError:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     meta = {"family": family, "version": version, "with": pins, "installer": "uv" if uv else "pip",
-            "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+            "built": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **({"companion": choice} if choice else {})}
     (tmp / MARKER).write_text(json.dumps(meta, indent=1) + "\n")
     shutil.rmtree(env_dir, ignore_errors=True)
     tmp.rename(env_dir)
     return meta
+
+
+def _companion_at_minimum(env_dir: Path, family: str, pins: list[str]) -> dict | None:
+    """Move the family's `at_minimum` companion to the version the framework declares.  Where an adapter of
+    the family cannot make its layers there (flax.nnx lacks jax.sharding.AbstractMesh on jax 0.4.27, flax
+    0.10.4's minimum), move it back to the newest version that installed beside the framework, if fewer
+    adapters fail there.  The choice and why, or None where nothing moved (pinned, no declared minimum)."""
+    companion = FAMILIES[family].at_minimum
+    if not companion or companion in map(dist_name, pins):
+        return None
+    python = _python(env_dir)
+    minimum = _declared_minimum(python, FAMILIES[family].package, companion)
+    newest = installed(python).get(companion)
+    if not minimum or newest is None or newest == minimum:
+        return None
+    spec = next(c for c in FAMILIES[family].companions if dist_name(c) == companion)
+    _install(env_dir, [f"{spec}=={minimum}"])
+    at_minimum = _adapter_problems_in(python, family)
+    declared = f"{companion} {minimum}, {family}'s declared minimum"
+    if not at_minimum:
+        return {"package": companion, "version": minimum, "why": declared}
+    _install(env_dir, [f"{spec}=={newest}"])
+    at_newest = _adapter_problems_in(python, family)
+    failing = "; ".join(f"{a}: {why}" for a, why in sorted(at_minimum.items()))
+    if len(at_newest) >= len(at_minimum):
+        _install(env_dir, [f"{spec}=={minimum}"])
+        return {"package": companion, "version": minimum, "why": f"{declared} (the newest, {newest}, works no "
+                                                                  f"better; at the minimum {failing})"}
+    return {"package": companion, "version": newest, "minimum": minimum,
+            "why": f"{companion} {newest}, the newest that installs beside {family}: at {declared}, {failing}"}
+
+
+def _adapter_problems_in(python, family: str) -> dict[str, str]:
+    """smoke_check in an environment being built, with this normconf staged beside it."""
+    with tempfile.TemporaryDirectory(prefix="normconf-check-") as tmp:
+        staged = stage(Path(tmp) / "code")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(staged), os.environ.get("PYTHONPATH")]))}
+        return smoke_check(str(python), family, env, Path(tmp))
 
 
 def resolve(family: str, version: str, pins: list[str], *, offline: bool, say=print) -> str | None:
@@ -193,12 +230,14 @@ def resolve(family: str, version: str, pins: list[str], *, offline: bool, say=pr
         return None
     say(f"{family} {version}: building {env_dir} with {'uv' if shutil.which('uv') else 'venv + pip'} ...")
     try:
-        build(env_dir, family, version, pins)
+        meta = build(env_dir, family, version, pins)
     except RuntimeError as exc:
         offline_hint = " (no network?)" if re.search(r"fetch|connect|resolve host|name resolution|unreachable",
                                                       str(exc), re.I) else ""
         say(f"{family} {version}: SKIPPED: could not build an environment{offline_hint}: {exc}")
         return None
+    if "companion" in meta:
+        say(f"{family} {version}: with {meta['companion']['why']}")
     return str(_python(env_dir))
 
 
@@ -308,6 +347,9 @@ def run_version(family: str, version: str, pins: list[str], *, offline: bool, wo
     data["sweep"] = {"family": family, "version": version, "with": list(pins),
                      "environment": _environment_label(python, reused),
                      "installed": installed(python)}
+    marker = Path(python).parent.parent / MARKER
+    if python != sys.executable and marker.exists() and "companion" in json.loads(marker.read_text()):
+        data["sweep"]["companion"] = json.loads(marker.read_text())["companion"]  # what the build chose, and why
     # the module that imports, not only the metadata: another distribution can overwrite its files
     # (tensorflow-cpu 2.22.0rc0 brings keras-nightly, which replaced keras 3.5.0's code)
     found = imported_version(python, FAMILIES[family].package)

@@ -14,8 +14,8 @@ from normconf.golden import fixtures
 from normconf.golden.cases import CASES
 from normconf.golden.reference import CONVENTIONS, LAYER_CONVENTIONS
 
-# an ordinary BatchNorm2d case and one at mean offset 1e3 x std, where running statistics matter most
-COST_CASES = ("bn2d_nchw", "stress_bn_offset_1e3")
+# an ordinary BatchNorm2d case and BatchNorm1d/2d ones at mean offset 1e3 x std, where running statistics matter most
+COST_CASES = ("bn2d_nchw", "stress_bn_offset_1e3", "stress_bn_offset_1e3_nchw")
 OUTPUTS = ("running_mean", "running_var", "y_eval")
 
 

@@ -199,6 +199,7 @@ def _behaviour_cell(cells, adapter, case, reading) -> dict:
         status = "agrees" if label == "yes" else "unclear" if label == "not determined" else status
     elif reading == "half":
         label, detail = _half_reading(cell)
+        status = "unclear" if detail and "precision not determined" in detail else status
     elif reading == "stored":
         label = cell.get("output_dtypes", {}).get("running_mean") or cell["outcome"]
     elif reading is None:
@@ -236,7 +237,27 @@ def _half_reading(cell) -> tuple[str, str | None]:
     if cell["outcome"] in ("error", "timeout", "crashed"):
         return cell["outcome"], None
     error = (cell.get("accuracy") or {}).get("error")
-    return "computed", None if error is not None and error <= 1 else "inaccurate" if error is None else f"{error:.2g}x tolerance"
+    if error is not None and error <= 1:
+        return "computed", None
+    return "computed", "inaccurate" if error is None else f"{error:.2g}x tolerance{_own_profile_note(cell)}"
+
+
+def _own_profile_note(cell) -> str:
+    """Why a float16/bfloat16 layer misses its reference profile, judged like the float64 row against the
+    profile that fits best: a convention the case cannot name (within tolerance of its own profile), or
+    not determined (no profile fits).  Empty where the miss is precision, or for older results files."""
+    outputs = cell["accuracy"].get("outputs", {})
+    if any("own_error" not in a for a in outputs.values()):
+        return ""
+    unfit = sorted(o for o, a in outputs.items() if a["own_precision"] == UNFIT)
+    if unfit:
+        return f"; precision not determined: no profile fits {', '.join(unfit)}"
+    if all(a["own_error"] is not None and a["own_error"] <= 1 for a in outputs.values()):
+        profile = cell["accuracy"].get("profile") or {}
+        other = [f"{c} {v['nearest']}" for c, v in cell.get("conventions", {}).items()  # those that matter here
+                 if v.get("nearest") not in (None, profile.get(c)) and (v.get("margin") or 0) > 1]
+        return f"; a convention, not precision: within tolerance of its own profile ({', '.join(other) or 'nearest'})"
+    return ""
 
 
 def _float64_reading(cell) -> tuple[str, str | None]:

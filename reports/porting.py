@@ -24,6 +24,7 @@ GROUPING_KINDS = ("convention", "default", "derived", "measured")
 EPS_ROWS = {"layer_norm": "default eps (LayerNorm)", "batch_norm": "default eps (BatchNorm)"}
 MOMENTUM_ROW, AXIS_ROW = "default momentum (BatchNorm, weight on the new batch)", "default feature axis (BatchNorm)"
 LAYOUT_ROW, LN_AXES_ROW = "BatchNorm channels-last input", "LayerNorm over non-trailing axes"
+CUMULATIVE, CUMULATIVE_ROW = "cumulative average", "cumulative average (momentum=None)"  # the default probe's reading; its row
 HANDLED = {"momentum_form", MOMENTUM_ROW, AXIS_ROW, LAYOUT_ROW, LN_AXES_ROW, *EPS_ROWS.values(),
            "default momentum (BatchNorm, the framework's own form)", "running-variance factor"}
 # what no argument changes, with what one can do about it
@@ -166,14 +167,35 @@ def _momentum(rows, adv):
                 f"({new.label} weights the new batch, {old.label} the running value)")
     else:
         line = f"momentum: both weight the {'new batch' if fa == 'weight_on_new' else 'running value'}"
-    if wa is not None and wb is not None:
+    ca, cb = (_one(weight_row, g) == CUMULATIVE for g in (a, b))
+    if ca != cb and (wa if cb else wb) is not None:
+        line += (_cumulative_default(rows, adv, a, b, wb, fa, fb) if ca
+                 else _cumulative_default(rows, adv, b, a, wa, fb, fa))
+    elif wa is not None and wb is not None:
         line += (f"; defaults: {a.label} {ka}={_own_form(wa, fa):g} is {b.label} {kb}={_own_form(wa, fb):g}, "
                  f"{b.label} {kb}={_own_form(wb, fb):g} is {a.label} {ka}={_own_form(wb, fa):g}")
         if wa != wb:
             adv.like[(a.name, b.name)]["batch_norm"][kb] = _own_form(wa, fb)
             adv.like[(b.name, a.name)]["batch_norm"][ka] = _own_form(wb, fa)
-    if fa != fb or wa != wb:
+    if fa != fb or wa != wb or ca != cb:
         adv.agree.append(line)
+
+
+def _cumulative_default(rows, adv, cum, other, w, form_cum, form_other) -> str:
+    """`cum`'s default momentum is the cumulative average (momentum=None, measured by the default probe):
+    `cum` takes the other's weight in its own form; the other matches it with momentum=None where the
+    run shows it has a cumulative average, and otherwise the line says no argument does."""
+    kc, ko = cum.args.momentum, other.args.momentum
+    adv.like[(other.name, cum.name)]["batch_norm"][kc] = _own_form(w, form_cum)
+    text = (f"; defaults: {cum.label} averages cumulatively ({kc}=None), {other.label} {ko}="
+            f"{_own_form(w, form_other):g} is {cum.label} {kc}={_own_form(w, form_cum):g}")
+    has = _one(rows.get(CUMULATIVE_ROW), other)
+    if has == "supported":
+        adv.like[(cum.name, other.name)]["batch_norm"][ko] = None
+        return text + f", {cum.label}'s default is {other.label} {ko}=None"
+    if has is None:
+        return text + f"; whether {other.label} has a cumulative average was not measured in this run"
+    return text + f"; {other.label} has no cumulative average: no argument reproduces {cum.label}'s default"
 
 
 def _eps(rows, adv):

@@ -18,7 +18,8 @@ from normconf.golden import fixtures
 
 def _torch(kwargs, batches, x_eval, gamma, beta):
     import torch
-    bn = torch.nn.BatchNorm1d(gamma.shape[0])  # the guide's torch side: its defaults
+    layer = torch.nn.BatchNorm2d if batches[0].ndim == 4 else torch.nn.BatchNorm1d
+    bn = layer(gamma.shape[0])  # the guide's torch side: its defaults
     ys = []
     with torch.no_grad():
         bn.weight.copy_(torch.from_numpy(gamma))

@@ -328,3 +328,69 @@ def test_whether_normconf_is_installed_and_the_adapters_are_checked_where_pytest
     assert check["env"]["PYTHONPATH"] == smoke["env"]["PYTHONPATH"] == suite[1]["env"]["PYTHONPATH"]
     assert ["-p", "normconf.plugin"] == suite[0][5:7]
     assert "WARNING: the adapters could not be checked before the suite (exit 1)" in capsys.readouterr().out
+
+
+class FakeJaxEnvironment(FakeInstaller):
+    """FakeInstaller whose environment has one jax at a time: the newest that installs first (0.10.2),
+    then whatever an install names."""
+
+    def __init__(self):
+        super().__init__()
+        self.jax = "0.10.2"
+
+    def __call__(self, cmd, **kw):
+        cmd = [str(c) for c in cmd]
+        pinned = [c.split("==")[1] for c in cmd if c.startswith("jax[cpu]==")]
+        if "install" in cmd and pinned:
+            self.jax = pinned[0]
+        if "m.distributions" in cmd[-1]:  # this interpreter has another flax: the sweep must build
+            self.commands.append(cmd)
+            have = {"jax": "0.10.2", "flax": "0.12.8"} if cmd[0] == sys.executable else {"jax": self.jax, "flax": "0.10.4"}
+            return subprocess.CompletedProcess(cmd, 0, json.dumps(have), "")
+        return super().__call__(cmd, **kw)
+
+
+NNX_AT_0427 = "not installable with flax 0.10.4, jax 0.4.27: ImportError: cannot import name 'AbstractMesh' from 'jax.sharding'"
+
+
+@pytest.mark.parametrize("newest_works", [True, False])
+def test_a_declared_minimum_companion_that_breaks_an_adapter_is_replaced_and_said(tmp_path, monkeypatch, capsys,
+                                                                                 newest_works):
+    monkeypatch.setenv("NORMCONF_ENV_CACHE", str(tmp_path))
+    fake = FakeJaxEnvironment()
+    monkeypatch.setattr(sweep, "_run", fake)
+    monkeypatch.setattr(sweep.shutil, "which", lambda name: None)
+    checked = []
+
+    def smoke(python, family, env, cwd):  # flax.nnx cannot import at jax 0.4.27 (issue 20), or at any jax
+        checked.append(fake.jax)
+        return {"flax_nnx": NNX_AT_0427} if fake.jax == "0.4.27" or not newest_works else {}
+    monkeypatch.setattr(sweep, "smoke_check", smoke)
+    python = sweep.resolve("flax", "0.10.4", [], offline=False)
+    out = capsys.readouterr().out
+    jax_installs = [c[-1] for c in fake.commands if "install" in c and c[-1].startswith("jax[cpu]==")]
+    meta = json.loads((sweep.Path(python).parent.parent / sweep.MARKER).read_text())
+    if newest_works:
+        assert checked == ["0.4.27", "0.10.2"] and jax_installs == ["jax[cpu]==0.4.27", "jax[cpu]==0.10.2"]
+        assert meta["companion"] == {"package": "jax", "version": "0.10.2", "minimum": "0.4.27", "why": (
+            f"jax 0.10.2, the newest that installs beside flax: at jax 0.4.27, flax's declared minimum, "
+            f"flax_nnx: {NNX_AT_0427}")}
+        assert "flax 0.10.4: with jax 0.10.2, the newest that installs beside flax: at jax 0.4.27" in out
+    else:  # no better elsewhere: the declared minimum stays, and the suite records the adapter as not installable
+        assert jax_installs == ["jax[cpu]==0.4.27", "jax[cpu]==0.10.2", "jax[cpu]==0.4.27"] and fake.jax == "0.4.27"
+        assert meta["companion"]["version"] == "0.4.27" and "works no better" in meta["companion"]["why"]
+    # the kept run carries the choice
+    monkeypatch.setattr(sweep, "resolve", lambda *a, **k: python)
+    monkeypatch.setattr(sweep, "run_suite", lambda *a, **k: {"summary": {}})
+    monkeypatch.setattr(sweep, "imported_version", lambda p, m: "0.10.4")
+    assert sweep.run_version("flax", "0.10.4", [], offline=True, workers=0)["sweep"]["companion"] == meta["companion"]
+
+
+def test_a_working_declared_minimum_or_a_pinned_companion_is_kept(tmp_path, monkeypatch):
+    fake = FakeJaxEnvironment()
+    monkeypatch.setattr(sweep, "_run", fake)
+    monkeypatch.setattr(sweep.shutil, "which", lambda name: None)
+    monkeypatch.setattr(sweep, "smoke_check", lambda *a: {})
+    meta = sweep.build(tmp_path / "a", "flax", "0.10.4", [])
+    assert meta["companion"] == {"package": "jax", "version": "0.4.27", "why": "jax 0.4.27, flax's declared minimum"}
+    assert "companion" not in sweep.build(tmp_path / "b", "flax", "0.10.4", ["jax==0.5.0"])
