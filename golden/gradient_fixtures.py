@@ -145,12 +145,17 @@ def distance(a: dict, b: dict, tols: dict, floors: dict) -> float:
     return max(scaled_error(a[k], b[k], floors[k]) / tols[k] for k in tols)
 
 
+def case_tolerances(case: GradCase, dtype: str, conditioning: float) -> dict[str, float]:
+    """Output name -> tolerance for the case computed in `dtype` (its own, or float32 to name a precision)."""
+    return {"y": tolerances(dtype, case.reduction_size, conditioning, layer="layer_norm")["y"],
+            **gradient_tolerances(dtype, case.reduction_size, case.param_reduction_size, conditioning)}
+
+
 def build(case: GradCase) -> GradFixture:
     inputs = make_inputs(case)
     cond = conditioning(case, inputs)
     truth = backward(case, inputs)
-    tols = {"y": tolerances(case.dtype, case.reduction_size, cond, layer="layer_norm")["y"],
-            **gradient_tolerances(case.dtype, case.reduction_size, case.param_reduction_size, cond)}
+    tols = case_tolerances(case, case.dtype, cond)
     floors = {"y": float(np.max(np.abs(_f64(inputs, "gamma")))),
               **gradient_floors(_f64(inputs, "dy"), truth.xhat, truth.inv_std, truth.gamma_b, truth.param_axes)}
     margins = {}
