@@ -180,12 +180,15 @@ class NumpyAdapter(ImportingAdapter):
         dx = self.dx_through_statistics(dxhat, xhat, inv, axes) if through_statistics else dxhat * inv
         shared = tuple(a for a in range(x.ndim) if g.shape[a] == 1)  # the axes each parameter is used over
         return {"y": self.finish(xhat * g + b, like), "dx": self.finish(dx, like),
-                "dgamma": self.param_sum(dy * xhat, shared, gamma), "dbeta": self.param_sum(dy, shared, gamma)}
+                "dgamma": self.dgamma_sum(dy * xhat, shared, gamma), "dbeta": self.param_sum(dy, shared, gamma)}
 
     def dx_through_statistics(self, dxhat, xhat, inv, axes):
         """dx when the statistics come from x: the projection removing dx̂'s mean and its x̂ component."""
         return inv * (dxhat - dxhat.mean(axis=axes, keepdims=True)
                       - xhat * (dxhat * xhat).mean(axis=axes, keepdims=True))
+
+    def dgamma_sum(self, terms, axes, gamma):
+        return self.param_sum(terms, axes, gamma)
 
     def param_sum(self, terms, axes, gamma):
         """dgamma / dbeta: the sum over the positions a parameter is shared by, in gamma's shape and dtype."""

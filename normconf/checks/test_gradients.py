@@ -2,6 +2,7 @@
 own autodiff, judged against the float64 reference gradients (judge/gradients.py)."""
 import pytest
 
+from normconf.judge.gradient_mutants import GRADIENT_MUTANTS, gradient_kill_record
 from normconf.judge.gradients import run_gradient_cell
 
 
@@ -16,3 +17,12 @@ def test_gradients(gradient_case, adapter_name, request):
     if outcome == "xfail":
         pytest.xfail(cell["message"])
     assert outcome == "pass", f"{adapter_name} on {gradient_case}: {outcome}: {cell['message']}"
+
+
+@pytest.mark.parametrize("mutant", GRADIENT_MUTANTS, ids=lambda m: m.name)
+def test_gradient_mutant_is_caught(mutant, request):
+    if "numpy" not in request.config.normconf.adapters:
+        pytest.skip("gradient mutants are built on the numpy adapter, which --frameworks left out")
+    row = gradient_kill_record(mutant)
+    assert row["killed"], f"gradient mutant {mutant.name} ({mutant.bug}) SURVIVED every gradient cell"
+    assert row["named"], f"gradient mutant {mutant.name} was caught by {row['caught_by']} but no cell named {mutant.breaks!r}"
