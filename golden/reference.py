@@ -313,15 +313,3 @@ def batch_norm_steps(batches, x_eval, feature_axis, gamma=None, beta=None, eps=1
                                              p["eval_statistics"]))
     return TrainingRun(np.stack(ys), trajectory.mean, trajectory.var, y_eval)
 
-
-# The backward of these formulas (issue 23) is golden/gradients.py; reachable from here too, lazily (it imports
-# this module, so an eager import here would be circular).
-_GRADIENTS = ("Gradients", "layer_norm_backward", "batch_norm_train_backward", "batch_norm_eval_backward",
-              "normalized_backward")
-
-
-def __getattr__(name: str):
-    if name in _GRADIENTS:
-        from normconf.golden import gradients
-        return getattr(gradients, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,15 +1,12 @@
 """Gradient fixtures and cells (issue 23): the committed files are what the generator builds, tampering is
-refused in one line naming the file, every case decides what it shows, the reference is re-exported, and an
+refused in one line naming the file, every case decides what it shows, and an
 adapter or plug-in without the gradient operations is unsupported, not failed."""
 import shutil
 
-import numpy as np
 import pytest
 
 from normconf.adapters.registry import PluginAdapter
 from normconf.golden import gradient_fixtures as gf
-from normconf.golden import gradients as G
-from normconf.golden import reference as ref
 from normconf.golden.fixtures import FixtureError
 from normconf.golden.gradient_cases import GRADIENT_CASES, GradCase
 from normconf.golden.tolerance import DECISIVENESS_MARGIN
@@ -39,12 +36,6 @@ def test_a_tampered_fixture_is_refused_naming_the_file(tmp_path):
 def test_a_bad_case_is_one_line_naming_it():
     with pytest.raises(ValueError, match="gradient case 'x': layer 'rms_norm'"):
         GradCase("x", "rms_norm", (2, 3), (-1,))
-
-
-def test_the_reference_re_exports_the_backward():
-    x = np.random.default_rng(0).normal(size=(3, 5))
-    assert ref.layer_norm_backward is G.layer_norm_backward and ref.Gradients is G.Gradients
-    assert np.isfinite(ref.layer_norm_backward(x, (-1,), np.ones_like(x)).dx).all()
 
 
 class _ForwardOnly:
