@@ -312,4 +312,3 @@ def batch_norm_steps(batches, x_eval, feature_axis, gamma=None, beta=None, eps=1
         y_eval = run(x_eval, eval_normalizer(x_eval, feature_axis, trajectory, p["norm_variance"],
                                              p["eval_statistics"]))
     return TrainingRun(np.stack(ys), trajectory.mean, trajectory.var, y_eval)
-
