@@ -8,6 +8,16 @@ and hand back numpy arrays in the framework's output dtype, keyed by the golden 
                                                                  -> {"y_train", "running_mean", "running_var", "y_eval"}
     batch_norm_eval(x, feature_axis, running_mean, running_var, gamma, beta, eps) -> {"y"}
 
+and, optional (issue 23: without them the gradient cells are unsupported), the forward output and the
+gradients for a cotangent dy = dL/dy from one call, through the framework's own autodiff:
+
+    layer_norm_grad(x, axes, gamma, beta, eps, dy)               -> {"y", "dx", "dgamma", "dbeta"}
+    batch_norm_grad(x, feature_axis, gamma, beta, eps, dy, running_mean=None, running_var=None)
+                                                                 -> {"y", "dx", "dgamma", "dbeta"}
+
+batch_norm_grad trains (batch statistics) when running_mean is None, else evaluates with the given running
+statistics.  dgamma, dbeta come back in gamma's shape and the parameters' dtype.
+
 eps, momentum or batch_norm_steps' feature_axis may be DEFAULT: build the layer without that argument
 (the default probes).
 momentum reaches the adapter already in the framework's own form (see native_momentum), or None for
@@ -83,6 +93,7 @@ class Adapter(Protocol):
     def batch_norm_eval(self, x, feature_axis, running_mean, running_var, gamma, beta, eps) -> dict[str, np.ndarray]: ...
 
 
+GRADIENT_OPS = ("layer_norm_grad", "batch_norm_grad")  # optional: see the module's docstring
 MOMENTUM_FORMS = ("weight_on_new", "weight_on_old")  # what native_momentum translates
 
 

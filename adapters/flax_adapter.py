@@ -66,6 +66,25 @@ class _FlaxBase(ImportingAdapter):
             run = jax.jit(fn) if self.execution_mode == "jit" else fn
             return jax.tree.map(_np, run(*arrays))
 
+    def _grad(self, forward, x, gamma, beta, dy, *state):
+        """forward(x, gamma, beta, *state) and its jax.vjp for the cotangent dy, in one program (jit, like
+        jax.grad of a training step).  dgamma, dbeta come back in gamma's own shape."""
+        import jax
+
+        def run(x, gamma, beta, dy, *state):
+            y, vjp = jax.vjp(lambda x, g, b: forward(x, g, b, *state), x, gamma, beta)
+            dx, dgamma, dbeta = vjp(dy.astype(y.dtype))
+            return {"y": y, "dx": dx, "dgamma": dgamma, "dbeta": dbeta}
+        out = self._run(run, x, gamma, beta, dy, *state)
+        return {**out, "dgamma": out["dgamma"].reshape(np.shape(gamma)), "dbeta": out["dbeta"].reshape(np.shape(beta))}
+
+    @staticmethod
+    def _batch_state(x, fa, running_mean, running_var):
+        """Running statistics for the call: the given ones (eval), or the initial zeros and ones (training)."""
+        if running_mean is not None:
+            return running_mean, running_var
+        return np.zeros(x.shape[fa], x.dtype), np.ones(x.shape[fa], x.dtype)
+
     @staticmethod
     def _no_cumulative(momentum):
         if momentum is None:
@@ -117,6 +136,26 @@ class FlaxLinenAdapter(_FlaxBase):
         return {"y": self._run(forward, x, gamma, beta, running_mean, running_var)}
 
 
+    # -- gradients (issue 23): jax.vjp of the module's apply, under the same jit as the forward --
+    def layer_norm_grad(self, x, axes, gamma, beta, eps, dy):
+        from flax import linen as nn
+        layer = nn.LayerNorm(reduction_axes=_axes(axes, x.ndim), feature_axes=_axes(axes, x.ndim),
+                             param_dtype=x.dtype, **given(epsilon=eps))
+        return self._grad(lambda x, g, b: layer.apply({"params": _params(g, b)}, x), x, gamma, beta, dy)
+
+    def batch_norm_grad(self, x, feature_axis, gamma, beta, eps, dy, running_mean=None, running_var=None):
+        fa = feature_axis % x.ndim
+        training = running_mean is None
+        layer = self._bn(x, fa, gamma, beta, eps, 0.9, not training)
+
+        def forward(x, g, b, mean, var):
+            variables = {"params": _params(g, b), "batch_stats": {"mean": mean, "var": var}}
+            if training:
+                return layer.apply(variables, x, mutable=["batch_stats"])[0]
+            return layer.apply(variables, x)
+        return self._grad(forward, x, gamma, beta, dy, *self._batch_state(x, fa, running_mean, running_var))
+
+
 class FlaxNnxAdapter(_FlaxBase):
     """nnx modules hold their state: each function builds its module inside the traced function (the
     initial values are the framework's own), so the whole call is still one program."""
@@ -164,6 +203,29 @@ class FlaxNnxAdapter(_FlaxBase):
             assign(layer.var, var)
             return layer(x, use_running_average=True)
         return {"y": self._run(forward, x, gamma, beta, running_mean, running_var)}
+
+    # -- gradients (issue 23): jax.vjp of a function that builds the module and calls it, under one jit --
+    def layer_norm_grad(self, x, axes, gamma, beta, eps, dy):
+        from flax import nnx
+        ax = _axes(axes, x.ndim)
+
+        def forward(x, g, b):
+            layer = nnx.LayerNorm(int(np.prod([x.shape[a] for a in ax])), reduction_axes=ax, feature_axes=ax,
+                                  param_dtype=x.dtype, rngs=nnx.Rngs(0), **given(epsilon=eps))
+            _set_affine(layer, g, b)
+            return layer(x)
+        return self._grad(forward, x, np.ravel(gamma), np.ravel(beta), dy)  # nnx holds the affine flat
+
+    def batch_norm_grad(self, x, feature_axis, gamma, beta, eps, dy, running_mean=None, running_var=None):
+        fa = feature_axis % x.ndim
+        training = running_mean is None
+
+        def forward(x, g, b, mean, var):
+            layer = self._bn(x, fa, g, b, eps, 0.9)
+            assign(layer.mean, mean)
+            assign(layer.var, var)
+            return layer(x, use_running_average=not training)
+        return self._grad(forward, x, gamma, beta, dy, *self._batch_state(x, fa, running_mean, running_var))
 
 
 def _set_affine(layer, gamma, beta):

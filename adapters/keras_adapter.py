@@ -166,6 +166,60 @@ class KerasAdapter(ImportingAdapter):
             [(y, _)] = self._calls(layer, [(x, False)])
         return {"y": y}
 
+    # -- gradients (issue 23): through the backend's own mechanism, on the layer's trainable variables and input --
+    def layer_norm_grad(self, x, axes, gamma, beta, eps, dy):
+        import keras
+        axes = sorted(a % x.ndim for a in axes)
+        with self._x64(x):
+            layer = keras.layers.LayerNormalization(axis=axes, dtype=str(x.dtype), **given(epsilon=eps))
+            layer.build(x.shape)
+            layer.gamma.assign(self._tensor(gamma))
+            layer.beta.assign(self._tensor(beta))
+            return self._grad(layer, x, dy, None)
+
+    def batch_norm_grad(self, x, feature_axis, gamma, beta, eps, dy, running_mean=None, running_var=None):
+        with self._x64(x):
+            layer = self._bn(x, feature_axis % x.ndim, gamma, beta, eps, 0.9)
+            if running_mean is not None:
+                layer.moving_mean.assign(self._tensor(running_mean))
+                layer.moving_variance.assign(self._tensor(running_var))
+            return self._grad(layer, x, dy, running_mean is None)
+
+    def _grad(self, layer, x, dy, training) -> dict:
+        """y and the gradients of sum(y * dy) with respect to x, gamma and beta: tf.GradientTape, jax.vjp of
+        stateless_call (under jit in the jit mode, as model.fit's train step), or torch autograd."""
+        params = [layer.gamma, layer.beta]
+        xt, dyt = self._tensor(x), self._tensor(dy)
+        if self.backend == "tensorflow":
+            import tensorflow as tf
+            with tf.GradientTape() as tape:
+                tape.watch(xt)
+                y = layer(xt, **_training(training))
+            dx, dgamma, dbeta = tape.gradient(y, [xt, *params], output_gradients=dyt)
+        elif self.backend == "jax":
+            y, dx, dgamma, dbeta = self._jax_grad(layer, xt, dyt, training, params)
+        else:
+            xt.requires_grad_(True)
+            y = layer(xt, **_training(training))
+            y.backward(dyt)
+            dx, dgamma, dbeta = xt.grad, params[0].value.grad, params[1].value.grad
+        return {k: self._numpy(v) for k, v in (("y", y), ("dx", dx), ("dgamma", dgamma), ("dbeta", dbeta))}
+
+    def _jax_grad(self, layer, xt, dyt, training, params):
+        import jax
+        trainable = layer.trainable_variables
+        where = [next(i for i, v in enumerate(trainable) if v is p) for p in params]  # `is`: == is elementwise
+        state = [v.value for v in layer.non_trainable_variables]
+
+        def run(trainable, x, dy):
+            def f(trainable, x):
+                return layer.stateless_call(trainable, state, x, **_training(training))[0]
+            y, vjp = jax.vjp(f, trainable, x)
+            dtrain, dx = vjp(dy)
+            return y, dx, dtrain[where[0]], dtrain[where[1]]
+        run = jax.jit(run) if self.execution_mode == "jit" else run
+        return run([v.value for v in trainable], xt, dyt)
+
 
 def _training(training) -> dict:
     """LayerNormalization is called without `training`, as before; BatchNormalization with it."""

@@ -149,6 +149,51 @@ class NumpyAdapter(ImportingAdapter):
         b = _broadcast(beta, x.ndim, (fa,), ct)
         return {"y": self.eval_forward(x, fa, running_mean, running_var, g, b, self._eps(eps))}
 
+    # -- gradients (issue 23): the backward of the forward above, written out by hand for the PyTorch profile
+    # (biased variance, eps inside the root); independent of the oracle's golden/gradients.py --
+    def layer_norm_grad(self, x, axes, gamma, beta, eps, dy):
+        ct = self.compute_dtype(x)
+        axes = tuple(sorted(a % x.ndim for a in axes))
+        xc = x.astype(ct)
+        mean, var = self.statistics(xc, axes, self._ddof_norm())
+        return self.backward(xc, dy.astype(ct), mean, var, self._eps(eps), _broadcast(gamma, x.ndim, axes, ct),
+                             _broadcast(beta, x.ndim, axes, ct), axes, True, x, gamma)
+
+    def batch_norm_grad(self, x, feature_axis, gamma, beta, eps, dy, running_mean=None, running_var=None):
+        ct = self.compute_dtype(x)
+        fa = feature_axis % x.ndim
+        axes = tuple(a for a in range(x.ndim) if a != fa)
+        xc = x.astype(ct)
+        training = running_mean is None
+        if training:
+            mean, var = self.statistics(xc, axes, self._ddof_norm())
+        else:
+            shape = tuple(-1 if a == fa else 1 for a in range(x.ndim))
+            mean, var = (np.asarray(r, ct).reshape(shape) for r in (running_mean, running_var))
+        return self.backward(xc, dy.astype(ct), mean, var, self._eps(eps), _broadcast(gamma, x.ndim, (fa,), ct),
+                             _broadcast(beta, x.ndim, (fa,), ct), axes, training, x, gamma)
+
+    def backward(self, x, dy, mean, var, eps, g, b, axes, through_statistics, like, gamma):
+        inv = self.inv_std(var, eps)
+        xhat = (x - mean) * inv
+        dxhat = dy * g
+        dx = self.dx_through_statistics(dxhat, xhat, inv, axes) if through_statistics else dxhat * inv
+        shared = tuple(a for a in range(x.ndim) if g.shape[a] == 1)  # the axes each parameter is used over
+        return {"y": self.finish(xhat * g + b, like), "dx": self.finish(dx, like),
+                "dgamma": self.dgamma_sum(dy * xhat, shared, gamma), "dbeta": self.param_sum(dy, shared, gamma)}
+
+    def dx_through_statistics(self, dxhat, xhat, inv, axes):
+        """dx when the statistics come from x: the projection removing dx̂'s mean and its x̂ component."""
+        return inv * (dxhat - dxhat.mean(axis=axes, keepdims=True)
+                      - xhat * (dxhat * xhat).mean(axis=axes, keepdims=True))
+
+    def dgamma_sum(self, terms, axes, gamma):
+        return self.param_sum(terms, axes, gamma)
+
+    def param_sum(self, terms, axes, gamma):
+        """dgamma / dbeta: the sum over the positions a parameter is shared by, in gamma's shape and dtype."""
+        return terms.sum(axis=axes).reshape(np.shape(gamma)).astype(np.asarray(gamma).dtype)
+
 
 def _broadcast(param, ndim, param_axes, dtype):
     """A parameter spanning `param_axes` reshaped to broadcast against an ndim input."""

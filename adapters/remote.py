@@ -175,6 +175,13 @@ class RemoteAdapter(ImportingAdapter):
         return self._call("batch_norm_eval", x=x, feature_axis=feature_axis, running_mean=running_mean,
                           running_var=running_var, gamma=gamma, beta=beta, eps=eps)
 
+    def layer_norm_grad(self, x, axes, gamma, beta, eps, dy):
+        return self._call("layer_norm_grad", x=x, axes=axes, gamma=gamma, beta=beta, eps=eps, dy=dy)
+
+    def batch_norm_grad(self, x, feature_axis, gamma, beta, eps, dy, running_mean=None, running_var=None):
+        return self._call("batch_norm_grad", x=x, feature_axis=feature_axis, gamma=gamma, beta=beta, eps=eps, dy=dy,
+                          running_mean=running_mean, running_var=running_var)
+
 
 def is_remote(adapter) -> bool:
     """Whether the adapter runs in a child process (built-in or plug-in alike)."""

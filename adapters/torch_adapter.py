@@ -108,6 +108,48 @@ class TorchAdapter(ImportingAdapter):
             layer.eval()
             return {"y": np.moveaxis(_to_numpy(self._run(layer, _to_torch(xf))), 1, fa)}
 
+    # -- gradients (issue 23): autograd through the module, as a training step's loss.backward() does --
+    def layer_norm_grad(self, x, axes, gamma, beta, eps, dy):
+        torch = _torch()
+        if not trailing(axes, x.ndim):
+            raise Unsupported(f"normalized_shape covers trailing dims only, not axes {tuple(axes)}")
+        xt = _to_torch(x).requires_grad_()
+        y, params = self._ln_grad_call(torch, xt, tuple(x.shape[x.ndim - len(axes):]), gamma, beta, eps)
+        return _backward(y, _to_torch(dy), xt, params, lambda a: a)
+
+    def _ln_grad_call(self, torch, xt, shape, gamma, beta, eps):
+        layer = torch.nn.LayerNorm(shape, dtype=xt.dtype, **given(eps=eps))
+        with torch.no_grad():
+            layer.weight.copy_(_to_torch(gamma))
+            layer.bias.copy_(_to_torch(beta))
+        return self._run(layer, xt), (layer.weight, layer.bias)
+
+    def batch_norm_grad(self, x, feature_axis, gamma, beta, eps, dy, running_mean=None, running_var=None):
+        torch = _torch()
+        fa = feature_axis % x.ndim
+        xt = _to_torch(np.moveaxis(x, fa, 1)).requires_grad_()
+        y, params = self._bn_grad_call(torch, xt, gamma, beta, eps, running_mean, running_var)
+        return _backward(y, _to_torch(np.moveaxis(dy, fa, 1)), xt, params, lambda a: np.moveaxis(a, 1, fa))
+
+    def _bn_grad_call(self, torch, xt, gamma, beta, eps, running_mean, running_var):
+        layer = self._bn_layer(torch, _to_numpy(xt), gamma, eps, 0.1)
+        with torch.no_grad():
+            layer.weight.copy_(_to_torch(gamma))
+            layer.bias.copy_(_to_torch(beta))
+            if running_mean is not None:
+                layer.running_mean.copy_(_to_torch(running_mean))
+                layer.running_var.copy_(_to_torch(running_var))
+        layer.train(running_mean is None)
+        return self._run(layer, xt), (layer.weight, layer.bias)
+
+
+def _backward(y, dy, xt, params, layout) -> dict:
+    """y.backward(dy): the forward output and the gradients of x (put back in the case's layout) and of gamma, beta."""
+    y.backward(dy)
+    gamma, beta = params
+    return {"y": layout(_to_numpy(y)), "dx": layout(_to_numpy(xt.grad)), "dgamma": _to_numpy(gamma.grad),
+            "dbeta": _to_numpy(beta.grad)}
+
 
 class TorchFunctionalAdapter(TorchAdapter):
     """torch.nn.functional.layer_norm / batch_norm with explicit running buffers."""
@@ -117,6 +159,18 @@ class TorchFunctionalAdapter(TorchAdapter):
         w = None if gamma is None else _to_torch(gamma)
         b = None if beta is None else _to_torch(beta)
         return torch.nn.functional.layer_norm(_to_torch(x), tuple(shape), w, b, **given(eps=eps))
+
+    def _ln_grad_call(self, torch, xt, shape, gamma, beta, eps):
+        w, b = _to_torch(gamma).requires_grad_(), _to_torch(beta).requires_grad_()
+        return torch.nn.functional.layer_norm(xt, shape, w, b, **given(eps=eps)), (w, b)
+
+    def _bn_grad_call(self, torch, xt, gamma, beta, eps, running_mean, running_var):
+        w, b = _to_torch(gamma).requires_grad_(), _to_torch(beta).requires_grad_()
+        c = xt.shape[1]
+        training = running_mean is None
+        rm = torch.zeros(c, dtype=xt.dtype) if training else _to_torch(running_mean)
+        rv = torch.ones(c, dtype=xt.dtype) if training else _to_torch(running_var)
+        return torch.nn.functional.batch_norm(xt, rm, rv, w, b, training=training, **given(eps=eps)), (w, b)
 
     def batch_norm_steps(self, batches, x_eval, feature_axis, gamma, beta, eps, momentum):
         torch = _torch()

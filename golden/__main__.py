@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from normconf.golden import fixtures
+from normconf.golden import fixtures, gradient_fixtures
 from normconf.golden.cases import CASES
 from normconf.golden.generate import build_fixture
 
@@ -38,6 +38,7 @@ def generate(directory: Path) -> int:
         (directory / fname).write_bytes(data)
     (directory / fixtures.MANIFEST).write_text(fixtures.manifest_text({f: d for f, (d, _) in built.items()}))
     _summary(directory, built)
+    _gradient_summary(directory, gradient_fixtures.generate(directory))
     return 0
 
 
@@ -117,6 +118,7 @@ def check(directory: Path) -> int:
         changed = _arrays_differ(disk, data, path)
         if changed:
             problems.append(f"{path}: changed values in {', '.join(changed)}")
+    problems += gradient_fixtures.problems(directory)
     for p in problems:
         print(f"golden check: {p}", file=sys.stderr)
     _summary(directory, built)
@@ -134,6 +136,11 @@ def _summary(directory: Path, built) -> None:
     low, name = min(margins)
     print(f"{len(built)} fixtures ({len(margins)} telling conventions apart), {size / 1e6:.2f} MB in {directory}")
     print(f"smallest decisiveness margin: {low:.1f} ({name})")
+
+
+def _gradient_summary(directory: Path, built: dict[str, bytes]) -> None:
+    size = sum(len(d) for d in built.values())
+    print(f"{len(built)} gradient fixtures, {size / 1e6:.2f} MB in {gradient_fixtures.gradient_dir(directory)}")
 
 
 def main(argv=None, prog="python -m normconf.golden") -> int:

@@ -200,3 +200,45 @@ def ulp_of(values, dtype: str) -> np.ndarray:
     exp = np.floor(np.log2(np.where(v > 0, v, 1.0)))
     exp = np.maximum(exp, min_exp)
     return np.ldexp(1.0, (exp - mant_bits).astype(int))
+
+
+# ------------------------------------------------------------------------------------------ gradients
+# (issue 23) The backward outputs of one call, dx, dgamma, dbeta for a cotangent dy, each at its own
+# scale max(max|expected|, floor) like the forward outputs; the floors (gradient_floors) are the sizes
+# the rounding errors are proportional to, so every term below is relative:
+#
+# - dx = s (dx̂ - mean(dx̂) - x̂ mean(dx̂ x̂)) with dx̂ = gamma dy (statistics from the input; eval mode:
+#   dx = s dx̂).  Floor: max|s gamma dy|, its size before the projection.  x̂ and s carry the forward's
+#   error (base_tolerance: n, offset), and the two backward reductions over the same n values add
+#   K u_stat sqrt(n):  tol_dx = base + K u_stat sqrt(n).
+# - dgamma = sum of dy x̂ over the m positions a parameter is shared by.  Floor: the largest per-parameter
+#   root sum of squares of dy max(1, |x̂|), the size a sum of m terms of either sign has (an L1 floor, sum of
+#   |terms|, is m / sqrt(m) times larger and hid a float16 accumulator).  The sum's own rounding is
+#   K u_stat sqrt(m) of that; x̂'s error from the statistics is not independent per term: the centring error
+#   u offset of a group is one rounding shared by all of its positions, which add it up coherently, sqrt(m)
+#   times the floor's growth:  tol = 2 u_out + K u_stat (sqrt(n) + sqrt(m) (1 + offset)).
+# - dbeta = sum of dy over the same m positions.  Floor: the largest root sum of squares of dy; only the
+#   sum rounds, then the output:  tol = 2 u_out + K u_stat sqrt(m).  (With the cotangent's non-zero mean,
+#   max|dbeta| ~ m |mean dy| is the scale, and a float32 sum's error u sqrt(m) max|partial sum| stays inside.)
+# u_stat is min(u_out, u_float32) as in the forward: a framework accumulates low-precision gradients in
+# float32 at least; a float16/bfloat16 accumulator costs about u_out sqrt(m) (or stalls) and shows.
+
+def gradient_tolerances(dtype: str, n: int, m: int, offset: float = 0.0) -> dict[str, float]:
+    """Backward output name -> tolerance (scaled-error units); n: values per statistic, m: positions
+    per parameter, offset: the forward's conditioning (golden/generate.py conditioning)."""
+    u_stat = min(UNIT_ROUNDOFF[dtype], UNIT_ROUNDOFF["float32"])
+    base = base_tolerance(dtype, n, offset)
+    out_share = 2.0 * UNIT_ROUNDOFF[dtype]
+    return {"dx": base + K * u_stat * math.sqrt(n),
+            "dgamma": out_share + K * u_stat * (math.sqrt(n) + math.sqrt(m) * (1.0 + offset)),
+            "dbeta": out_share + K * u_stat * math.sqrt(m)}
+
+
+def gradient_floors(dy, xhat, inv_std, gamma_b, param_axes: tuple[int, ...]) -> dict[str, float]:
+    """dx, dgamma, dbeta -> the floor of its scale (see above), from float64 arrays broadcast against
+    dy; param_axes: the axes the parameters are summed over."""
+    g = np.abs(np.asarray(dy, np.float64))
+    unit = g * np.abs(inv_std) * (1.0 if gamma_b is None else np.abs(gamma_b))
+    return {"dx": float(unit.max(initial=0.0)),
+            "dgamma": float(np.sqrt(((g * np.maximum(1.0, np.abs(xhat))) ** 2).sum(axis=param_axes)).max(initial=0.0)),
+            "dbeta": float(np.sqrt((g ** 2).sum(axis=param_axes)).max(initial=0.0))}

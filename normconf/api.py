@@ -77,3 +77,16 @@ class Adapter(Protocol):
                         gamma: np.ndarray | None, beta: np.ndarray | None, eps: float) -> dict[str, np.ndarray]:
         """Eval-mode BatchNorm with the given running statistics (shape (C,), in x's dtype or float32 as the
         case says).  Returns ``{"y": array of x.shape}``.  Must not modify any argument."""
+
+    # Optional (gradient cells, issue 23): the forward output and the gradients of sum(y * dy) through your own
+    # autodiff (or backward kernel), from one call.  Without them the gradient cells are unsupported.
+    def layer_norm_grad(self, x: np.ndarray, axes: tuple[int, ...], gamma: np.ndarray, beta: np.ndarray,
+                        eps: float, dy: np.ndarray) -> dict[str, np.ndarray]:
+        """LayerNorm over ``axes`` with gamma, beta spanning them; dy: the cotangent, x's shape and dtype.
+        Returns ``{"y", "dx"}`` of x's shape and ``{"dgamma", "dbeta"}`` of gamma's shape."""
+
+    def batch_norm_grad(self, x: np.ndarray, feature_axis: int, gamma: np.ndarray, beta: np.ndarray, eps: float,
+                        dy: np.ndarray, running_mean: np.ndarray | None = None,
+                        running_var: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """One training step (running_mean None: the batch's statistics, which dx flows through) or eval with
+        the given running statistics.  Returns ``{"y", "dx", "dgamma", "dbeta"}`` as layer_norm_grad."""

@@ -249,6 +249,11 @@ def pytest_generate_tests(metafunc):
         names = sorted(generated_specs())  # the same on every run and in every xdist worker (a fixed seed)
         metafunc.parametrize(("generated_name", "adapter_name"),
                              [pytest.param(case, name, id=f"{case}@{name}") for name in adapters for case in names])
+    if active(metafunc.config) and {"gradient_case", "adapter_name"} <= set(metafunc.fixturenames):
+        from normconf.golden.gradient_cases import GRADIENT_CASES
+        adapters = metafunc.config.normconf.adapters
+        metafunc.parametrize(("gradient_case", "adapter_name"), [pytest.param(case, name, id=f"{case}@{name}")
+                                                                 for name in adapters for case in sorted(GRADIENT_CASES)])
     if active(metafunc.config) and "explore_adapter" in metafunc.fixturenames:
         explore = metafunc.config.getoption("--explore")
         metafunc.parametrize("explore_adapter", list(metafunc.config.normconf.adapters) if explore > 0 else [])

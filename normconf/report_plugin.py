@@ -27,6 +27,7 @@ import pytest
 from normconf.judge.verdict import new_cell
 from normconf.records import crashed_mutant, mutant_name
 from normconf.reports import output, results
+from normconf.reports.gradients import gradient_section
 
 PARTIAL_DIR = "partial"
 
@@ -51,6 +52,7 @@ class ReportPlugin:
         self.cells: dict[str, dict] = {}
         self.crashes: dict[str, str] = {}
         self.mutants: dict[str, dict] = {}
+        self.gradient_cells: dict[str, dict] = {}  # issue 23: results.json's `gradients` section
         self.started = time.time()
         self.written: list[Path] = []
         self.data: dict | None = None
@@ -126,6 +128,9 @@ class ReportPlugin:
         if name and report.failed and name not in self.mutants:
             # no kill record: its worker died (xdist: "worker crashed") or the check itself broke
             self.mutants[name] = crashed_mutant(name, str(report.longrepr)[-2000:])
+        for key, value in report.user_properties:
+            if key == "normconf_gradient_cell":
+                self.gradient_cells.setdefault(report.nodeid, value)
         if not results.split_nodeid(report.nodeid):
             return
         for key, value in report.user_properties:
@@ -203,9 +208,10 @@ class ReportPlugin:
             cells, adapters=list(ns.adapters), versions=versions,
             timings={"wall_s": round(time.time() - self.started, 2), "cell_s_by_adapter": dict(seconds),
                      "workers": getattr(self.config.option, "numprocesses", None) or 0},
-            stale=stale_rules(ns, cells), expectation_errors=ns.expectation_errors,
+            stale=stale_rules(ns, cells + list(self.gradient_cells.values())), expectation_errors=ns.expectation_errors,
             adapter_info={name: adapter_info(a) for name, a in ns.adapters.items()}, warnings=ns.warnings,
-            extra=results.mutant_section(list(self.mutants.values())),
+            extra={**results.mutant_section(list(self.mutants.values())),
+                   **gradient_section(list(self.gradient_cells.values()))},
             run=self._run_status(session, exitstatus))
         if self.baseline is not None:
             from normconf.reports.compare import compare, exit_code
@@ -299,6 +305,8 @@ def stale_rules(ns, cells) -> list[str]:
     """Rules that matched nothing: their globs name no case of the catalog, or they apply to cells of
     this run and explain none of them (the framework changed, or the entry was wrong)."""
     from normconf.golden.cases import CASES
+    from normconf.golden.gradient_cases import GRADIENT_CASES
+    catalog = [*CASES, *GRADIENT_CASES]
     used = {c.get("rule") for c in cells}
     applicable = {}
     for c in cells:
@@ -313,6 +321,6 @@ def stale_rules(ns, cells) -> list[str]:
     files = {exp.path: exp for exp in ns.expectations.values()}
     for exp in files.values():
         for rule in exp.outcomes + exp.deviations:
-            if not any(rule.names(a, case) for a in exp.adapters for case in CASES):
+            if not any(rule.names(a, case) for a in exp.adapters for case in catalog):
                 stale.append(f"{rule.id}: names no case of the catalog ({', '.join(rule.cases)})")
     return stale

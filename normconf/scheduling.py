@@ -57,7 +57,7 @@ def classify(nodeid: str, adapters: dict, mutants: dict) -> tuple[str, float, fl
     """(start-up key, start-up seconds, cell seconds) of one test item.  `mutants` maps a mutant's name
     to the framework module it wraps (None: the numpy adapter)."""
     from normconf.reports.results import split_nodeid
-    cell = split_nodeid(nodeid)
+    cell = split_nodeid(nodeid) or gradient_cell(nodeid)
     if cell and cell[1] in adapters:
         key = startup_key(adapters[cell[1]])
         return key, STARTUP_S.get(key, 1.0), CELL_S.get(cell[1], 0.005)
@@ -70,7 +70,18 @@ def classify(nodeid: str, adapters: dict, mutants: dict) -> tuple[str, float, fl
 
 def scheduled(nodeid: str) -> bool:
     from normconf.reports.results import CELL_TESTS
-    return any(m in nodeid for m in CELL_TESTS) or "::test_mutant_is_caught[" in nodeid
+    return any(m in nodeid for m in (*CELL_TESTS, GRADIENT_TEST)) or "::test_mutant_is_caught[" in nodeid
+
+
+GRADIENT_TEST = "::test_gradients["  # gradient cells (issue 23): scheduled with their adapter's other cells
+
+
+def gradient_cell(nodeid: str) -> tuple[str, str] | None:
+    """test_gradients[<case>@<adapter>] -> (case, adapter)."""
+    if GRADIENT_TEST not in nodeid or not nodeid.endswith("]"):
+        return None
+    case, sep, adapter = nodeid.split(GRADIENT_TEST, 1)[1][:-1].rpartition("@")
+    return (case, adapter) if sep else None
 
 
 def read_durations() -> dict[str, float]:
