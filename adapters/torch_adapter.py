@@ -1,4 +1,4 @@
-"""PyTorch: torch.nn.LayerNorm / BatchNorm1d-3d (module) and torch.nn.functional (second adapter).
+"""PyTorch: torch.nn.LayerNorm / BatchNorm1d-3d / RMSNorm (module) and torch.nn.functional (second adapter).
 
 Translations (the one documented place):
 - momentum: PyTorch's own form (weight on the new batch); None is the cumulative average.
@@ -108,6 +108,21 @@ class TorchAdapter(ImportingAdapter):
             layer.eval()
             return {"y": np.moveaxis(_to_numpy(self._run(layer, _to_torch(xf))), 1, fa)}
 
+    def rms_norm(self, x, axes, weight, eps):
+        torch = _torch()
+        if not hasattr(torch.nn, "RMSNorm"):
+            raise Unsupported(f"torch {torch.__version__} has no nn.RMSNorm (added in torch 2.4)")
+        if not trailing(axes, x.ndim):
+            raise Unsupported(f"normalized_shape covers trailing dims only, not axes {tuple(axes)}")
+        return {"y": _to_numpy(self._rms(torch, x, x.shape[x.ndim - len(axes):], weight, eps))}
+
+    def _rms(self, torch, x, shape, weight, eps):
+        layer = torch.nn.RMSNorm(shape, elementwise_affine=weight is not None, dtype=_dtype(x), **given(eps=eps))
+        with torch.no_grad():
+            if weight is not None:
+                layer.weight.copy_(_to_torch(weight))
+            return self._run(layer, _to_torch(x))
+
 
 class TorchFunctionalAdapter(TorchAdapter):
     """torch.nn.functional.layer_norm / batch_norm with explicit running buffers."""
@@ -117,6 +132,12 @@ class TorchFunctionalAdapter(TorchAdapter):
         w = None if gamma is None else _to_torch(gamma)
         b = None if beta is None else _to_torch(beta)
         return torch.nn.functional.layer_norm(_to_torch(x), tuple(shape), w, b, **given(eps=eps))
+
+    def _rms(self, torch, x, shape, weight, eps):
+        if not hasattr(torch.nn.functional, "rms_norm"):
+            raise Unsupported(f"torch {torch.__version__} has no F.rms_norm (added in torch 2.4)")
+        w = None if weight is None else _to_torch(weight)
+        return torch.nn.functional.rms_norm(_to_torch(x), tuple(shape), w, **given(eps=eps))
 
     def batch_norm_steps(self, batches, x_eval, feature_axis, gamma, beta, eps, momentum):
         torch = _torch()
