@@ -99,15 +99,17 @@ class RMSNormCandidates(_Candidates):
 
     def dependencies(self, name, p):
         casting = p["rms_casting"] if self.rnd is not None else None
-        return (p["eps_placement"], p["rms_weight_form"] if self.weight is not None else None, casting), False
+        return (p["eps_placement"], p["rms_weight_form"] if self.weight is not None else None, casting,
+                p["rms_statistic"]), False
 
     def _compute(self, name, p, eps, momentum):
         return ref.rms_norm(self.x, self.axes, self.weight, eps, eps_placement=p["eps_placement"],
-                            rms_weight_form=p["rms_weight_form"], rms_casting=p["rms_casting"], rnd=self.rnd).y
+                            rms_weight_form=p["rms_weight_form"], rms_casting=p["rms_casting"],
+                            rms_statistic=p["rms_statistic"], rnd=self.rnd).y
 
     def normalizer(self, p):
-        """(x, centre 0, mean square) broadcast against x."""
-        ms = (self.x * self.x).mean(axis=ref.normalize_axes(self.axes, self.x.ndim), keepdims=True)
+        """(x, centre 0, mean square or variance) broadcast against x."""
+        ms = ref.squared_scale(self.x, ref.normalize_axes(self.axes, self.x.ndim), p["rms_statistic"])
         return self.x, np.zeros_like(ms), ms
 
 

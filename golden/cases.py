@@ -261,15 +261,17 @@ def _rms(name, shape, **kw) -> Case:
     return Case(name=name, layer="rms_norm", shape=shape, axes=(-1,), family="rms", **kw)
 
 
-RMS_HALF = ("rms_weight_form", "rms_casting")
+RMS_HALF = ("rms_weight_form", "rms_casting", "rms_statistic")
 
 
 def _rms_cases() -> list[Case]:
     """RMSNorm (issue 22).  float16/bfloat16 inputs are kept away from rounding midpoints
     (golden/rms_inputs.py), so the casting styles are told apart at float32's tolerance."""
     return [
-        _rms("rms_8x64", (8, 64), eps=1e-6, shows=("rms_weight_form",)),
-        _rms("rms_eps_0.5", (6, 16), eps=0.5, shows=("eps_placement", "rms_weight_form")),
+        _rms("rms_8x64", (8, 64), eps=1e-6, shows=("rms_weight_form", "rms_statistic")),
+        _rms("rms_mean_offset", (4, 32), loc=1.0, eps=1e-6, shows=("rms_weight_form", "rms_statistic"),
+             note="mean 1, std 1: the mean square is 2, the variance 1 (keras rms_scaling=True)"),
+        _rms("rms_eps_0.5", (6, 16), eps=0.5, shows=("eps_placement", "rms_weight_form", "rms_statistic")),
         *[_rms(f"rms_{d}", (4, 64), dtype=d, eps=1e-6, shows=RMS_HALF,
                note="casting style: each pair of styles differs by a unit of the dtype somewhere") for d in
           ("bfloat16", "float16")],

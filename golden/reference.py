@@ -29,6 +29,9 @@ CONVENTIONS: dict[str, tuple[str, ...]] = {
     # rounded on its way through (float64 simulations of each style)
     "rms_weight_form": ("w", "one_plus_w"),
     "rms_casting": ("float32_cast_once", "cast_before_weight", "input_dtype"),
+    # what x is divided by the root of: its mean square (RMSNorm), or its variance, the mean subtracted
+    # (keras LayerNormalization(rms_scaling=True): x / sqrt(var(x) + eps) * gamma, so not RMSNorm)
+    "rms_statistic": ("mean_square", "variance"),
 }
 
 # The variant assumed for a convention that a case does not vary (what every framework documents).
@@ -43,6 +46,7 @@ BASE_PROFILE: dict[str, str] = {
     "layernorm_affine": "per_element",
     "rms_weight_form": "w",
     "rms_casting": "float32_cast_once",
+    "rms_statistic": "mean_square",
 }
 
 # The conventions that can move each layer's outputs: what the judge identifies jointly.
@@ -52,7 +56,7 @@ LAYER_CONVENTIONS: dict[str, tuple[str, ...]] = {
                    "eval_statistics", "training_statistics"),
     "batch_norm_eval": ("norm_variance", "eps_placement", "eval_statistics"),
     # eps_placement added_to_std is eps added to the RMS itself: x / (rms + eps)
-    "rms_norm": ("eps_placement", "rms_weight_form", "rms_casting"),
+    "rms_norm": ("eps_placement", "rms_weight_form", "rms_casting", "rms_statistic"),
 }
 
 
@@ -357,15 +361,23 @@ def rms_inverse(ms, eps, eps_placement: str, rnd=None):
     return r(1.0 / r(r(np.sqrt(ms)) + eps))
 
 
+def squared_scale(x, axes, statistic: str = "mean_square"):
+    """mean(x^2), or the biased variance of x (rms_scaling's), over axes (keepdims)."""
+    if statistic == "variance":
+        return ((x - x.mean(axis=axes, keepdims=True)) ** 2).mean(axis=axes, keepdims=True)
+    return (x * x).mean(axis=axes, keepdims=True)
+
+
 def rms_norm(x, axes, weight=None, eps=1e-6, *, eps_placement="inside_sqrt", rms_weight_form="w",
-             rms_casting="float32_cast_once", rnd=None) -> Normalized:
+             rms_casting="float32_cast_once", rms_statistic="mean_square", rnd=None) -> Normalized:
     """RMSNorm over `axes`; `weight` broadcasts against x.  `rnd` rounds a float64 array to the input
     dtype (None for float32/float64 inputs, where every casting style is the exact formula)."""
     x = np.asarray(x, dtype=np.float64)
     axes = normalize_axes(axes, x.ndim)
     check_variant("rms_casting", rms_casting)
+    check_variant("rms_statistic", rms_statistic)
     if rnd is None or rms_casting != "input_dtype":
-        ms = (x * x).mean(axis=axes, keepdims=True)
+        ms = squared_scale(x, axes, rms_statistic)
         inv = rms_inverse(ms, eps, eps_placement)
         w = rms_weight(weight, rms_weight_form)
         final = rnd or (lambda v: v)
@@ -375,7 +387,8 @@ def rms_norm(x, axes, weight=None, eps=1e-6, *, eps_placement="inside_sqrt", rms
         else:
             y = final(x * inv if w is None else x * inv * w)
     else:
-        ms = rnd(rnd(x * x).mean(axis=axes, keepdims=True))
+        ms = (rnd(rnd(x * x).mean(axis=axes, keepdims=True)) if rms_statistic == "mean_square"
+              else rnd(squared_scale(x, axes, "variance")))
         inv = rms_inverse(ms, eps, eps_placement, rnd)
         w = rms_weight(weight, rms_weight_form, rnd)
         h = rnd(x * inv)

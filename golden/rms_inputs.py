@@ -13,6 +13,8 @@ a whole unit of the input dtype on many elements: the generator proves each case
 """
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from normconf.golden import reference as ref
@@ -51,8 +53,8 @@ def fragile_values(x, weight, eps: float, dtype: str):
     out.append(1.0 / np.sqrt(rnd(ms_rounded + eps)))
     out.append(rnd(np.sqrt(ms_rounded)) + eps)
     out.append(1.0 / rnd(rnd(np.sqrt(ms_rounded)) + eps))
-    for placement in ref.CONVENTIONS["eps_placement"]:
-        inv = ref.rms_inverse(ms, eps, placement)
+    for placement, statistic in itertools.product(ref.CONVENTIONS["eps_placement"], ref.CONVENTIONS["rms_statistic"]):
+        inv = ref.rms_inverse(ref.squared_scale(x, -1, statistic), eps, placement)
         out.append(x * inv)
         for form in ref.CONVENTIONS["rms_weight_form"]:
             w = ref.rms_weight(weight, form)
