@@ -32,10 +32,17 @@ def _on_request() -> dict:
     jitted JAX adapters (group `eager`; tests/self/test_jit_agreement.py compares them with the jitted
     ones) and the compiled paths, too slow for the default run (group `compiled`)."""
     from normconf.adapters.flax_adapter import FlaxLinenAdapter, FlaxNnxAdapter
-    from normconf.adapters.keras_adapter import remote_keras
+    from normconf.adapters.keras_adapter import KERAS_BACKENDS, remote_keras
     from normconf.adapters.torch_compile_adapter import TorchCompileAdapter
     eager = (FlaxLinenAdapter("eager"), FlaxNnxAdapter("eager"), remote_keras("jax", "eager"))
-    return {a.name: a for a in (*eager, TorchCompileAdapter())}
+    out = {a.name: a for a in (*eager, TorchCompileAdapter())}
+    # Keras's other RMS paths (group keras_rms): the op, and LayerNormalization(rms_scaling=True)
+    for backend in KERAS_BACKENDS:
+        for variant in ("op", "rms_scaling"):
+            adapter = remote_keras(backend, rms_variant=variant)
+            adapter.group = "keras_rms"
+            out[adapter.name] = adapter
+    return out
 
 
 def group_of(adapter) -> str:
