@@ -34,10 +34,17 @@ class NumpyRMSNorm:
         return ms.astype(xc.dtype)
 
     def rms_inverse(self, ms, eps):
-        one = ms.dtype.type(1)
+        """1 / sqrt(ms + eps) (one rsqrt) or 1 / (sqrt(ms) + eps), each operation computed in float32
+        (float64) and rounded to ms's dtype, with eps a float32 scalar, as eager kernels do."""
+        ct = ms.dtype
+        f = np.float64 if ct == np.float64 else np.float32
+
+        def rounded(v):
+            return v.astype(ct).astype(f)
+        m = ms.astype(f)
         if self.profile["eps_placement"] == "added_to_std":
-            return one / (np.sqrt(ms) + ms.dtype.type(eps))
-        return one / np.sqrt(ms + ms.dtype.type(eps))
+            return (f(1) / rounded(rounded(np.sqrt(m)) + f(eps))).astype(ct)
+        return (f(1) / np.sqrt(rounded(m + f(eps)))).astype(ct)
 
     def rms_weight(self, weight, ct):
         if weight is None:

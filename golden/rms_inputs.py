@@ -49,7 +49,7 @@ def fragile_values(x, weight, eps: float, dtype: str):
     rnd = rounder(dtype)
     ms = (x * x).mean(axis=-1, keepdims=True)
     ms_rounded = rnd(rnd(x * x).mean(axis=-1, keepdims=True))
-    out = [ms, ms_rounded + eps, np.sqrt(ms_rounded)]
+    out = [ms, rnd(x * x).mean(axis=-1, keepdims=True), ms_rounded + eps, np.sqrt(ms_rounded)]
     out.append(1.0 / np.sqrt(rnd(ms_rounded + eps)))
     out.append(rnd(np.sqrt(ms_rounded)) + eps)
     out.append(1.0 / rnd(rnd(np.sqrt(ms_rounded)) + eps))
