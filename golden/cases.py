@@ -50,6 +50,8 @@ class Case:
         for c in self.shows:
             if c not in LAYER_CONVENTIONS.get(self.layer, ()):
                 problems.append(f"unknown convention {c!r} for {self.layer}")
+        if self.layer == "rms_norm" and [a % len(self.shape) for a in self.axes] != [len(self.shape) - 1]:
+            problems.append("RMSNorm normalizes the last axis (golden/rms_inputs.py keeps its rows off midpoints)")
         if self.layer not in PER_SAMPLE and len(self.axes) != 1:
             problems.append("batch norm takes exactly one feature axis")
         if self.momentum is None and "momentum_form" in self.shows:
