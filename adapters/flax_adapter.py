@@ -112,7 +112,8 @@ class FlaxLinenAdapter(_FlaxBase):
     def rms_norm(self, x, axes, weight, eps):
         from flax import linen as nn
         layer = nn.RMSNorm(reduction_axes=_axes(axes, x.ndim), feature_axes=_axes(axes, x.ndim),
-                           use_scale=weight is not None, param_dtype=x.dtype, **given(epsilon=eps))
+                           use_scale=weight is not None, param_dtype=(x if weight is None else weight).dtype,
+                           **given(epsilon=eps))
 
         def forward(x, weight):
             return layer.apply({"params": {} if weight is None else {"scale": weight}}, x)
@@ -151,7 +152,8 @@ class FlaxNnxAdapter(_FlaxBase):
 
         def forward(x, weight):
             layer = nnx.RMSNorm(int(np.prod([x.shape[a] for a in reduced])), reduction_axes=reduced,
-                                feature_axes=reduced, use_scale=weight is not None, param_dtype=x.dtype,
+                                feature_axes=reduced, use_scale=weight is not None,
+                                param_dtype=(x if weight is None else weight).dtype,
                                 rngs=nnx.Rngs(0), **given(epsilon=eps))
             if weight is not None:
                 assign(layer.scale, weight)

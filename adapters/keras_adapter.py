@@ -136,8 +136,11 @@ class KerasAdapter(ImportingAdapter):
         return {"y": y}
 
     def rms_norm(self, x, axes, weight, eps):
+        """A float32 weight beside float16/bfloat16 x runs under Keras's mixed policy ("mixed_bfloat16":
+        float32 variables, computations in the input's dtype), as Keras's mixed precision does."""
         import keras
         axes = sorted(a % x.ndim for a in axes)
+        policy = str(x.dtype) if weight is None or weight.dtype == x.dtype else f"mixed_{x.dtype}"
         with self._x64(x):
             if self.rms_variant == "op":
                 scale = None if weight is None else self._tensor(weight)
@@ -145,13 +148,13 @@ class KerasAdapter(ImportingAdapter):
                                                                      **given(epsilon=eps)))}
             if self.rms_variant == "rms_scaling":
                 layer = keras.layers.LayerNormalization(axis=axes, rms_scaling=True, center=False,
-                                                        scale=weight is not None, dtype=str(x.dtype),
+                                                        scale=weight is not None, dtype=policy,
                                                         **given(epsilon=eps))
                 layer.build(x.shape)
                 if weight is not None:
                     layer.gamma.assign(self._tensor(weight))
             else:  # RMSNormalization always holds a scale (ones: no weight)
-                layer = keras.layers.RMSNormalization(axis=axes, dtype=str(x.dtype), **given(epsilon=eps))
+                layer = keras.layers.RMSNormalization(axis=axes, dtype=policy, **given(epsilon=eps))
                 layer.build(x.shape)
                 if weight is not None:
                     layer.scale.assign(self._tensor(weight))

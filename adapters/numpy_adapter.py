@@ -27,6 +27,7 @@ PYTORCH_PROFILE = {
     "rms_weight_form": "w",
     "rms_casting": "float32_cast_once",
     "default_eps@rms_norm": None,
+    "rms_output_dtype": "input",
 }
 
 

@@ -52,12 +52,20 @@ class NumpyRMSNorm:
         w = np.asarray(weight).astype(ct)
         return w + ct.type(1) if self.profile["rms_weight_form"] == "one_plus_w" else w
 
-    def rms_scale(self, xc, inv, w, like):
-        """x * inv * w in the style's order of casts; the result in the input dtype."""
+    def rms_out_dtype(self, x, weight):
+        """The input's dtype, or (rms_output_dtype promoted) the promotion of the input's and the weight's."""
+        if weight is None or self.profile["rms_output_dtype"] == "input":
+            return x.dtype
+        return np.promote_types(np.float32 if str(x.dtype) in HALF else x.dtype, np.asarray(weight).dtype)
+
+    def rms_scale(self, xc, inv, w, like, out=None):
+        """x * inv * w in the style's order of casts; the result in `out` (default: the input's dtype)."""
+        out = like.dtype if out is None else out
         if self.profile["rms_casting"] == "cast_before_weight" and w is not None:
-            return (xc * inv).astype(like.dtype) * w.astype(like.dtype)
+            h = (xc * inv).astype(like.dtype)
+            return (h.astype(np.float32) * w.astype(np.float32)).astype(out)
         y = xc * inv
-        return (y if w is None else y * w).astype(like.dtype)
+        return (y if w is None else y * w).astype(out)
 
     def rms_norm(self, x, axes, weight, eps):
         ct = self.rms_compute_dtype(x)
@@ -65,4 +73,4 @@ class NumpyRMSNorm:
         axes = tuple(sorted(a % x.ndim for a in axes))
         ms = self.rms_mean_square(xc, axes)
         inv = self.rms_inverse(ms, self.rms_eps(eps, ct))
-        return {"y": self.rms_scale(xc, inv, self.rms_weight(weight, ct), x)}
+        return {"y": self.rms_scale(xc, inv, self.rms_weight(weight, ct), x, self.rms_out_dtype(x, weight))}

@@ -117,7 +117,9 @@ class TorchAdapter(ImportingAdapter):
         return {"y": _to_numpy(self._rms(torch, x, x.shape[x.ndim - len(axes):], weight, eps))}
 
     def _rms(self, torch, x, shape, weight, eps):
-        layer = torch.nn.RMSNorm(shape, elementwise_affine=weight is not None, dtype=_dtype(x), **given(eps=eps))
+        # the module in the weight's dtype (a float32 weight beside bfloat16 activations: mixed precision)
+        layer = torch.nn.RMSNorm(shape, elementwise_affine=weight is not None,
+                                 dtype=_dtype(x if weight is None else weight), **given(eps=eps))
         with torch.no_grad():
             if weight is not None:
                 layer.weight.copy_(_to_torch(weight))

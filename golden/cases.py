@@ -38,6 +38,7 @@ class Case:
     raw_momentum: bool = False      # hand `momentum` to the layer untranslated (momentum_form probe)
     defaults: tuple[str, ...] = ()  # arguments left to the framework's default: eps, momentum, feature_axis
     note: str = ""
+    weight_dtype: str | None = None  # RMSNorm: the weight's dtype where it differs from the input's
 
     def __post_init__(self):
         problems = []
@@ -45,6 +46,8 @@ class Case:
             problems.append(f"layer {self.layer!r} not in {LAYERS}")
         if self.dtype not in DTYPES:
             problems.append(f"dtype {self.dtype!r} not in {DTYPES}")
+        if self.weight_dtype is not None and (self.layer != "rms_norm" or self.weight_dtype not in DTYPES):
+            problems.append(f"weight_dtype {self.weight_dtype!r}: an RMSNorm's, one of {DTYPES}")
         if self.distribution not in DISTRIBUTIONS:
             problems.append(f"distribution {self.distribution!r} not in {DISTRIBUTIONS}")
         for c in self.shows:
@@ -277,6 +280,9 @@ def _rms_cases() -> list[Case]:
         *[_rms(f"rms_{d}", (4, 64), dtype=d, eps=1e-6, shows=RMS_HALF,
                note="casting style: each pair of styles differs by a unit of the dtype somewhere") for d in
           ("bfloat16", "float16")],
+        _rms("rms_bfloat16_weight_float32", (4, 64), dtype="bfloat16", weight_dtype="float32", eps=1e-6,
+             shows=RMS_HALF + ("rms_output_dtype",),
+             note="bfloat16 activations, float32 weight (mixed precision): which dtype comes out, and its casts"),
         _rms("rms_tokens_2x3x32", (2, 3, 32), dtype="bfloat16", eps=1e-5, shows=RMS_HALF,
              note="(batch, sequence, hidden), as language models call it"),
         # default eps: x of RMS ~ 1e-3 (float32: ms 1e-6 measures eps from ~1e-9 to ~1e-3), ~ 3e-4 in

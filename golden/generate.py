@@ -91,7 +91,7 @@ def make_inputs(case: Case) -> dict[str, np.ndarray]:
     else:
         out["x"] = cast(_draw(case, rng, case.shape))
     if case.affine:
-        out["gamma"] = cast(rng.uniform(0.5, 2.0, param_shape(case)))
+        out["gamma"] = CASTS[case.weight_dtype or case.dtype](rng.uniform(0.5, 2.0, param_shape(case)))
         out["beta"] = cast(rng.normal(0.0, 1.0, param_shape(case)))
     if case.layer == "rms_norm":
         return rms_inputs(case, out, rng, cast)

@@ -32,6 +32,9 @@ CONVENTIONS: dict[str, tuple[str, ...]] = {
     # what x is divided by the root of: its mean square (RMSNorm), or its variance, the mean subtracted
     # (keras LayerNormalization(rms_scaling=True): x / sqrt(var(x) + eps) * gamma, so not RMSNorm)
     "rms_statistic": ("mean_square", "variance"),
+    # the output dtype for a float16/bfloat16 input and a float32 weight: the input's (one final rounding),
+    # or the promoted float32 (no final rounding)
+    "rms_output_dtype": ("input", "promoted"),
 }
 
 # The variant assumed for a convention that a case does not vary (what every framework documents).
@@ -47,6 +50,7 @@ BASE_PROFILE: dict[str, str] = {
     "rms_weight_form": "w",
     "rms_casting": "float32_cast_once",
     "rms_statistic": "mean_square",
+    "rms_output_dtype": "input",
 }
 
 # The conventions that can move each layer's outputs: what the judge identifies jointly.
@@ -56,7 +60,7 @@ LAYER_CONVENTIONS: dict[str, tuple[str, ...]] = {
                    "eval_statistics", "training_statistics"),
     "batch_norm_eval": ("norm_variance", "eps_placement", "eval_statistics"),
     # eps_placement added_to_std is eps added to the RMS itself: x / (rms + eps)
-    "rms_norm": ("eps_placement", "rms_weight_form", "rms_casting", "rms_statistic"),
+    "rms_norm": ("eps_placement", "rms_weight_form", "rms_casting", "rms_statistic", "rms_output_dtype"),
 }
 
 
@@ -347,10 +351,9 @@ def rms_weight(weight, rms_weight_form: str, rnd=None):
     """The multiplier the stored weight stands for; `rnd` rounds 1 + w where the style does."""
     if weight is None:
         return None
-    w = np.asarray(weight, np.float64)
-    if rms_weight_form == "w":
-        return w
-    return (rnd or (lambda v: v))(1.0 + w)
+    r = rnd or (lambda v: v)  # the input_dtype style holds a float32 weight in the input dtype too
+    w = r(np.asarray(weight, np.float64))
+    return w if rms_weight_form == "w" else r(1.0 + w)
 
 
 def rms_inverse(ms, eps, eps_placement: str, rnd=None):
@@ -369,9 +372,11 @@ def squared_scale(x, axes, statistic: str = "mean_square"):
 
 
 def rms_norm(x, axes, weight=None, eps=1e-6, *, eps_placement="inside_sqrt", rms_weight_form="w",
-             rms_casting="float32_cast_once", rms_statistic="mean_square", rnd=None) -> Normalized:
+             rms_casting="float32_cast_once", rms_statistic="mean_square", rnd=None, out_rnd=None) -> Normalized:
     """RMSNorm over `axes`; `weight` broadcasts against x.  `rnd` rounds a float64 array to the input
-    dtype (None for float32/float64 inputs, where every casting style is the exact formula)."""
+    dtype (None for float32/float64 inputs, where every casting style is the exact formula); `out_rnd`
+    is the output's final rounding where it differs (None: rnd; the identity for a float32 output)."""
+    out_rnd = rnd if out_rnd is None else out_rnd
     x = np.asarray(x, dtype=np.float64)
     axes = normalize_axes(axes, x.ndim)
     check_variant("rms_casting", rms_casting)
@@ -380,10 +385,10 @@ def rms_norm(x, axes, weight=None, eps=1e-6, *, eps_placement="inside_sqrt", rms
         ms = squared_scale(x, axes, rms_statistic)
         inv = rms_inverse(ms, eps, eps_placement)
         w = rms_weight(weight, rms_weight_form)
-        final = rnd or (lambda v: v)
+        final = out_rnd or (lambda v: v)
         if rms_casting == "cast_before_weight" and rnd is not None:
             h = rnd(x * inv)
-            y = h if w is None else rnd(h * w)
+            y = h if w is None else final(h * w)
         else:
             y = final(x * inv if w is None else x * inv * w)
     else:
@@ -392,5 +397,5 @@ def rms_norm(x, axes, weight=None, eps=1e-6, *, eps_placement="inside_sqrt", rms
         inv = rms_inverse(ms, eps, eps_placement, rnd)
         w = rms_weight(weight, rms_weight_form, rnd)
         h = rnd(x * inv)
-        y = h if w is None else rnd(h * w)
+        y = h if w is None else out_rnd(h * w)
     return Normalized(y=y, mean=np.zeros_like(ms), var=ms, inv_std=inv)

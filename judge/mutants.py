@@ -774,6 +774,9 @@ MUTANTS += [
     _rms_mutant("rms_eps_outside_root", "x / (rms + eps)", "eps_placement", _np("rms_eps_outside_root", eps_placement="added_to_std")),
     _rms_mutant("rms_mean_square_accumulated_in_bfloat16", "the mean of squares summed in a float16/bfloat16 accumulator",
                 "rms_casting", _sub("rms_mean_square_accumulated_in_bfloat16", rms_norm=_mean_square_accumulated_in_input_dtype)),
+    _rms_mutant("rms_float32_output_for_mixed_dtypes", "a float32 weight beside bfloat16 x promotes the output to "
+                "float32 where the input's dtype is documented", "rms_output_dtype",
+                _np("rms_float32_output_for_mixed_dtypes", rms_output_dtype="promoted")),
     _rms_mutant("rms_mean_subtracted", "divides by the standard deviation (keras rms_scaling=True)", "rms_statistic",
                 _sub("rms_mean_subtracted", rms_mean_square=lambda self, xc, axes: (
                (xc - xc.mean(axis=axes, keepdims=True)) ** 2).mean(axis=axes, keepdims=True))),

@@ -51,6 +51,7 @@ RMS_CONVENTION_ROWS = (  # (row title, convention)
     ("RMSNorm weight form (w or 1 + w)", "rms_weight_form"),
     ("RMSNorm divides by (mean square or variance)", "rms_statistic"),
     ("RMSNorm float16/bfloat16 casting", "rms_casting"),
+    ("RMSNorm output dtype (bfloat16 x, float32 weight)", "rms_output_dtype"),
 )
 RMS_DEFAULT_ROWS = (  # (row title, the probe case)
     ("default eps (RMSNorm, float32)", "rms_probe_default_eps"),
