@@ -36,6 +36,8 @@ def _on_request() -> dict:
     from normconf.adapters.torch_compile_adapter import TorchCompileAdapter
     eager = (FlaxLinenAdapter("eager"), FlaxNnxAdapter("eager"), remote_keras("jax", "eager"))
     out = {a.name: a for a in (*eager, TorchCompileAdapter())}
+    from normconf.adapters.transformers_adapter import MODULES, TransformersRMSNormAdapter
+    out.update({a.name: a for a in (TransformersRMSNormAdapter(m) for m in MODULES)})  # group transformers
     # Keras's other RMS paths (group keras_rms): the op, and LayerNormalization(rms_scaling=True)
     for backend in KERAS_BACKENDS:
         for variant in ("op", "rms_scaling"):

@@ -122,3 +122,19 @@ def test_following_the_guide_leaves_exactly_the_stated_residual_on_bfloat16(llam
 def flax_default():
     from normconf.adapters.base import DEFAULT
     return DEFAULT
+
+
+@pytest.mark.parametrize("model, profile", [("llama", LLAMA), ("gemma", {"rms_weight_form": "one_plus_w"})])
+def test_the_numpy_models_are_transformers_own_modules_bit_for_bit(model, profile):
+    """Where transformers is installed: its LlamaRMSNorm / GemmaRMSNorm (adapters/transformers_adapter.py)
+    give the numpy model's bfloat16 outputs exactly, so the model the guide's test uses is the module."""
+    if importlib.util.find_spec("transformers") is None:
+        pytest.skip("transformers not installed")
+    from normconf.adapters.transformers_adapter import TransformersRMSNormAdapter
+    rng = np.random.default_rng(23)
+    x = (2.0 * rng.standard_normal((8, 128))).astype(ml_dtypes.bfloat16)
+    w = rng.uniform(-0.5, 1.5, 128).astype(ml_dtypes.bfloat16)
+    real = TransformersRMSNormAdapter(model).rms_norm(x, (-1,), w, 1e-6)["y"]
+    modelled = NumpyAdapter(profile).rms_norm(x, (-1,), w, 1e-6)["y"]
+    assert real.dtype == modelled.dtype
+    np.testing.assert_array_equal(np.asarray(real, np.float64), np.asarray(modelled, np.float64))
