@@ -7,6 +7,7 @@ and hand back numpy arrays in the framework's output dtype, keyed by the golden 
     batch_norm_steps(batches, x_eval, feature_axis, gamma, beta, eps, momentum)
                                                                  -> {"y_train", "running_mean", "running_var", "y_eval"}
     batch_norm_eval(x, feature_axis, running_mean, running_var, gamma, beta, eps) -> {"y"}
+    rms_norm(x, axes, weight, eps)                               -> {"y"}   (optional: Unsupported without it)
 
 and, optional (issue 23: without them the gradient cells are unsupported), the forward output and the
 gradients for a cotangent dy = dL/dy from one call, through the framework's own autodiff:
@@ -92,6 +93,8 @@ class Adapter(Protocol):
 
     def batch_norm_eval(self, x, feature_axis, running_mean, running_var, gamma, beta, eps) -> dict[str, np.ndarray]: ...
 
+    def rms_norm(self, x, axes, weight, eps) -> dict[str, np.ndarray]: ...
+
 
 GRADIENT_OPS = ("layer_norm_grad", "batch_norm_grad")  # optional: see the module's docstring
 MOMENTUM_FORMS = ("weight_on_new", "weight_on_old")  # what native_momentum translates
@@ -122,6 +125,10 @@ class ImportingAdapter:
             except Exception as exc:  # an import can fail with more than ImportError
                 return f"{module} not importable: {type(exc).__name__}: {exc}"
         return unmet(self.name)  # below a verified version floor: say what it needs
+
+    def rms_norm(self, x, axes, weight, eps) -> dict[str, np.ndarray]:
+        """Frameworks without an RMSNorm keep this: their RMSNorm cells are unsupported."""
+        raise Unsupported(f"{self.name} has no RMSNorm")
 
     def versions(self) -> dict[str, str]:
         """From package metadata: no framework import needed to say what is installed."""

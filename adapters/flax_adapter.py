@@ -1,4 +1,4 @@
-"""Flax on JAX: flax.linen and flax.nnx LayerNorm / BatchNorm, as two adapters.
+"""Flax on JAX: flax.linen and flax.nnx LayerNorm / BatchNorm / RMSNorm, as two adapters.
 
 Execution (`execution_mode`): "jit" by default, the way Flax users train: each call (a LayerNorm
 forward; init, every training step and the eval forward of a BatchNorm run) is one function under
@@ -128,6 +128,16 @@ class FlaxLinenAdapter(_FlaxBase):
             return out, evaluate.apply(variables, x_eval)
         return trajectory(*self._run(steps, x_eval, batches, gamma, beta))
 
+    def rms_norm(self, x, axes, weight, eps):
+        from flax import linen as nn
+        layer = nn.RMSNorm(reduction_axes=_axes(axes, x.ndim), feature_axes=_axes(axes, x.ndim),
+                           use_scale=weight is not None, param_dtype=(x if weight is None else weight).dtype,
+                           **given(epsilon=eps))
+
+        def forward(x, weight):
+            return layer.apply({"params": {} if weight is None else {"scale": weight}}, x)
+        return {"y": self._run(forward, x, weight)}
+
     def batch_norm_eval(self, x, feature_axis, running_mean, running_var, gamma, beta, eps):
         layer = self._bn(x, feature_axis % x.ndim, gamma, beta, eps, 0.9, True)
 
@@ -174,6 +184,20 @@ class FlaxNnxAdapter(_FlaxBase):
             return layer(x)
         flat = (None, None) if gamma is None else (np.ravel(gamma), np.ravel(beta))  # nnx holds the affine flat
         return {"y": self._run(forward, x, *flat)}
+
+    def rms_norm(self, x, axes, weight, eps):
+        from flax import nnx
+        reduced = _axes(axes, x.ndim)
+
+        def forward(x, weight):
+            layer = nnx.RMSNorm(int(np.prod([x.shape[a] for a in reduced])), reduction_axes=reduced,
+                                feature_axes=reduced, use_scale=weight is not None,
+                                param_dtype=(x if weight is None else weight).dtype,
+                                rngs=nnx.Rngs(0), **given(epsilon=eps))
+            if weight is not None:
+                assign(layer.scale, weight)
+            return layer(x)
+        return {"y": self._run(forward, x, None if weight is None else np.ravel(weight))}
 
     def _bn(self, x, fa, gamma, beta, eps, momentum):
         from flax import nnx

@@ -30,6 +30,8 @@ def arguments(adapter, fixture, x_as=np.copy) -> Arguments:
     if case.layer == "layer_norm":
         affine_axes = case.axes if case.layernorm_affine == "per_element" else (len(case.shape) - 1,)
         return Arguments("layer_norm", (inp["x"], case.axes, gamma, beta, eps, affine_axes), eps, handed=inp)
+    if case.layer == "rms_norm":
+        return Arguments("rms_norm", (inp["x"], case.axes, inp.get("weight"), eps), eps, handed=inp)
     if case.layer == "batch_norm_eval":
         return Arguments("batch_norm_eval", (inp["x"], case.axes[0], inp["running_mean"], inp["running_var"],
                                              gamma, beta, eps), eps, feature_axis=case.axes[0], handed=inp)

@@ -35,6 +35,11 @@ from normconf.adapters.base import DEFAULT, ImportingAdapter, Unsupported, given
 from normconf.adapters.compat import enable_x64
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
+# What a Keras column runs as its rms_norm (NORMCONF_KERAS_RMS): the RMSNormalization layer (the default
+# columns), the op keras.ops.rms_normalization, or LayerNormalization(rms_scaling=True), which divides by
+# the standard deviation (mean subtracted; identified as rms_statistic = variance).  The last two are
+# on request (group keras_rms): their columns run RMSNorm cases only.
+RMS_SUFFIX = {"layer": "", "op": "[rms_op]", "rms_scaling": "[rms_scaling]"}
 
 
 # On request (group `compiled`), the tensorflow backend's layer call inside tf.function: "xla" with
@@ -63,6 +68,8 @@ class KerasAdapter(ImportingAdapter):
         self.backend = os.environ.get("KERAS_BACKEND", "tensorflow")
         self.execution_mode = os.environ.get("NORMCONF_EXECUTION_MODE") or default_mode(self.backend)
         self.name = keras_name(self.backend, self.execution_mode)
+        self.rms_variant = os.environ.get("NORMCONF_KERAS_RMS") or "layer"
+        self.name += RMS_SUFFIX[self.rms_variant]
         self.requires = ("keras", self.backend)
 
     def availability(self):
@@ -125,6 +132,7 @@ class KerasAdapter(ImportingAdapter):
 
     def layer_norm(self, x, axes, gamma, beta, eps, affine_axes):
         import keras
+        self._rms_only()
         axes = sorted(a % x.ndim for a in axes)
         if gamma is not None and sorted(a % x.ndim for a in affine_axes) != axes:
             raise Unsupported("LayerNormalization's gamma/beta span every normalized axis (no per-feature affine)")
@@ -138,8 +146,39 @@ class KerasAdapter(ImportingAdapter):
             [(y, _)] = self._calls(layer, [(x, None)])
         return {"y": y}
 
+    def rms_norm(self, x, axes, weight, eps):
+        """A float32 weight beside float16/bfloat16 x runs under Keras's mixed policy ("mixed_bfloat16":
+        float32 variables, computations in the input's dtype), as Keras's mixed precision does."""
+        import keras
+        axes = sorted(a % x.ndim for a in axes)
+        policy = str(x.dtype) if weight is None or weight.dtype == x.dtype else f"mixed_{x.dtype}"
+        with self._x64(x):
+            if self.rms_variant == "op":
+                scale = None if weight is None else self._tensor(weight)
+                return {"y": self._numpy(keras.ops.rms_normalization(self._tensor(x), scale=scale, axis=axes,
+                                                                     **given(epsilon=eps)))}
+            if self.rms_variant == "rms_scaling":
+                layer = keras.layers.LayerNormalization(axis=axes, rms_scaling=True, center=False,
+                                                        scale=weight is not None, dtype=policy,
+                                                        **given(epsilon=eps))
+                layer.build(x.shape)
+                if weight is not None:
+                    layer.gamma.assign(self._tensor(weight))
+            else:  # RMSNormalization always holds a scale (ones: no weight)
+                layer = keras.layers.RMSNormalization(axis=axes, dtype=policy, **given(epsilon=eps))
+                layer.build(x.shape)
+                if weight is not None:
+                    layer.scale.assign(self._tensor(weight))
+            [(y, _)] = self._calls(layer, [(x, None)])
+        return {"y": y}
+
+    def _rms_only(self):
+        if self.rms_variant != "layer":
+            raise Unsupported(f"{self.name} measures RMSNorm only (see keras[{self.backend}] for the rest)")
+
     def _bn(self, x, fa, gamma, beta, eps, momentum):
         import keras
+        self._rms_only()
         if momentum is None:
             raise Unsupported("BatchNormalization has no cumulative average (PyTorch momentum=None)")
         layer = keras.layers.BatchNormalization(center=beta is not None, scale=gamma is not None, dtype=str(x.dtype),
@@ -226,10 +265,11 @@ def _training(training) -> dict:
     return {} if training is None else {"training": training}
 
 
-def remote_keras(backend: str, execution_mode: str | None = None):
+def remote_keras(backend: str, execution_mode: str | None = None, rms_variant: str = "layer"):
     from normconf.adapters.remote import RemoteAdapter
     mode = execution_mode or default_mode(backend)
-    return RemoteAdapter(name=keras_name(backend, mode), target="normconf.adapters.keras_adapter:KerasAdapter",
-                         env={"KERAS_BACKEND": backend, "NORMCONF_EXECUTION_MODE": mode}, requires=("keras", backend),
+    return RemoteAdapter(name=keras_name(backend, mode) + RMS_SUFFIX[rms_variant], target="normconf.adapters.keras_adapter:KerasAdapter",
+                         env={"KERAS_BACKEND": backend, "NORMCONF_EXECUTION_MODE": mode,
+                              "NORMCONF_KERAS_RMS": rms_variant}, requires=("keras", backend),
                          momentum_form=KerasAdapter.momentum_form, execution_mode=mode,
                          reason="Keras reads KERAS_BACKEND once per process, at its first import")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from normconf.adapters.base import DEFAULT, ImportingAdapter, Unsupported
+from normconf.adapters.numpy_rms import NumpyRMSNorm
 
 PYTORCH_PROFILE = {
     "norm_variance": "biased",
@@ -22,10 +23,15 @@ PYTORCH_PROFILE = {
     "default_eps": 1e-5,
     "default_momentum": 0.1,
     "default_feature_axis": 1,
+    # RMSNorm as torch.nn.RMSNorm: weight as is, float32 with one cast at the end, eps=None
+    "rms_weight_form": "w",
+    "rms_casting": "float32_cast_once",
+    "default_eps@rms_norm": None,
+    "rms_output_dtype": "input",
 }
 
 
-class NumpyAdapter(ImportingAdapter):
+class NumpyAdapter(NumpyRMSNorm, ImportingAdapter):
     name = "numpy"
     requires = ("numpy",)
 

@@ -24,6 +24,7 @@ import numpy as np
 from normconf.adapters.base import DEFAULT, ImportingAdapter, Unsupported, given, trailing
 
 OPSET = 17
+RMS_OPSET = 23  # RMSNormalization-23 (onnxruntime has a CPU kernel in 1.32, measured)
 IR_VERSION = 8  # pinned: newer onnx releases write IR versions older runtimes refuse
 
 
@@ -37,7 +38,8 @@ def _elem_type(dtype) -> int:
     return types[np.dtype(dtype).name]
 
 
-def run_node(op: str, inputs: dict, outputs: list[str], seen: list | None = None, **attributes) -> list[np.ndarray]:
+def run_node(op: str, inputs: dict, outputs: list[str], seen: list | None = None, opset: int = OPSET,
+             **attributes) -> list[np.ndarray]:
     """One ONNX node over named numpy inputs, through an onnxruntime CPU session; `seen` gets what the
     graph holds (describe)."""
     from onnx import helper
@@ -45,7 +47,7 @@ def run_node(op: str, inputs: dict, outputs: list[str], seen: list | None = None
     infos = [helper.make_tensor_value_info(n, _elem_type(a.dtype), list(a.shape)) for n, a in inputs.items()]
     out_type = _elem_type(next(iter(inputs.values())).dtype)
     graph = helper.make_graph([node], op, infos, [helper.make_tensor_value_info(n, out_type, None) for n in outputs])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = IR_VERSION
     if seen is not None:
         seen.append(describe(model))
@@ -109,6 +111,15 @@ class OnnxRuntimeAdapter(GraphNotes, ImportingAdapter):
             inputs["B"] = beta
         (y,) = run_node("LayerNormalization", inputs, ["Y"], self._graphs, axis=x.ndim - len(axes),
                         **given(epsilon=eps))
+        return {"y": y}
+
+    def rms_norm(self, x, axes, weight, eps):
+        if not trailing(axes, x.ndim):
+            raise Unsupported(f"RMSNormalization normalizes the trailing axes from `axis` on, not {tuple(axes)}")
+        shape = x.shape[x.ndim - len(axes):]
+        scale = weight if weight is not None else np.ones(shape, x.dtype)
+        (y,) = run_node("RMSNormalization", {"X": x, "scale": scale}, ["Y"], opset=RMS_OPSET,
+                        axis=x.ndim - len(axes), **given(epsilon=eps))
         return {"y": y}
 
     def _affine(self, gamma, beta, channels, dtype):

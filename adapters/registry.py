@@ -32,7 +32,7 @@ def _on_request() -> dict:
     jitted JAX adapters (group `eager`; tests/self/test_jit_agreement.py compares them with the jitted
     ones) and the compiled paths, too slow for the default run (group `compiled`)."""
     from normconf.adapters.flax_adapter import FlaxLinenAdapter, FlaxNnxAdapter
-    from normconf.adapters.keras_adapter import TF_FUNCTION_MODES, remote_keras
+    from normconf.adapters.keras_adapter import KERAS_BACKENDS, TF_FUNCTION_MODES, remote_keras
     from normconf.adapters.torch_compile_adapter import TorchCompileAdapter
     from normconf.adapters.torch_onnx_adapter import TorchOnnxAdapter
     eager = (FlaxLinenAdapter("eager"), FlaxNnxAdapter("eager"), remote_keras("jax", "eager"))
@@ -40,7 +40,16 @@ def _on_request() -> dict:
     for mode in TF_FUNCTION_MODES:  # keras[tensorflow][xla], keras[tensorflow][function]
         compiled.append(remote_keras("tensorflow", mode))
         compiled[-1].group = "compiled"
-    return {a.name: a for a in (*eager, *compiled)}
+    out = {a.name: a for a in (*eager, *compiled)}
+    from normconf.adapters.transformers_adapter import MODULES, TransformersRMSNormAdapter
+    out.update({a.name: a for a in (TransformersRMSNormAdapter(m) for m in MODULES)})  # group transformers
+    # Keras's other RMS paths (group keras_rms): the op, and LayerNormalization(rms_scaling=True)
+    for backend in KERAS_BACKENDS:
+        for variant in ("op", "rms_scaling"):
+            adapter = remote_keras(backend, rms_variant=variant)
+            adapter.group = "keras_rms"
+            out[adapter.name] = adapter
+    return out
 
 
 def group_of(adapter) -> str:
@@ -105,7 +114,7 @@ class PluginAdapter:
         return dict(fn()) if fn else {"plugin": self.spec}
 
 
-OPS = ("layer_norm", "batch_norm_steps", "batch_norm_eval", *GRADIENT_OPS)
+OPS = ("layer_norm", "batch_norm_steps", "batch_norm_eval", "rms_norm", *GRADIENT_OPS)
 
 
 def _unsupported(name, op):

@@ -182,6 +182,9 @@ class RemoteAdapter(ImportingAdapter):
         return self._call("batch_norm_grad", x=x, feature_axis=feature_axis, gamma=gamma, beta=beta, eps=eps, dy=dy,
                           running_mean=running_mean, running_var=running_var)
 
+    def rms_norm(self, x, axes, weight, eps):
+        return self._call("rms_norm", x=x, axes=axes, weight=weight, eps=eps)
+
 
 def is_remote(adapter) -> bool:
     """Whether the adapter runs in a child process (built-in or plug-in alike)."""

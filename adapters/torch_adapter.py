@@ -1,4 +1,4 @@
-"""PyTorch: torch.nn.LayerNorm / BatchNorm1d-3d (module) and torch.nn.functional (second adapter).
+"""PyTorch: torch.nn.LayerNorm / BatchNorm1d-3d / RMSNorm (module) and torch.nn.functional (second adapter).
 
 Translations (the one documented place):
 - momentum: PyTorch's own form (weight on the new batch); None is the cumulative average.
@@ -108,6 +108,23 @@ class TorchAdapter(ImportingAdapter):
             layer.eval()
             return {"y": np.moveaxis(_to_numpy(self._run(layer, _to_torch(xf))), 1, fa)}
 
+    def rms_norm(self, x, axes, weight, eps):
+        torch = _torch()
+        if not hasattr(torch.nn, "RMSNorm"):
+            raise Unsupported(f"torch {torch.__version__} has no nn.RMSNorm (added in torch 2.4)")
+        if not trailing(axes, x.ndim):
+            raise Unsupported(f"normalized_shape covers trailing dims only, not axes {tuple(axes)}")
+        return {"y": _to_numpy(self._rms(torch, x, x.shape[x.ndim - len(axes):], weight, eps))}
+
+    def _rms(self, torch, x, shape, weight, eps):
+        # the module in the weight's dtype (a float32 weight beside bfloat16 activations: mixed precision)
+        layer = torch.nn.RMSNorm(shape, elementwise_affine=weight is not None,
+                                 dtype=_dtype(x if weight is None else weight), **given(eps=eps))
+        with torch.no_grad():
+            if weight is not None:
+                layer.weight.copy_(_to_torch(weight))
+            return self._run(layer, _to_torch(x))
+
     # -- gradients (issue 23): autograd through the module, as a training step's loss.backward() does --
     def layer_norm_grad(self, x, axes, gamma, beta, eps, dy):
         torch = _torch()
@@ -159,6 +176,12 @@ class TorchFunctionalAdapter(TorchAdapter):
         w = None if gamma is None else _to_torch(gamma)
         b = None if beta is None else _to_torch(beta)
         return torch.nn.functional.layer_norm(_to_torch(x), tuple(shape), w, b, **given(eps=eps))
+
+    def _rms(self, torch, x, shape, weight, eps):
+        if not hasattr(torch.nn.functional, "rms_norm"):
+            raise Unsupported(f"torch {torch.__version__} has no F.rms_norm (added in torch 2.4)")
+        w = None if weight is None else _to_torch(weight)
+        return torch.nn.functional.rms_norm(_to_torch(x), tuple(shape), w, **given(eps=eps))
 
     def _ln_grad_call(self, torch, xt, shape, gamma, beta, eps):
         w, b = _to_torch(gamma).requires_grad_(), _to_torch(beta).requires_grad_()

@@ -32,7 +32,7 @@ def main(target: str) -> int:
     while (frame := _read_frame(inp)) is not None:
         try:
             op, kwargs = unpack_call(frame)
-            if op not in ("layer_norm", "batch_norm_steps", "batch_norm_eval", *GRADIENT_OPS) or adapter is None:
+            if op not in ("layer_norm", "batch_norm_steps", "batch_norm_eval", "rms_norm", *GRADIENT_OPS) or adapter is None:
                 raise RuntimeError(f"cannot run {op!r}: {hello['unavailable']}")
             reply = encode({"ok": True}, getattr(adapter, op)(**kwargs))
         except Unsupported as exc:

@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from normconf.golden import reference as ref
+from normconf.golden.rms_inputs import rounder
 from normconf.golden.tolerance import INERT, scaled_errors
 
 TRAJECTORY = ("running_variance", "momentum_form", "initial_running_stats")
@@ -85,6 +86,38 @@ class LayerNormCandidates(_Candidates):
         """(x, centre, variance) the profile normalizes with, broadcast against x."""
         out = ref.layer_norm(self.x, self.axes, eps=0.0, norm_variance=p["norm_variance"])
         return self.x, out.mean, out.var
+
+
+class RMSNormCandidates(_Candidates):
+    """RMSNorm; `rnd` rounds to a float16/bfloat16 input's dtype (golden/rms_inputs.py rounder), None otherwise."""
+    layer = "rms_norm"
+
+    def __init__(self, x, axes, weight, eps, rnd, mixed=False):
+        """mixed: a float32 weight beside a float16/bfloat16 x, so the output dtype is a convention."""
+        super().__init__(eps)
+        self.x, self.axes, self.weight, self.rnd = np.asarray(x, np.float64), tuple(axes), weight, rnd
+        self.mixed = mixed and rnd is not None
+        self.gamma, self.beta = weight, None  # what the eps estimator un-affines with (probes have no weight)
+
+    def dependencies(self, name, p):
+        casting = p["rms_casting"] if self.rnd is not None else None
+        return (p["eps_placement"], p["rms_weight_form"] if self.weight is not None else None, casting,
+                p["rms_statistic"], p["rms_output_dtype"] if self.mixed else None), False
+
+    def _compute(self, name, p, eps, momentum):
+        return ref.rms_norm(self.x, self.axes, self.weight, eps, eps_placement=p["eps_placement"],
+                            rms_weight_form=p["rms_weight_form"], rms_casting=p["rms_casting"],
+                            rms_statistic=p["rms_statistic"], rnd=self.rnd,
+                            out_rnd=_identity if self.mixed and p["rms_output_dtype"] == "promoted" else None).y
+
+    def normalizer(self, p):
+        """(x, centre 0, mean square or variance) broadcast against x."""
+        ms = ref.squared_scale(self.x, ref.normalize_axes(self.axes, self.x.ndim), p["rms_statistic"])
+        return self.x, np.zeros_like(ms), ms
+
+
+def _identity(v):
+    return v
 
 
 class BatchNormEvalCandidates(_Candidates):
@@ -182,6 +215,9 @@ def for_case(case, inputs, *, eps, momentum=None, feature_axis=None):
     """The candidates of one case's stored inputs.  eps/momentum/feature_axis are what the layer was
     given (numbers, or callables of the profile for measured defaults); feature_axis defaults to the case's."""
     gamma, beta = _f64(inputs.get("gamma")), _f64(inputs.get("beta"))
+    if case.layer == "rms_norm":
+        return RMSNormCandidates(inputs["x"], case.axes, _f64(inputs.get("weight")), eps, rounder(case.dtype),
+                                 mixed=case.weight_dtype not in (None, case.dtype))
     if case.layer == "layer_norm":
         if gamma is not None:
             shape = ref.affine_shape(case.shape, case.axes, case.layernorm_affine)

@@ -10,7 +10,9 @@ import numpy as np
 
 from normconf.golden.reference import LAYER_CONVENTIONS
 
-LAYERS = ("layer_norm", "batch_norm", "batch_norm_eval")
+LAYERS = ("layer_norm", "batch_norm", "batch_norm_eval", "rms_norm")
+# layers normalizing each sample over `axes` (no feature axis, no running statistics)
+PER_SAMPLE = ("layer_norm", "rms_norm")
 DTYPES = ("float32", "float64", "float16", "bfloat16")
 DISTRIBUTIONS = ("normal", "constant", "periodic", "grid", "drift")  # grid, drift: golden/generate.py
 DEFAULT_ARGUMENTS = ("eps", "momentum", "feature_axis")  # what a default probe may leave to the framework
@@ -36,6 +38,7 @@ class Case:
     raw_momentum: bool = False      # hand `momentum` to the layer untranslated (momentum_form probe)
     defaults: tuple[str, ...] = ()  # arguments left to the framework's default: eps, momentum, feature_axis
     note: str = ""
+    weight_dtype: str | None = None  # RMSNorm: the weight's dtype where it differs from the input's
 
     def __post_init__(self):
         problems = []
@@ -43,12 +46,16 @@ class Case:
             problems.append(f"layer {self.layer!r} not in {LAYERS}")
         if self.dtype not in DTYPES:
             problems.append(f"dtype {self.dtype!r} not in {DTYPES}")
+        if self.weight_dtype is not None and (self.layer != "rms_norm" or self.weight_dtype not in DTYPES):
+            problems.append(f"weight_dtype {self.weight_dtype!r}: an RMSNorm's, one of {DTYPES}")
         if self.distribution not in DISTRIBUTIONS:
             problems.append(f"distribution {self.distribution!r} not in {DISTRIBUTIONS}")
         for c in self.shows:
             if c not in LAYER_CONVENTIONS.get(self.layer, ()):
                 problems.append(f"unknown convention {c!r} for {self.layer}")
-        if self.layer != "layer_norm" and len(self.axes) != 1:
+        if self.layer == "rms_norm" and [a % len(self.shape) for a in self.axes] != [len(self.shape) - 1]:
+            problems.append("RMSNorm normalizes the last axis (golden/rms_inputs.py keeps its rows off midpoints)")
+        if self.layer not in PER_SAMPLE and len(self.axes) != 1:
             problems.append("batch norm takes exactly one feature axis")
         if self.momentum is None and "momentum_form" in self.shows:
             problems.append("momentum None is the cumulative average: it has no momentum_form variants")
@@ -61,7 +68,7 @@ class Case:
     @property
     def reduction_size(self) -> int:
         nd = len(self.shape)
-        if self.layer == "layer_norm":
+        if self.layer in PER_SAMPLE:
             return int(np.prod([self.shape[a % nd] for a in self.axes]))
         return int(np.prod(self.shape)) // self.shape[self.axes[0] % nd]
 
@@ -257,5 +264,40 @@ def _sensitivity_cases() -> list[Case]:
     ]
 
 
-CASES: dict[str, Case] = _registry(_catalog() + _sensitivity_cases())
+def _rms(name, shape, **kw) -> Case:
+    """RMSNorm over the last axis (every framework's RMSNorm normalizes trailing axes)."""
+    return Case(name=name, layer="rms_norm", shape=shape, axes=(-1,), family="rms", **kw)
+
+
+RMS_HALF = ("rms_weight_form", "rms_casting", "rms_statistic")
+
+
+def _rms_cases() -> list[Case]:
+    """RMSNorm (issue 22).  float16/bfloat16 inputs are kept away from rounding midpoints
+    (golden/rms_inputs.py), so the casting styles are told apart at float32's tolerance."""
+    return [
+        _rms("rms_8x64", (8, 64), eps=1e-6, shows=("rms_weight_form", "rms_statistic")),
+        _rms("rms_mean_offset", (4, 32), loc=1.0, eps=1e-6, shows=("rms_weight_form", "rms_statistic"),
+             note="mean 1, std 1: the mean square is 2, the variance 1 (keras rms_scaling=True)"),
+        _rms("rms_eps_0.5", (6, 16), eps=0.5, shows=("eps_placement", "rms_weight_form", "rms_statistic")),
+        *[_rms(f"rms_{d}", (4, 64), dtype=d, eps=1e-6, shows=RMS_HALF,
+               note="casting style: each pair of styles differs by a unit of the dtype somewhere") for d in
+          ("bfloat16", "float16")],
+        _rms("rms_bfloat16_weight_float32", (4, 64), dtype="bfloat16", weight_dtype="float32", eps=1e-6,
+             shows=RMS_HALF + ("rms_output_dtype",),
+             note="bfloat16 activations, float32 weight (mixed precision): which dtype comes out, and its casts"),
+        _rms("rms_tokens_2x3x32", (2, 3, 32), dtype="bfloat16", eps=1e-5, shows=RMS_HALF,
+             note="(batch, sequence, hidden), as language models call it"),
+        # default eps: x of RMS ~ 1e-3 (float32: ms 1e-6 measures eps from ~1e-9 to ~1e-3), ~ 3e-4 in
+        # bfloat16 (ms 1e-7: float32's 1.2e-7 and 1e-6 show; bfloat16's own 7.8e-3 only roughly), 1e-3 in float16
+        _rms("rms_probe_default_eps", (6, 32), scale=1e-3, affine=False, defaults=("eps",),
+             note="torch eps=None: finfo of the computing dtype"),
+        _rms("rms_probe_default_eps_bfloat16", (6, 32), dtype="bfloat16", scale=3e-4, affine=False,
+             defaults=("eps",)),
+        _rms("rms_probe_default_eps_float16", (6, 32), dtype="float16", scale=1e-3, affine=False,
+             defaults=("eps",)),
+    ]
+
+
+CASES: dict[str, Case] = _registry(_catalog() + _sensitivity_cases() + _rms_cases())
 

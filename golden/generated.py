@@ -30,7 +30,10 @@ from normconf.golden.generate import prepare
 
 DEFAULT_EXAMPLES = 12
 SEED = 21
-LAYER_TOKENS = {"layer_norm": "ln", "batch_norm": "bn", "batch_norm_eval": "bneval"}
+LAYER_TOKENS = {"layer_norm": "ln", "batch_norm": "bn", "batch_norm_eval": "bneval", "rms_norm": "rms"}
+# the layers the default draw samples: RMSNorm specifications are judged when given (`normconf generated`),
+# not drawn, so that adding the layer left every other drawn case as it was
+DRAWN_LAYERS = ("batch_norm", "batch_norm_eval", "layer_norm")
 MAX_ELEMENTS = 4096  # per batch: a generated case costs milliseconds, not seconds
 
 
@@ -44,14 +47,16 @@ def case_specs():
 def _draw_spec(draw) -> dict:
     """One case specification (Case keyword arguments, JSON values)."""
     from hypothesis import strategies as st
-    layer = draw(st.sampled_from(sorted(LAYER_TOKENS)))
-    rank = draw(st.integers(1 if layer == "layer_norm" else 2, 4))
+    layer = draw(st.sampled_from(DRAWN_LAYERS))
+    rank = draw(st.integers(1 if layer in ("layer_norm", "rms_norm") else 2, 4))
     shape = draw(st.lists(st.integers(1, 6), min_size=rank, max_size=rank))
     if draw(st.booleans()):  # one longer axis
         shape[draw(st.integers(0, rank - 1))] = draw(st.integers(7, 40))
     if layer == "layer_norm":
         chosen = draw(st.lists(st.integers(0, rank - 1), min_size=1, max_size=rank, unique=True))
         axes = [a - rank if draw(st.booleans()) else a for a in sorted(chosen)]
+    elif layer == "rms_norm":  # the last axis, as every framework's RMSNorm (golden/cases.py)
+        axes = [-1 if draw(st.booleans()) else rank - 1]
     else:
         axis = draw(st.integers(0, rank - 1))
         axes = [axis - rank if draw(st.booleans()) else axis]

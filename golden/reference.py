@@ -25,6 +25,16 @@ CONVENTIONS: dict[str, tuple[str, ...]] = {
     # or before (previous) this step's update
     "training_statistics": ("batch", "running_updated", "running_previous"),
     "layernorm_affine": ("per_element", "per_feature_axis"),
+    # RMSNorm (golden/rms.py): how the stored weight is applied, and where a float16/bfloat16 input is
+    # rounded on its way through (float64 simulations of each style)
+    "rms_weight_form": ("w", "one_plus_w"),
+    "rms_casting": ("float32_cast_once", "cast_before_weight", "input_dtype"),
+    # what x is divided by the root of: its mean square (RMSNorm), or its variance, the mean subtracted
+    # (keras LayerNormalization(rms_scaling=True): x / sqrt(var(x) + eps) * gamma, so not RMSNorm)
+    "rms_statistic": ("mean_square", "variance"),
+    # the output dtype for a float16/bfloat16 input and a float32 weight: the input's (one final rounding),
+    # or the promoted float32 (no final rounding)
+    "rms_output_dtype": ("input", "promoted"),
 }
 
 # The variant assumed for a convention that a case does not vary (what every framework documents).
@@ -37,6 +47,10 @@ BASE_PROFILE: dict[str, str] = {
     "eval_statistics": "running",
     "training_statistics": "batch",
     "layernorm_affine": "per_element",
+    "rms_weight_form": "w",
+    "rms_casting": "float32_cast_once",
+    "rms_statistic": "mean_square",
+    "rms_output_dtype": "input",
 }
 
 # The conventions that can move each layer's outputs: what the judge identifies jointly.
@@ -45,6 +59,8 @@ LAYER_CONVENTIONS: dict[str, tuple[str, ...]] = {
     "batch_norm": ("norm_variance", "running_variance", "momentum_form", "eps_placement", "initial_running_stats",
                    "eval_statistics", "training_statistics"),
     "batch_norm_eval": ("norm_variance", "eps_placement", "eval_statistics"),
+    # eps_placement added_to_std is eps added to the RMS itself: x / (rms + eps)
+    "rms_norm": ("eps_placement", "rms_weight_form", "rms_casting", "rms_statistic", "rms_output_dtype"),
 }
 
 
@@ -312,3 +328,74 @@ def batch_norm_steps(batches, x_eval, feature_axis, gamma=None, beta=None, eps=1
         y_eval = run(x_eval, eval_normalizer(x_eval, feature_axis, trajectory, p["norm_variance"],
                                              p["eval_statistics"]))
     return TrainingRun(np.stack(ys), trajectory.mean, trajectory.var, y_eval)
+
+
+# ------------------------------------------------------------------------------------------- RMSNorm
+#
+#   y = x / sqrt(mean(x^2) + eps) * w          (eps_placement inside_sqrt, rms_weight_form w)
+#   y = x / (sqrt(mean(x^2)) + eps) * (1 + w)  (added_to_std: eps added to the RMS; one_plus_w: Gemma)
+#
+# A float16/bfloat16 input goes through roundings that depend on the implementation; each casting style
+# is simulated in float64, rounding to the input dtype exactly where the style does (`rnd`), and
+# nowhere else: what the style computes in float32 is exact here.  golden/rms_inputs.py keeps every value
+# that float32 arithmetic could round the other way far from a rounding midpoint, so a correct float32
+# computation of a style lands on the simulation's numbers.
+#   float32_cast_once   x in float32, mean of squares, rsqrt, times the weight, one cast at the end
+#                       (transformers GemmaRMSNorm; torch.nn.RMSNorm)
+#   cast_before_weight  x * rsqrt(mean(x^2) + eps) in float32, cast to the input dtype, then times the
+#                       weight in the input dtype (transformers LlamaRMSNorm with a weight of the input dtype)
+#   input_dtype         every operation rounds to the input dtype (squares, mean, + eps, rsqrt, products,
+#                       1 + w); reductions accumulate in float32 as eager kernels do
+
+def rms_weight(weight, rms_weight_form: str, rnd=None):
+    """The multiplier the stored weight stands for; `rnd` rounds 1 + w where the style does."""
+    if weight is None:
+        return None
+    r = rnd or (lambda v: v)  # the input_dtype style holds a float32 weight in the input dtype too
+    w = r(np.asarray(weight, np.float64))
+    return w if rms_weight_form == "w" else r(1.0 + w)
+
+
+def rms_inverse(ms, eps, eps_placement: str, rnd=None):
+    """1 / sqrt(ms + eps) or 1 / (sqrt(ms) + eps), each operation rounded by `rnd` where given."""
+    r = rnd or (lambda v: v)
+    if eps_placement == "inside_sqrt":
+        return r(1.0 / np.sqrt(r(ms + eps)))
+    return r(1.0 / r(r(np.sqrt(ms)) + eps))
+
+
+def squared_scale(x, axes, statistic: str = "mean_square"):
+    """mean(x^2), or the biased variance of x (rms_scaling's), over axes (keepdims)."""
+    if statistic == "variance":
+        return ((x - x.mean(axis=axes, keepdims=True)) ** 2).mean(axis=axes, keepdims=True)
+    return (x * x).mean(axis=axes, keepdims=True)
+
+
+def rms_norm(x, axes, weight=None, eps=1e-6, *, eps_placement="inside_sqrt", rms_weight_form="w",
+             rms_casting="float32_cast_once", rms_statistic="mean_square", rnd=None, out_rnd=None) -> Normalized:
+    """RMSNorm over `axes`; `weight` broadcasts against x.  `rnd` rounds a float64 array to the input
+    dtype (None for float32/float64 inputs, where every casting style is the exact formula); `out_rnd`
+    is the output's final rounding where it differs (None: rnd; the identity for a float32 output)."""
+    out_rnd = rnd if out_rnd is None else out_rnd
+    x = np.asarray(x, dtype=np.float64)
+    axes = normalize_axes(axes, x.ndim)
+    check_variant("rms_casting", rms_casting)
+    check_variant("rms_statistic", rms_statistic)
+    if rnd is None or rms_casting != "input_dtype":
+        ms = squared_scale(x, axes, rms_statistic)
+        inv = rms_inverse(ms, eps, eps_placement)
+        w = rms_weight(weight, rms_weight_form)
+        final = out_rnd or (lambda v: v)
+        if rms_casting == "cast_before_weight" and rnd is not None:
+            h = rnd(x * inv)
+            y = h if w is None else final(h * w)
+        else:
+            y = final(x * inv if w is None else x * inv * w)
+    else:
+        ms = (rnd(rnd(x * x).mean(axis=axes, keepdims=True)) if rms_statistic == "mean_square"
+              else rnd(squared_scale(x, axes, "variance")))
+        inv = rms_inverse(ms, eps, eps_placement, rnd)
+        w = rms_weight(weight, rms_weight_form, rnd)
+        h = rnd(x * inv)
+        y = h if w is None else out_rnd(h * w)
+    return Normalized(y=y, mean=np.zeros_like(ms), var=ms, inv_std=inv)

@@ -112,7 +112,7 @@ def tolerances(dtype: str, n: int, offset: float = 0.0, *, layer: str = "layer_n
 
 def output_floors(layer: str, inputs: dict, eps: float) -> dict[str, float]:
     """Output name -> the floor of its scale (see the module's docstring), from the case's inputs."""
-    gamma = inputs.get("gamma")
+    gamma = inputs.get("gamma", inputs.get("weight"))  # RMSNorm's weight
     unit = 1.0 if gamma is None else float(np.max(np.abs(np.asarray(gamma, np.float64)), initial=0.0))
     if layer != "batch_norm":
         return {"y": unit}

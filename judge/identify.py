@@ -37,7 +37,7 @@ from normconf.golden.tolerance import scaled_error
 from normconf.judge import measure
 
 PLAUSIBLE = 3.0
-EPS_CONFOUNDERS = ("norm_variance", "eps_placement")  # what an eps estimate depends on besides the output
+EPS_CONFOUNDERS = ("norm_variance", "eps_placement", "rms_statistic")  # what an eps estimate depends on besides the output
 STATES = {cand.NOT_SHOWN: "not_shown", cand.UNCLEAR: "unclear"}
 
 

@@ -28,6 +28,9 @@ class Mutant:
     documented: dict = field(default_factory=dict)  # overrides of numpy.toml's documented variants
     requires: str | None = None       # a framework module the mutant wraps
     raises: bool = False              # the bug shows as an exception (else a kill by crashing proves nothing)
+    # the layers whose code the mutant changes: it runs through their cases only (another layer's cases
+    # go through code it leaves alone, and cost the main job time for nothing)
+    layers: tuple[str, ...] = ("layer_norm", "batch_norm", "batch_norm_eval")
 
 
 def _np(name, **profile):
@@ -697,6 +700,89 @@ MUTANTS += [
     Mutant("float64_computed_in_float32", "float64 inputs computed in float32", "float32 precision",
            _sub("float64_computed_in_float32", compute_dtype=_float64_in_float32)),
 ]
+
+
+# -- RMSNorm (issue 22): the numpy adapter's RMSNorm steps (adapters/numpy_rms.py), one changed --------
+
+def _one_plus_w_twice(self, weight, ct):
+    """(1 + w) applied by the loader and again by the layer: 2 + w."""
+    return None if weight is None else np.asarray(weight).astype(ct) + ct.type(2)
+
+
+def _mean_square_accumulated_in_input_dtype(self, x, axes, weight, eps):
+    """A naive kernel: the squares summed in a float16/bfloat16 accumulator, the rest in float32."""
+    from normconf.adapters.numpy_rms import HALF, NumpyRMSNorm
+    if str(x.dtype) not in HALF:
+        return NumpyRMSNorm.rms_norm(self, x, axes, weight, eps)
+    axes = tuple(sorted(a % x.ndim for a in axes))
+    moved = np.moveaxis(np.square(x), axes, tuple(range(x.ndim - len(axes), x.ndim)))
+    flat = moved.reshape(moved.shape[:x.ndim - len(axes)] + (-1,))
+    total = np.add.accumulate(flat, axis=-1, dtype=x.dtype)[..., -1]
+    keep = [1 if i in axes else n for i, n in enumerate(x.shape)]
+    ms = (total.astype(np.float32) / np.float32(flat.shape[-1])).reshape(keep)
+    xc = x.astype(np.float32)
+    inv = self.rms_inverse(ms, self.rms_eps(eps, np.dtype(np.float32)))
+    return {"y": self.rms_scale(xc, inv, self.rms_weight(weight, np.dtype(np.float32)), x)}
+
+
+def _eps_of_input_dtype(self, eps, ct):
+    """eps=None read as the machine epsilon of the input dtype, as torch.nn.RMSNorm's docs say (bfloat16:
+    7.8e-3), where the kernel uses the computing dtype's."""
+    from normconf.adapters.numpy_rms import NumpyRMSNorm
+    if eps is DEFAULT and self.profile["default_eps@rms_norm"] is None:
+        return float(np.finfo(np.float32).eps) if self._input_dtype is None else self._input_dtype_eps()
+    return NumpyRMSNorm.rms_eps(self, eps, ct)
+
+
+class _InputDtypeEps(NumpyAdapter):
+    """Remembers the input dtype, so that eps=None can be read from it (the bug above)."""
+    _input_dtype = None
+
+    def rms_norm(self, x, axes, weight, eps):
+        self._input_dtype = x.dtype
+        return NumpyAdapter.rms_norm(self, x, axes, weight, eps)
+
+    def _input_dtype_eps(self):
+        import ml_dtypes
+        return float(ml_dtypes.finfo(self._input_dtype).eps)
+
+
+RMS_GEMMA = {"rms_weight_form": "one_plus_w"}
+RMS = ("rms_norm",)
+
+
+def _rms_mutant(*args, **kwargs) -> Mutant:
+    return Mutant(*args, layers=RMS, **kwargs)
+
+
+MUTANTS += [
+    _rms_mutant("rms_casting_llama_for_torch", "RMSNorm casts x * rsqrt to the input dtype before the weight, where "
+                "float32 with one cast is documented", "rms_casting",
+                _np("rms_casting_llama_for_torch", rms_casting="cast_before_weight")),
+    _rms_mutant("rms_casting_torch_for_llama", "RMSNorm multiplies by the weight in float32, where Llama's cast "
+                "before the weight is documented", "rms_casting", _np("rms_casting_torch_for_llama"),
+                documented={"rms_casting": "cast_before_weight"}),
+    _rms_mutant("rms_all_in_input_dtype", "every RMSNorm step rounded to float16/bfloat16", "rms_casting",
+                _np("rms_all_in_input_dtype", rms_casting="input_dtype")),
+    _rms_mutant("rms_one_plus_w_not_applied", "Gemma's zero-centred weight used as a plain multiplier", "rms_weight_form",
+                _np("rms_one_plus_w_not_applied"), documented=RMS_GEMMA),
+    _rms_mutant("rms_one_plus_w_applied_twice", "Gemma's (1 + w) applied by the loader and again by the layer",
+                "rms_weight_form", _sub("rms_one_plus_w_applied_twice", rms_weight=_one_plus_w_twice),
+                documented=RMS_GEMMA),
+    _rms_mutant("rms_one_plus_w_where_w", "(1 + w) applied to a plain weight", "rms_weight_form",
+                _np("rms_one_plus_w_where_w", rms_weight_form="one_plus_w")),
+    _rms_mutant("rms_eps_outside_root", "x / (rms + eps)", "eps_placement", _np("rms_eps_outside_root", eps_placement="added_to_std")),
+    _rms_mutant("rms_mean_square_accumulated_in_bfloat16", "the mean of squares summed in a float16/bfloat16 accumulator",
+                "rms_casting", _sub("rms_mean_square_accumulated_in_bfloat16", rms_norm=_mean_square_accumulated_in_input_dtype)),
+    _rms_mutant("rms_float32_output_for_mixed_dtypes", "a float32 weight beside bfloat16 x promotes the output to "
+                "float32 where the input's dtype is documented", "rms_output_dtype",
+                _np("rms_float32_output_for_mixed_dtypes", rms_output_dtype="promoted")),
+    _rms_mutant("rms_mean_subtracted", "divides by the standard deviation (keras rms_scaling=True)", "rms_statistic",
+                _sub("rms_mean_subtracted", rms_mean_square=lambda self, xc, axes: (
+               (xc - xc.mean(axis=axes, keepdims=True)) ** 2).mean(axis=axes, keepdims=True))),
+    _rms_mutant("rms_eps_none_from_input_dtype", "eps=None read as the input dtype's machine epsilon (bfloat16: 7.8e-3)",
+                "default_eps", _sub("rms_eps_none_from_input_dtype", base=_InputDtypeEps, rms_eps=_eps_of_input_dtype)),
+]
 MUTANTS_BY_NAME = {m.name: m for m in MUTANTS}
 FAILING = ("fail", "error", "bad_output", "timeout", "xpass", "crashed")
 
@@ -717,7 +803,8 @@ def unavailable(mutant: Mutant) -> str | None:
 
 def kill_record(mutant: Mutant, case_names=None) -> dict:
     """Run the mutant through the conformance checks of every case; who caught it, naming what, by how much."""
-    case_names = sorted(CASES) if case_names is None else sorted(case_names)
+    case_names = [n for n in (sorted(CASES) if case_names is None else sorted(case_names))
+                  if CASES[n].layer in mutant.layers]
     adapter = mutant.make()
     expectation = expectation_for(mutant)
     caught, margins, named, outcomes = [], {}, [], {}

@@ -1,6 +1,6 @@
 """normconf's public plug-in API: everything a plug-in author needs, in one module.
 
-A plug-in is any object with a ``name`` (str) and one or more of the three operations below; the ones it
+A plug-in is any object with a ``name`` (str) and one or more of the operations below; the ones it
 lacks report as *unsupported*.  Register it with ``--adapter=path/file.py:Attr`` (or ``module:Attr``), or
 permanently with an entry point in the ``normconf.adapters`` group.  The suite hands every operation numpy
 arrays in the case's dtype (float16, bfloat16 from ml_dtypes, float32 or float64) and expects numpy arrays
@@ -90,3 +90,12 @@ class Adapter(Protocol):
                         running_var: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """One training step (running_mean None: the batch's statistics, which dx flows through) or eval with
         the given running statistics.  Returns ``{"y", "dx", "dgamma", "dbeta"}`` as layer_norm_grad."""
+
+    def rms_norm(self, x: np.ndarray, axes: tuple[int, ...], weight: np.ndarray | None,
+                 eps: float) -> dict[str, np.ndarray]:
+        """RMSNorm of ``x`` over ``axes`` (trailing, possibly negative): x / sqrt(mean(x^2) + eps) * weight.
+
+        weight: None (no weight) or an array of shape ``[x.shape[a] for a in axes]`` in x's dtype, handed
+        as the layer stores it: an implementation that applies (1 + weight) (Gemma) does so itself, and is
+        identified as such (convention ``rms_weight_form``).  eps: a float or DEFAULT.  Optional: without
+        it the RMSNorm cells are unsupported.  Returns ``{"y": array of x.shape}``."""

@@ -30,8 +30,9 @@ def pytest_addoption(parser):
                   help="where results.json and report.html go, relative to the ini file (default normconf-out)")
     group.addoption("--frameworks", default=None,
                     help="comma-separated adapters or families to run (torch, flax, keras, numpy, keras[jax], ...); "
-                         "the eager variants of the jitted adapters and the compiled paths only by name "
-                         "(flax_linen[eager], torch[compile]) or by group (eager, compiled)")
+                         "the eager variants of the jitted adapters, the compiled paths and Keras's other RMS "
+                         "paths only by name (flax_linen[eager], torch[compile], keras[jax][rms_op]) or by group "
+                         "(eager, compiled, keras_rms)")
     group.addoption("--adapter", action="append", default=[], metavar="MODULE:ATTR",
                     help="add a plug-in adapter (module:attribute or path/file.py:attribute); repeatable")
     group.addoption("--report-dir", default=None,

@@ -22,13 +22,14 @@ class Arguments:
     # matrix row -> (argument, what it does) for a known deviation that the framework documents a switch for
     switches: dict = field(default_factory=dict)
     declared: bool = True  # False: a plug-in that named none of its framework's arguments
+    rms_norm: str = ""     # the RMSNorm call ("": the framework has none)
 
     def call(self, layer: str, kwargs: dict) -> str:
         """`torch.nn.BatchNorm2d(C, eps=0.001, momentum=0.01)`: the call with these keyword arguments."""
         if not self.declared:
             values = ", ".join(f"{k}={v!r}" for k, v in kwargs.items())
             return f"{self.label} declares no argument names (the values: {values})"
-        template = self.layer_norm if layer == "layer_norm" else self.batch_norm
+        template = {"layer_norm": self.layer_norm, "rms_norm": self.rms_norm}.get(layer, self.batch_norm)
         call = template.format(", ".join(f"{k}={v!r}" for k, v in kwargs.items()))
         return call.replace(", )", ")").replace(", , ", ", ")
 
@@ -37,13 +38,18 @@ _FAST_VARIANCE = ("use_fast_variance=False", "the variance in two passes, mean((
 
 FRAMEWORKS = {
     "torch": Arguments("torch", "torch.nn.LayerNorm(normalized_shape, {})", "torch.nn.BatchNorm2d(C, {})",
-                       axis=None, layer_norm_axes="normalized_shape (the trailing dims only)"),
+                       axis=None, layer_norm_axes="normalized_shape (the trailing dims only)",
+                       rms_norm="torch.nn.RMSNorm(normalized_shape, {})"),
     "flax": Arguments("Flax", "LayerNorm({})", "BatchNorm({})", eps="epsilon", axis="axis",
                       layer_norm_axes="reduction_axes=",
                       switches={"mean offset 1e4 x std (LayerNorm)": _FAST_VARIANCE,
-                                "mean offset 1e4 x std (BatchNorm)": _FAST_VARIANCE}),
+                                "mean offset 1e4 x std (BatchNorm)": _FAST_VARIANCE}, rms_norm="RMSNorm({})"),
     "keras": Arguments("Keras", "keras.layers.LayerNormalization({})", "keras.layers.BatchNormalization({})",
-                       eps="epsilon", axis="axis", layer_norm_axes="axis=[...]"),
+                       eps="epsilon", axis="axis", layer_norm_axes="axis=[...]",
+                       rms_norm="keras.layers.RMSNormalization({})"),
+    # transformers' model code (no layer of its own: each model defines its RMSNorm module)
+    "transformers": Arguments("transformers", "", "", axis=None, layer_norm_axes="",
+                              rms_norm="LlamaRMSNorm(hidden_size, {})"),
 }
 
 
@@ -55,7 +61,7 @@ def family(adapter: str, info: dict | None) -> str:
     return name if name in FRAMEWORKS else adapter
 
 
-DECLARABLE = ("layer_norm", "batch_norm", "eps", "momentum", "axis", "layer_norm_axes")
+DECLARABLE = ("layer_norm", "batch_norm", "eps", "momentum", "axis", "layer_norm_axes", "rms_norm")
 
 
 def declared_arguments(owner: str, declared) -> dict | None:
@@ -88,4 +94,5 @@ def arguments_for(fam: str, info: dict | None = None) -> Arguments:
         return Arguments(fam, **info["arguments"])
     if info.get("plugin"):
         return Arguments(fam, "", "", declared=False)
-    return Arguments(fam, "layer_norm(x, axes, gamma, beta, {}, affine_axes)", "batch_norm_steps(batches, x_eval, ..., {})")
+    return Arguments(fam, "layer_norm(x, axes, gamma, beta, {}, affine_axes)", "batch_norm_steps(batches, x_eval, ..., {})",
+                     rms_norm="rms_norm(x, axes, weight, {})")

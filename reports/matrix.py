@@ -44,6 +44,24 @@ BEHAVIOUR_ROWS = (
     ("bfloat16 BatchNorm", "dtype_bn_bfloat16", "half"),
     ("running statistics stored in (float16 BatchNorm)", "dtype_bn_float16", "stored"),
 )
+# RMSNorm's rows, together under the LayerNorm and BatchNorm ones: its conventions read from its own
+# cases only, its default eps per input dtype (torch's eps=None depends on it), its half-precision outputs.
+RMS_CONVENTION_ROWS = (  # (row title, convention)
+    ("RMSNorm eps placement", "eps_placement"),
+    ("RMSNorm weight form (w or 1 + w)", "rms_weight_form"),
+    ("RMSNorm divides by (mean square or variance)", "rms_statistic"),
+    ("RMSNorm float16/bfloat16 casting", "rms_casting"),
+    ("RMSNorm output dtype (bfloat16 x, float32 weight)", "rms_output_dtype"),
+)
+RMS_DEFAULT_ROWS = (  # (row title, the probe case)
+    ("default eps (RMSNorm, float32)", "rms_probe_default_eps"),
+    ("default eps (RMSNorm, bfloat16)", "rms_probe_default_eps_bfloat16"),
+    ("default eps (RMSNorm, float16)", "rms_probe_default_eps_float16"),
+)
+RMS_BEHAVIOUR_ROWS = (
+    ("float16 RMSNorm", "rms_float16", "half"),
+    ("bfloat16 RMSNorm", "rms_bfloat16", "half"),
+)
 # Every cell has `observed` (the full reading), and for rendering `label` (what the cell's colour stands for:
 # equal labels, equal colours) and `detail` (numbers beside it: uncertainty, error, NaN counts).
 UNFIT = "coarser than bfloat16"  # judge/verdict.py precision_of: no arithmetic explains the error
@@ -52,7 +70,9 @@ NOT_RUN = {"observed": None, "label": None, "detail": None, "expected": None, "s
 STATUS_OF_OUTCOME = {"pass": "agrees", "xfail": "known", "unsupported": "no-doc"}
 
 
-def _convention_cell(cells, adapter, convention) -> dict:
+def _convention_cell(cells, adapter, convention, layer=None) -> dict:
+    """`layer`: read from that layer's cases only (None: every case that shows the convention)."""
+    cells = cells if layer is None else [c for c in cells if c.get("layer") == layer]
     named, unclear, explained, expected, cite = Counter(), [], [], set(), None
     for c in cells:
         entry = c.get("conventions", {}).get(convention) if c["adapter"] == adapter else None
@@ -291,12 +311,27 @@ def build_matrix(cells: list[dict], adapters: list[str]) -> dict:
     for title, case, reading in BEHAVIOUR_ROWS:
         rows.append({"row": title, "kind": "behaviour",
                      "cells": {a: _behaviour_cell(cells, a, case, reading) for a in adapters}})
+    rows += rms_rows(cells, adapters)
     for a in adapters:
         if _documents_nothing(cells, a):  # the legend: no mark where nothing is documented to differ from
             for row in rows:
                 if row["cells"][a]["status"] == "disagrees":
                     row["cells"][a] = {**row["cells"][a], "status": "no-doc"}
     return {"adapters": adapters, "rows": rows}
+
+
+def rms_rows(cells, adapters) -> list[dict]:
+    """RMSNorm's conventions, default eps per dtype and half-precision rows (RMS_*_ROWS)."""
+    rows = [{"row": title, "kind": "convention", "convention": c, "layer": "rms_norm",
+             "cells": {a: _convention_cell(cells, a, c, "rms_norm") for a in adapters}}
+            for title, c in RMS_CONVENTION_ROWS]
+    for title, case in RMS_DEFAULT_ROWS:
+        probe = [c for c in cells if c["case"] == case]
+        rows.append({"row": title, "kind": "default", "key": "default_eps", "layer": "rms_norm",
+                     "cells": {a: _measured_cell(probe, a, "default_eps", "rms_norm") for a in adapters}})
+    rows += [{"row": title, "kind": "behaviour", "cells": {a: _behaviour_cell(cells, a, case, reading)
+                                                          for a in adapters}} for title, case, reading in RMS_BEHAVIOUR_ROWS]
+    return rows
 
 
 def _documents_nothing(cells, adapter) -> bool:

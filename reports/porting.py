@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from normconf.reports.arguments import Arguments, arguments_for, family
 from normconf.reports.cost import cost_text
 from normconf.reports.palette import label_of
+from normconf.reports.porting_rms import HANDLED as RMS_HANDLED
+from normconf.reports.porting_rms import rms_advice
 
 UNUSABLE = ("mixed", "unclear", "not-shown")
 # rows that decide whether two adapters of one family can share advice
@@ -26,7 +28,7 @@ MOMENTUM_ROW, AXIS_ROW = "default momentum (BatchNorm, weight on the new batch)"
 LAYOUT_ROW, LN_AXES_ROW = "BatchNorm channels-last input", "LayerNorm over non-trailing axes"
 CUMULATIVE, CUMULATIVE_ROW = "cumulative average", "cumulative average (momentum=None)"  # the default probe's reading; its row
 HANDLED = {"momentum_form", MOMENTUM_ROW, AXIS_ROW, LAYOUT_ROW, LN_AXES_ROW, *EPS_ROWS.values(),
-           "default momentum (BatchNorm, the framework's own form)", "running-variance factor"}
+           "default momentum (BatchNorm, the framework's own form)", "running-variance factor", *RMS_HANDLED}
 # what no argument changes, with what one can do about it
 HINTS = {
     "cumulative average (momentum=None)": "the side without it has no argument for a cumulative average: "
@@ -133,12 +135,13 @@ def pair_advice(matrix: dict, a: Group, b: Group) -> PairAdvice:
                     adv.unclear.append(f"unclear: {row['row']} on {m} ({cell['status']}): see cases "
                                        f"{', '.join(cases) or '-'}")
     usable = {r["row"]: r for r in matrix["rows"] if r["row"] not in skip}
-    adv.like = {(a.name, b.name): {"layer_norm": {}, "batch_norm": {}, "input": None},
-                (b.name, a.name): {"layer_norm": {}, "batch_norm": {}, "input": None}}
+    adv.like = {(a.name, b.name): {"layer_norm": {}, "batch_norm": {}, "rms_norm": {}, "input": None},
+                (b.name, a.name): {"layer_norm": {}, "batch_norm": {}, "rms_norm": {}, "input": None}}
     _momentum(usable, adv)
     _eps(usable, adv)
     _axis(usable, adv)
     _layernorm_axes(usable, adv)
+    rms_advice(usable, adv, _one, _number)
     for row in usable.values():
         if row["row"] in HANDLED or row["kind"] in ("default", "derived"):
             continue
@@ -300,7 +303,8 @@ def like_lines(adv: PairAdvice) -> list[str]:
         like = adv.like[(src.name, dst.name)]
         if not any(like.values()):
             continue
-        calls = [dst.args.call(layer, like[layer]) for layer in ("layer_norm", "batch_norm") if like[layer]]
+        calls = [dst.args.call(layer, like[layer]) for layer in ("layer_norm", "batch_norm", "rms_norm")
+                 if like[layer]]
         feed = f" on {like['input']}" if like["input"] else ""
         out.append(f"{dst.label} with {src.label}'s defaults: {', '.join(calls) or 'as it is'}{feed}")
     return out

@@ -34,6 +34,8 @@ WORDS = {  # label -> abbreviation, each listed in the legend when used
     "moved to channels-first": "movedim", "axis argument": "axis arg", "supported": "yes", "not available": "no",
     "trailing only": "no", "per element only": "no", "zeros (beta)": "beta", "N/(N-1) (unbiased)": "N/(N-1)",
     "1 (biased)": "1", "not supported": "n/a",
+    "float32_cast_once": "f32_once", "cast_before_weight": "cast_1st", "one_plus_w": "1+w", "mean_square": "mean_sq",
+    "promoted": "promoted",
 }
 MARK_LEGEND = ("marks: ! differs from the documentation, CAPITALS a known deviation (strict xfail), - not run; "
                "no mark: as documented or nothing documented; mixed: the cases disagree, unclear: matches no variant "

@@ -28,7 +28,7 @@ def test_two_draws_are_the_same_cases(tmp_path):
 
 def test_names_say_the_region_and_eps_0_only_where_groups_vary():
     for name, spec in draw_specs.__wrapped__(60).items():
-        assert name == name_of(spec) and name.startswith(f"gen_{ {'layer_norm': 'ln', 'batch_norm': 'bn', 'batch_norm_eval': 'bneval'}[spec['layer']]}_{spec['dtype']}_")
+        assert name == name_of(spec) and name.startswith(f"gen_{ {'layer_norm': 'ln', 'batch_norm': 'bn', 'batch_norm_eval': 'bneval', 'rms_norm': 'rms'}[spec['layer']]}_{spec['dtype']}_")
         assert ("_offset_" in name) == (spec["loc"] != 0 and (spec["distribution"] == "constant"
                                                                or abs(spec["loc"]) >= 2 * spec["scale"]))
         if spec["eps"] == 0:
