@@ -12,7 +12,7 @@ from normconf.golden import candidates as cand
 from normconf.golden import reference as ref
 from normconf.golden.bfloat16 import to_bfloat16
 from normconf.golden.cases import Case
-from normconf.golden.tolerance import DECISIVENESS_MARGIN, INERT, output_floors, tolerances
+from normconf.golden.tolerance import DECISIVENESS_MARGIN, INERT, initial_variance_excess, output_floors, tolerances
 
 # numpy's own casts round to nearest even; bfloat16 has the project's (golden/bfloat16.py), not ml_dtypes'
 CASTS = {"float32": lambda a: a.astype(np.float32), "float64": lambda a: a.astype(np.float64),
@@ -204,8 +204,9 @@ def output_tolerances(case: Case, offset: float, expected: list[dict[str, np.nda
     with np.errstate(divide="ignore", invalid="ignore"):
         eval_offset = max(float(np.nanmax(np.abs(e["running_mean"][-1]) / np.sqrt(e["running_var"][-1] + eps),
                                           initial=0.0)) for e in expected)
+    excess, eval_excess = initial_variance_excess([e["running_var"] for e in expected], eps, case.steps, weights)
     return tolerances(case.dtype, case.reduction_size, offset, layer=case.layer, steps=case.steps,
-                      weights=weights, eval_offset=eval_offset)
+                      weights=weights, eval_offset=eval_offset, initial_excess=excess, eval_initial_excess=eval_excess)
 
 
 def prepare(case: Case) -> Fixture:

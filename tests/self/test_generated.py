@@ -78,3 +78,32 @@ def test_explore_finds_shrinks_and_prints_a_reproduction_that_replays(tmp_path):
         replay = subprocess.run([sys.executable, "-m", "normconf", "generated", adapter, to_json(spec)], cwd=REPO,
                                 capture_output=True, text=True, timeout=120)
         assert replay.returncode == code and verdict in replay.stdout, replay.stdout + replay.stderr
+
+
+class LerpBuffers(NumpyAdapter):
+    """Running buffers updated as r + w (b - r) (TF's assign_moving_average, torch.lerp): correct, and
+    rounding at the size of the replaced value r_0 = 1, not of the result."""
+
+    def update(self, running, batch_stat, momentum, step):
+        w = 1.0 / step if momentum is None else momentum
+        return running + running.dtype.type(w) * (batch_stat - running)
+
+
+def test_a_buffer_that_rounds_at_the_replaced_value_is_no_false_alarm():
+    """The class of the false alarm found by --explore: a weight near 1 on the first batch (momentum 1,
+    the cumulative average) and a batch variance far below the initial 1 (scale 1e-3)."""
+    for momentum in (None, 1.0, 0.5):
+        for steps in (1, 3):
+            spec = {"layer": "batch_norm", "shape": [1, 2], "axes": [0], "dtype": "float32", "distribution": "normal",
+                    "loc": 0.0, "scale": 1e-3, "affine": False, "eps": 1e-5, "momentum": momentum, "steps": steps}
+            for adapter in (NumpyAdapter(), LerpBuffers()):
+                cell = judge_spec(adapter, "numpy", spec, NUMPY, None)
+                assert cell["outcome"] == "pass", (momentum, steps, type(adapter).__name__, cell["message"])
+
+
+def test_the_initial_variance_term_vanishes_where_the_buffer_stays_near_1():
+    from normconf.golden.tolerance import initial_variance_excess
+    near_one = [np.array([[0.9, 0.95]])]
+    assert initial_variance_excess(near_one, 1e-5, 1, (0.1,)) == (0.0, 0.0)
+    excess, eval_excess = initial_variance_excess([np.array([[1e-6]])], 1e-5, 1, (None,))
+    assert excess == (1.0 - 1e-5) / 1e-5 and eval_excess == (1.0 - 1e-5) / (1e-6 + 1e-5)
