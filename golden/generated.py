@@ -10,7 +10,7 @@ negative or positive; BatchNorm's feature axis anywhere; dtype; normal or consta
 
 A generated case declares no convention (`shows` is empty): it judges accuracy against the documented
 profile, the contracts, non-finite values and the rounding bias -- never a convention it cannot prove.
-Its name says the region it lies in (layer, dtype, `offset`, `one_value_per_channel`), which is what
+Its name says the region it lies in (layer, dtype, `offset`, `one_value_per_channel`, `eps0`), which is what
 the expectations' rules for generated cases match; inputs are seeded by the name, like any case's.
 
 The default run draws DEFAULT_EXAMPLES specifications from SEED (two runs draw the same cases); a
@@ -81,12 +81,14 @@ def reduction_size(spec: dict) -> int:
 
 
 def name_of(spec: dict) -> str:
-    """gen_<layer>_<dtype>[_offset][_one_value_per_channel]_<crc32 of the JSON>."""
+    """gen_<layer>_<dtype>[_offset][_one_value_per_channel][_eps0]_<crc32 of the JSON>."""
     tokens = ["gen", LAYER_TOKENS[spec["layer"]], spec["dtype"]]
     if spec["loc"] != 0.0 and (spec["distribution"] == "constant" or abs(spec["loc"]) >= 2 * spec["scale"]):
         tokens.append("offset")
     if spec["layer"] == "batch_norm" and reduction_size(spec) == 1:
         tokens.append("one_value_per_channel")
+    if spec["eps"] == 0.0:  # a framework may refuse it (torch's BatchNorm training does)
+        tokens.append("eps0")
     tokens.append(f"{zlib.crc32(to_json(spec).encode()):08x}")
     return "_".join(tokens)
 
