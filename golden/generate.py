@@ -209,9 +209,10 @@ def output_tolerances(case: Case, offset: float, expected: list[dict[str, np.nda
                       weights=weights, eval_offset=eval_offset, initial_excess=excess, eval_initial_excess=eval_excess)
 
 
-def prepare(case: Case) -> Fixture:
-    """The fixture without the proof of what the case shows (re-draws use it: scripts/redraw.py)."""
-    inputs = make_inputs(case)
+def prepare(case: Case, inputs: dict | None = None) -> Fixture:
+    """The fixture without the proof of what the case shows (re-draws use it: scripts/redraw.py); `inputs`
+    other than the case's own draw (generated cases reshape gamma and beta) are judged the same way."""
+    inputs = make_inputs(case) if inputs is None else inputs
     cond = conditioning(case, inputs)
     variants, expected = [], []
     for call in calls(case):

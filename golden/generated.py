@@ -5,8 +5,10 @@ A specification is the keyword arguments of a golden Case (JSON: it is the repro
 layer; rank 1-4 with sizes 1-6 (one axis up to 40); LayerNorm axes any non-empty subset, written
 negative or positive; BatchNorm's feature axis anywhere; dtype; normal or constant inputs at offsets of
 0 to 100 standard deviations and scales 1e-3 to 1e2; eps 0 to 0.1; momentum 0, 0.1, 0.5, 1 or None
-(the cumulative average); 1 to 4 steps; affine on or off.  eps 0 is drawn only where every group varies
-(a constant group under eps 0 is 0/0, whose rounded value no formula fixes).
+(the cumulative average); 1 to 4 steps; affine on or off, and with it gamma of either sign or mixed signs,
+scaled by 1e-3 to 1e2, and beta scaled by 0 to 1e2 (PARAMETER_DEFAULTS: a specification without them, as
+older reproductions are, keeps the catalog's gamma in [0.5, 2] and beta ~ N(0, 1)).  eps 0 is drawn only
+where every group varies (a constant group under eps 0 is 0/0, whose rounded value no formula fixes).
 
 A generated case declares no convention (`shows` is empty): it judges accuracy against the documented
 profile, the contracts, non-finite values and the rounding bias -- never a convention it cannot prove.
@@ -24,14 +26,19 @@ import json
 import zlib
 from pathlib import Path
 
+import numpy as np
+
 from normconf.golden import fixtures
 from normconf.golden.cases import Case
-from normconf.golden.generate import prepare
+from normconf.golden.generate import make_inputs, prepare
 
 DEFAULT_EXAMPLES = 12
 SEED = 21
 LAYER_TOKENS = {"layer_norm": "ln", "batch_norm": "bn", "batch_norm_eval": "bneval"}
 MAX_ELEMENTS = 4096  # per batch: a generated case costs milliseconds, not seconds
+# gamma and beta beyond the catalog's draw: not Case fields (every fixture's metadata would change)
+PARAMETER_DEFAULTS = {"gamma_scale": 1.0, "gamma_sign": "positive", "beta_scale": 1.0}
+GAMMA_SIGNS = {"positive": 1.0, "negative": -1.0}
 
 
 def case_specs():
@@ -62,6 +69,10 @@ def _draw_spec(draw) -> dict:
             "dtype": draw(st.sampled_from(["float32", "float32", "float64", "float16", "bfloat16"])),
             "distribution": distribution, "loc": loc, "scale": scale, "affine": draw(st.booleans()),
             "eps": draw(st.sampled_from([1e-5, 1e-5, 1e-3, 0.1, 0.0]))}
+    if spec["affine"]:
+        spec["gamma_scale"] = draw(st.sampled_from([1.0, 1.0, 1e-3, 1e2]))
+        spec["gamma_sign"] = draw(st.sampled_from(["positive", "positive", "negative", "mixed"]))
+        spec["beta_scale"] = draw(st.sampled_from([1.0, 1.0, 0.0, 1e2]))
     if layer == "batch_norm":
         spec["momentum"] = draw(st.sampled_from([0.1, 0.1, 0.0, 0.5, 1.0, None]))
         spec["steps"] = draw(st.integers(1, 4))
@@ -98,8 +109,24 @@ def to_json(spec: dict) -> str:
 
 
 def to_case(spec: dict, name: str | None = None) -> Case:
-    kwargs = dict(spec, shape=tuple(spec["shape"]), axes=tuple(spec["axes"]))
+    kwargs = {k: v for k, v in spec.items() if k not in PARAMETER_DEFAULTS}
+    kwargs.update(shape=tuple(spec["shape"]), axes=tuple(spec["axes"]))
     return Case(name=name or name_of(spec), family="generated", **kwargs)
+
+
+def inputs_of(spec: dict, case: Case) -> dict:
+    """The case's inputs, gamma and beta reshaped as the specification says: gamma times gamma_scale, its
+    signs all flipped (negative) or alternating along its flat order (mixed), beta times beta_scale."""
+    inputs = make_inputs(case)
+    p = {**PARAMETER_DEFAULTS, **{k: spec[k] for k in PARAMETER_DEFAULTS if k in spec}}
+    if "gamma" in inputs and p != PARAMETER_DEFAULTS:
+        gamma = np.asarray(inputs["gamma"], np.float64)
+        signs = GAMMA_SIGNS.get(p["gamma_sign"])
+        if signs is None:  # mixed
+            signs = np.where(np.arange(gamma.size).reshape(gamma.shape) % 2, -1.0, 1.0)
+        inputs["gamma"] = (gamma * signs * p["gamma_scale"]).astype(inputs["gamma"].dtype)
+        inputs["beta"] = (np.asarray(inputs["beta"], np.float64) * p["beta_scale"]).astype(inputs["beta"].dtype)
+    return inputs
 
 
 @functools.lru_cache(maxsize=4)
@@ -141,7 +168,8 @@ def fixture_of(spec_json: str) -> fixtures.LoadedFixture:
     """The case's fixture, in memory: inputs from its name's seed, expected outputs and tolerances
     from golden/reference.py as for a committed fixture."""
     spec = json.loads(spec_json)
-    fx = prepare(to_case(spec))
+    case = to_case(spec)
+    fx = prepare(case, inputs_of(spec, case))
     return fixtures.in_memory(fx, f"generated {name_of(spec)}")
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from normconf.adapters.numpy_adapter import NumpyAdapter
 from normconf.golden import reference as ref
+from normconf.golden.generate import make_inputs
 from normconf.golden.generated import DEFAULT_EXAMPLES, draw_specs, fixture_of, name_of, to_case, to_json
 from normconf.judge.expectations import load_all
 from normconf.judge.generated import judge_spec
@@ -107,3 +108,21 @@ def test_the_initial_variance_term_vanishes_where_the_buffer_stays_near_1():
     assert initial_variance_excess(near_one, 1e-5, 1, (0.1,)) == (0.0, 0.0)
     excess, eval_excess = initial_variance_excess([np.array([[1e-6]])], 1e-5, 1, (None,))
     assert excess == (1.0 - 1e-5) / 1e-5 and eval_excess == (1.0 - 1e-5) / (1e-6 + 1e-5)
+
+
+def test_gamma_of_either_sign_and_scale_and_beta_come_from_the_specification():
+    plain = {"layer": "batch_norm_eval", "shape": [4, 6], "axes": [1], "dtype": "float64", "distribution": "normal",
+             "loc": 0.0, "scale": 1.0, "affine": True, "eps": 1e-5}
+    assert np.all(fixture_of(to_json(plain)).inputs["gamma"] >= 0.5)  # without the keys: the catalog's draw
+    spec = dict(plain, gamma_scale=1e-3, gamma_sign="mixed", beta_scale=100.0)
+    fx = fixture_of(to_json(spec))
+    base = make_inputs(to_case(spec))  # seeded by the name, as any case
+    np.testing.assert_allclose(fx.inputs["gamma"], base["gamma"] * 1e-3 * np.array([1, -1] * 3))
+    np.testing.assert_allclose(fx.inputs["beta"], base["beta"] * 100.0)
+    x, g, b = fx.inputs["x"], fx.inputs["gamma"], fx.inputs["beta"]
+    rm, rv = fx.inputs["running_mean"], fx.inputs["running_var"]
+    np.testing.assert_allclose(fx.expected[0]["y"], (x - rm) / np.sqrt(rv + 1e-5) * g + b, rtol=1e-12)
+    negative = dict(plain, gamma_sign="negative")
+    np.testing.assert_array_equal(fixture_of(to_json(negative)).inputs["gamma"],
+                                  -make_inputs(to_case(negative))["gamma"])
+    assert judge_spec(NumpyAdapter(), "numpy", spec, NUMPY, None)["outcome"] == "pass"
