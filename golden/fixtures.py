@@ -47,6 +47,7 @@ class LoadedFixture:
     meta: dict
     inputs: dict[str, np.ndarray]
     expected: list[dict[str, np.ndarray]]
+    layout: str = "c"  # the memory layout x is handed in (golden/layouts.py): a generated case's choice
 
     @property
     def case(self) -> Case:

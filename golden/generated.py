@@ -9,6 +9,8 @@ negative or positive; BatchNorm's feature axis anywhere; dtype; normal or consta
 scaled by 1e-3 to 1e2, and beta scaled by 0 to 1e2 (PARAMETER_DEFAULTS: a specification without them, as
 older reproductions are, keeps the catalog's gamma in [0.5, 2] and beta ~ N(0, 1)).  eps 0 is drawn only
 where every group varies (a constant group under eps 0 is 0/0, whose rounded value no formula fixes).
+The input is handed in a memory layout (`layout`: C order, Fortran order, a strided or a transposed view;
+golden/layouts.py), and judged against the same reference: results must not depend on it.
 
 A generated case declares no convention (`shows` is empty): it judges accuracy against the documented
 profile, the contracts, non-finite values and the rounding bias -- never a convention it cannot prove.
@@ -20,6 +22,7 @@ deeper search (`--explore=N`) draws N more per adapter with hypothesis's databas
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.metadata
 import json
@@ -38,6 +41,7 @@ LAYER_TOKENS = {"layer_norm": "ln", "batch_norm": "bn", "batch_norm_eval": "bnev
 MAX_ELEMENTS = 4096  # per batch: a generated case costs milliseconds, not seconds
 # gamma and beta beyond the catalog's draw: not Case fields (every fixture's metadata would change)
 PARAMETER_DEFAULTS = {"gamma_scale": 1.0, "gamma_sign": "positive", "beta_scale": 1.0}
+NOT_CASE_FIELDS = (*PARAMETER_DEFAULTS, "layout")
 GAMMA_SIGNS = {"positive": 1.0, "negative": -1.0}
 
 
@@ -73,6 +77,7 @@ def _draw_spec(draw) -> dict:
         spec["gamma_scale"] = draw(st.sampled_from([1.0, 1.0, 1e-3, 1e2]))
         spec["gamma_sign"] = draw(st.sampled_from(["positive", "positive", "negative", "mixed"]))
         spec["beta_scale"] = draw(st.sampled_from([1.0, 1.0, 0.0, 1e2]))
+    spec["layout"] = draw(st.sampled_from(["c", "fortran", "strided", "transposed"]))
     if layer == "batch_norm":
         spec["momentum"] = draw(st.sampled_from([0.1, 0.1, 0.0, 0.5, 1.0, None]))
         spec["steps"] = draw(st.integers(1, 4))
@@ -109,7 +114,7 @@ def to_json(spec: dict) -> str:
 
 
 def to_case(spec: dict, name: str | None = None) -> Case:
-    kwargs = {k: v for k, v in spec.items() if k not in PARAMETER_DEFAULTS}
+    kwargs = {k: v for k, v in spec.items() if k not in NOT_CASE_FIELDS}
     kwargs.update(shape=tuple(spec["shape"]), axes=tuple(spec["axes"]))
     return Case(name=name or name_of(spec), family="generated", **kwargs)
 
@@ -170,7 +175,7 @@ def fixture_of(spec_json: str) -> fixtures.LoadedFixture:
     spec = json.loads(spec_json)
     case = to_case(spec)
     fx = prepare(case, inputs_of(spec, case))
-    return fixtures.in_memory(fx, f"generated {name_of(spec)}")
+    return dataclasses.replace(fixtures.in_memory(fx, f"generated {name_of(spec)}"), layout=spec.get("layout", "c"))
 
 
 def reproduction(adapter_name: str, spec: dict) -> str:

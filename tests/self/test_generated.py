@@ -126,3 +126,20 @@ def test_gamma_of_either_sign_and_scale_and_beta_come_from_the_specification():
     np.testing.assert_array_equal(fixture_of(to_json(negative)).inputs["gamma"],
                                   -make_inputs(to_case(negative))["gamma"])
     assert judge_spec(NumpyAdapter(), "numpy", spec, NUMPY, None)["outcome"] == "pass"
+
+
+class ReadsMemoryOrder(NumpyAdapter):
+    """Takes the buffer in memory order as if it were C order (a kernel handed a raw pointer)."""
+
+    def layer_norm(self, x, *args):
+        return NumpyAdapter.layer_norm(self, np.ravel(x, order="K").reshape(x.shape), *args)
+
+
+def test_the_input_is_handed_in_the_specification_s_layout():
+    spec = {"layer": "layer_norm", "shape": [3, 5], "axes": [-1], "dtype": "float32", "distribution": "normal",
+            "loc": 0.0, "scale": 1.0, "affine": False, "eps": 1e-3}
+    for layout in ("c", "fortran", "strided", "transposed"):
+        laid = dict(spec, layout=layout)
+        assert judge_spec(NumpyAdapter(), "numpy", laid, NUMPY, None)["outcome"] == "pass"
+        blind = judge_spec(ReadsMemoryOrder(), "numpy", laid, NUMPY, None)["outcome"]
+        assert blind == ("pass" if layout in ("c", "strided") else "fail"), layout
