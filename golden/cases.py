@@ -3,17 +3,21 @@ drawn from a generator seeded with crc32 of the case name, so adding a case chan
 """
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
+from normconf.golden.layouts import LAYOUTS
 from normconf.golden.reference import LAYER_CONVENTIONS
 
 LAYERS = ("layer_norm", "batch_norm", "batch_norm_eval")
 DTYPES = ("float32", "float64", "float16", "bfloat16")
 DISTRIBUTIONS = ("normal", "constant", "periodic", "grid", "drift")  # grid, drift: golden/generate.py
 DEFAULT_ARGUMENTS = ("eps", "momentum", "feature_axis")  # what a default probe may leave to the framework
+GAMMA_SIGNS = {"positive": 1.0, "negative": -1.0, "mixed": None}
+LATER_FIELDS = {"gamma_scale": 1.0, "gamma_sign": "positive", "beta_scale": 1.0, "layout": "c", "seed_name": ""}
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,12 @@ class Case:
     raw_momentum: bool = False      # hand `momentum` to the layer untranslated (momentum_form probe)
     defaults: tuple[str, ...] = ()  # arguments left to the framework's default: eps, momentum, feature_axis
     note: str = ""
+    # issue 21, generated cases and the regressions they became (a fixture stores these only where set)
+    gamma_scale: float = 1.0        # gamma times this (the catalog's gamma is uniform in [0.5, 2])
+    gamma_sign: str = "positive"    # positive | negative | mixed (alternating along gamma's flat order)
+    beta_scale: float = 1.0         # beta times this (the catalog's beta is N(0, 1))
+    layout: str = "c"               # the memory layout x is handed in: golden/layouts.py
+    seed_name: str = ""             # inputs seeded by this name instead (a saved case keeps its draw)
 
     def __post_init__(self):
         problems = []
@@ -50,6 +60,10 @@ class Case:
                 problems.append(f"unknown convention {c!r} for {self.layer}")
         if self.layer != "layer_norm" and len(self.axes) != 1:
             problems.append("batch norm takes exactly one feature axis")
+        if self.gamma_sign not in GAMMA_SIGNS:
+            problems.append(f"gamma_sign {self.gamma_sign!r} not in {tuple(GAMMA_SIGNS)}")
+        if self.layout not in LAYOUTS:
+            problems.append(f"layout {self.layout!r} not in {tuple(LAYOUTS)}")
         if self.momentum is None and "momentum_form" in self.shows:
             problems.append("momentum None is the cumulative average: it has no momentum_form variants")
         for d in self.defaults:
@@ -66,7 +80,13 @@ class Case:
         return int(np.prod(self.shape)) // self.shape[self.axes[0] % nd]
 
     def rng(self) -> np.random.Generator:
-        return np.random.default_rng(zlib.crc32(self.name.encode()))
+        return np.random.default_rng(zlib.crc32((self.seed_name or self.name).encode()))
+
+    def meta(self) -> dict:
+        """The case as a fixture stores it: the fields of LATER_FIELDS only where they differ from their
+        default, so adding them left every committed fixture's bytes as they were."""
+        d = dataclasses.asdict(self)
+        return {k: v for k, v in d.items() if k not in LATER_FIELDS or v != LATER_FIELDS[k]}
 
 
 def _registry(cases) -> dict[str, Case]:

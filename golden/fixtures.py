@@ -6,7 +6,6 @@ bytes, bfloat16 as bit patterns).  Loading never unpickles (allow_pickle=False).
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -47,7 +46,11 @@ class LoadedFixture:
     meta: dict
     inputs: dict[str, np.ndarray]
     expected: list[dict[str, np.ndarray]]
-    layout: str = "c"  # the memory layout x is handed in (golden/layouts.py): a generated case's choice
+
+    @property
+    def layout(self) -> str:
+        """The memory layout x is handed in (golden/layouts.py): C order but where a case says otherwise."""
+        return self.meta["case"].get("layout", "c")
 
     @property
     def case(self) -> Case:
@@ -92,7 +95,7 @@ def to_bytes(fx) -> bytes:
         "schema_version": SCHEMA_VERSION,
         "generator_version": GENERATOR_VERSION,
         "numpy_version": np.__version__,
-        "case": dataclasses.asdict(fx.case),
+        "case": fx.case.meta(),
         "variants": fx.variants,
         "outputs": sorted(fx.expected[0]),
         "tolerance": fx.tolerance,

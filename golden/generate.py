@@ -11,7 +11,7 @@ import numpy as np
 from normconf.golden import candidates as cand
 from normconf.golden import reference as ref
 from normconf.golden.bfloat16 import to_bfloat16
-from normconf.golden.cases import Case
+from normconf.golden.cases import GAMMA_SIGNS, Case
 from normconf.golden.tolerance import DECISIVENESS_MARGIN, INERT, initial_variance_excess, output_floors, tolerances
 
 # numpy's own casts round to nearest even; bfloat16 has the project's (golden/bfloat16.py), not ml_dtypes'
@@ -80,6 +80,15 @@ def param_shape(case: Case) -> tuple[int, ...]:
     return tuple(case.shape[a % nd] for a in sorted(a % nd for a in case.axes))
 
 
+def _gamma_factor(case: Case):
+    """gamma_scale with gamma_sign: -1 everywhere, or +1, -1, ... along gamma's flat order (mixed)."""
+    sign = GAMMA_SIGNS[case.gamma_sign]
+    if sign is None:
+        shape = param_shape(case)
+        sign = np.where(np.arange(int(np.prod(shape))).reshape(shape) % 2, -1.0, 1.0)
+    return sign * case.gamma_scale
+
+
 def make_inputs(case: Case) -> dict[str, np.ndarray]:
     rng = case.rng()
     cast = CASTS[case.dtype]
@@ -90,8 +99,8 @@ def make_inputs(case: Case) -> dict[str, np.ndarray]:
     else:
         out["x"] = cast(_draw(case, rng, case.shape))
     if case.affine:
-        out["gamma"] = cast(rng.uniform(0.5, 2.0, param_shape(case)))
-        out["beta"] = cast(rng.normal(0.0, 1.0, param_shape(case)))
+        out["gamma"] = cast(rng.uniform(0.5, 2.0, param_shape(case)) * _gamma_factor(case))
+        out["beta"] = cast(rng.normal(0.0, 1.0, param_shape(case)) * case.beta_scale)
     if case.layer == "batch_norm_eval":
         c = param_shape(case)[0]
         out["running_mean"] = cast(case.loc + case.scale * rng.uniform(1.0, 2.0, c))
@@ -209,10 +218,9 @@ def output_tolerances(case: Case, offset: float, expected: list[dict[str, np.nda
                       weights=weights, eval_offset=eval_offset, initial_excess=excess, eval_initial_excess=eval_excess)
 
 
-def prepare(case: Case, inputs: dict | None = None) -> Fixture:
-    """The fixture without the proof of what the case shows (re-draws use it: scripts/redraw.py); `inputs`
-    other than the case's own draw (generated cases reshape gamma and beta) are judged the same way."""
-    inputs = make_inputs(case) if inputs is None else inputs
+def prepare(case: Case) -> Fixture:
+    """The fixture without the proof of what the case shows (re-draws use it: scripts/redraw.py)."""
+    inputs = make_inputs(case)
     cond = conditioning(case, inputs)
     variants, expected = [], []
     for call in calls(case):

@@ -6,8 +6,8 @@ layer; rank 1-4 with sizes 1-6 (one axis up to 40); LayerNorm axes any non-empty
 negative or positive; BatchNorm's feature axis anywhere; dtype; normal or constant inputs at offsets of
 0 to 100 standard deviations and scales 1e-3 to 1e2; eps 0 to 0.1; momentum 0, 0.1, 0.5, 1 or None
 (the cumulative average); 1 to 4 steps; affine on or off, and with it gamma of either sign or mixed signs,
-scaled by 1e-3 to 1e2, and beta scaled by 0 to 1e2 (PARAMETER_DEFAULTS: a specification without them, as
-older reproductions are, keeps the catalog's gamma in [0.5, 2] and beta ~ N(0, 1)).  eps 0 is drawn only
+scaled by 1e-3 to 1e2, and beta scaled by 0 to 1e2 (Case fields; a specification without them, as older
+reproductions are, keeps the catalog's gamma in [0.5, 2] and beta ~ N(0, 1)).  eps 0 is drawn only
 where every group varies (a constant group under eps 0 is 0/0, whose rounded value no formula fixes).
 The input is handed in a memory layout (`layout`: C order, Fortran order, a strided or a transposed view;
 golden/layouts.py), and judged against the same reference: results must not depend on it.
@@ -22,27 +22,20 @@ deeper search (`--explore=N`) draws N more per adapter with hypothesis's databas
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 import importlib.metadata
 import json
 import zlib
 from pathlib import Path
 
-import numpy as np
-
 from normconf.golden import fixtures
 from normconf.golden.cases import Case
-from normconf.golden.generate import make_inputs, prepare
+from normconf.golden.generate import prepare
 
 DEFAULT_EXAMPLES = 12
 SEED = 21
 LAYER_TOKENS = {"layer_norm": "ln", "batch_norm": "bn", "batch_norm_eval": "bneval"}
 MAX_ELEMENTS = 4096  # per batch: a generated case costs milliseconds, not seconds
-# gamma and beta beyond the catalog's draw: not Case fields (every fixture's metadata would change)
-PARAMETER_DEFAULTS = {"gamma_scale": 1.0, "gamma_sign": "positive", "beta_scale": 1.0}
-NOT_CASE_FIELDS = (*PARAMETER_DEFAULTS, "layout")
-GAMMA_SIGNS = {"positive": 1.0, "negative": -1.0}
 
 
 def case_specs():
@@ -114,24 +107,8 @@ def to_json(spec: dict) -> str:
 
 
 def to_case(spec: dict, name: str | None = None) -> Case:
-    kwargs = {k: v for k, v in spec.items() if k not in NOT_CASE_FIELDS}
-    kwargs.update(shape=tuple(spec["shape"]), axes=tuple(spec["axes"]))
+    kwargs = dict(spec, shape=tuple(spec["shape"]), axes=tuple(spec["axes"]))
     return Case(name=name or name_of(spec), family="generated", **kwargs)
-
-
-def inputs_of(spec: dict, case: Case) -> dict:
-    """The case's inputs, gamma and beta reshaped as the specification says: gamma times gamma_scale, its
-    signs all flipped (negative) or alternating along its flat order (mixed), beta times beta_scale."""
-    inputs = make_inputs(case)
-    p = {**PARAMETER_DEFAULTS, **{k: spec[k] for k in PARAMETER_DEFAULTS if k in spec}}
-    if "gamma" in inputs and p != PARAMETER_DEFAULTS:
-        gamma = np.asarray(inputs["gamma"], np.float64)
-        signs = GAMMA_SIGNS.get(p["gamma_sign"])
-        if signs is None:  # mixed
-            signs = np.where(np.arange(gamma.size).reshape(gamma.shape) % 2, -1.0, 1.0)
-        inputs["gamma"] = (gamma * signs * p["gamma_scale"]).astype(inputs["gamma"].dtype)
-        inputs["beta"] = (np.asarray(inputs["beta"], np.float64) * p["beta_scale"]).astype(inputs["beta"].dtype)
-    return inputs
 
 
 @functools.lru_cache(maxsize=4)
@@ -173,9 +150,8 @@ def fixture_of(spec_json: str) -> fixtures.LoadedFixture:
     """The case's fixture, in memory: inputs from its name's seed, expected outputs and tolerances
     from golden/reference.py as for a committed fixture."""
     spec = json.loads(spec_json)
-    case = to_case(spec)
-    fx = prepare(case, inputs_of(spec, case))
-    return dataclasses.replace(fixtures.in_memory(fx, f"generated {name_of(spec)}"), layout=spec.get("layout", "c"))
+    fx = prepare(to_case(spec))
+    return fixtures.in_memory(fx, f"generated {name_of(spec)}")
 
 
 def reproduction(adapter_name: str, spec: dict) -> str:

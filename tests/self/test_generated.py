@@ -1,6 +1,7 @@
 """Generated cases (golden/generated.py, normconf/checks/test_generated.py): the same draw on every run,
 names that say their region, expected outputs from the reference, and a deeper search whose failure
 ends in a one-line reproduction that the `normconf generated` command replays."""
+import dataclasses
 import json
 import re
 import subprocess
@@ -116,7 +117,7 @@ def test_gamma_of_either_sign_and_scale_and_beta_come_from_the_specification():
     assert np.all(fixture_of(to_json(plain)).inputs["gamma"] >= 0.5)  # without the keys: the catalog's draw
     spec = dict(plain, gamma_scale=1e-3, gamma_sign="mixed", beta_scale=100.0)
     fx = fixture_of(to_json(spec))
-    base = make_inputs(to_case(spec))  # seeded by the name, as any case
+    base = make_inputs(dataclasses.replace(to_case(spec), gamma_scale=1.0, gamma_sign="positive", beta_scale=1.0))
     np.testing.assert_allclose(fx.inputs["gamma"], base["gamma"] * 1e-3 * np.array([1, -1] * 3))
     np.testing.assert_allclose(fx.inputs["beta"], base["beta"] * 100.0)
     x, g, b = fx.inputs["x"], fx.inputs["gamma"], fx.inputs["beta"]
@@ -124,7 +125,7 @@ def test_gamma_of_either_sign_and_scale_and_beta_come_from_the_specification():
     np.testing.assert_allclose(fx.expected[0]["y"], (x - rm) / np.sqrt(rv + 1e-5) * g + b, rtol=1e-12)
     negative = dict(plain, gamma_sign="negative")
     np.testing.assert_array_equal(fixture_of(to_json(negative)).inputs["gamma"],
-                                  -make_inputs(to_case(negative))["gamma"])
+                                  -make_inputs(dataclasses.replace(to_case(negative), gamma_sign="positive"))["gamma"])
     assert judge_spec(NumpyAdapter(), "numpy", spec, NUMPY, None)["outcome"] == "pass"
 
 
