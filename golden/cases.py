@@ -4,8 +4,11 @@ drawn from a generator seeded with crc32 of the case name, so adding a case chan
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -274,5 +277,28 @@ def _sensitivity_cases() -> list[Case]:
     ]
 
 
-CASES: dict[str, Case] = _registry(_catalog() + _sensitivity_cases())
+REGRESSIONS = "regressions.json"  # beside the fixtures: generated cases saved as catalog cases
+
+
+def regressions_file() -> Path:
+    """$NORMCONF_GOLDEN_DIR/regressions.json, else the package's data/ (as golden/fixtures.golden_dir)."""
+    return Path(os.environ.get("NORMCONF_GOLDEN_DIR") or Path(__file__).resolve().parent / "data") / REGRESSIONS
+
+
+def regression_case(name: str, entry: dict) -> Case:
+    """A generated case saved under `name` (`normconf generated ADAPTER SPEC --save NAME`): its specification,
+    its inputs seeded by the generated name it was found under, so the saved case is the case found."""
+    spec = entry["spec"]
+    return Case(name=name, family="generated", seed_name=entry["seed_name"], note=f"saved from {entry['seed_name']}",
+                **dict(spec, shape=tuple(spec["shape"]), axes=tuple(spec["axes"])))
+
+
+def _regression_cases() -> list[Case]:
+    path = regressions_file()
+    if not path.is_file():
+        return []
+    return [regression_case(name, entry) for name, entry in sorted(json.loads(path.read_text()).items())]
+
+
+CASES: dict[str, Case] = _registry(_catalog() + _sensitivity_cases() + _regression_cases())
 

@@ -235,6 +235,8 @@ def prepare(case: Case) -> Fixture:
 
 def build_fixture(case: Case) -> Fixture:
     fx = prepare(case)
+    if case.family == "generated":  # a saved generated case shows nothing: judged as its draw was, never refused
+        return fx
     margins = []
     for call in calls(case):
         cset = candidate_set(case, fx.inputs, call, fx.tolerances)

@@ -18,19 +18,21 @@ Its name says the region it lies in (layer, dtype, `offset`, `one_value_per_chan
 the expectations' rules for generated cases match; inputs are seeded by the name, like any case's.
 
 The default run draws DEFAULT_EXAMPLES specifications from SEED (two runs draw the same cases); a
-deeper search (`--explore=N`) draws N more per adapter with hypothesis's database and shrinking.
+deeper search (`--explore=N`) draws N more per adapter with hypothesis's database and shrinking; `normconf
+generated ADAPTER SPEC --save NAME` makes a found case a case of the catalog (save()).
 """
 from __future__ import annotations
 
 import functools
 import importlib.metadata
 import json
+import re
 import zlib
 from pathlib import Path
 
-from normconf.golden import fixtures
+from normconf.golden import cases, fixtures
 from normconf.golden.cases import Case
-from normconf.golden.generate import prepare
+from normconf.golden.generate import build_fixture, prepare
 
 DEFAULT_EXAMPLES = 12
 SEED = 21
@@ -157,3 +159,24 @@ def fixture_of(spec_json: str) -> fixtures.LoadedFixture:
 def reproduction(adapter_name: str, spec: dict) -> str:
     """One line that judges this specification again."""
     return f"normconf generated {adapter_name} '{to_json(spec)}'"
+
+
+def save(spec: dict, name: str) -> Path:
+    """Make the specification a case of the catalog under `name`: an entry of the regressions file beside
+    the fixtures, its fixture built and checked like any case's, and the manifest rewritten.  Returns the
+    fixture's path.  A name that is taken, or not lower-case letters, digits and underscores, is refused."""
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name or ""):
+        raise ValueError(f"--save {name!r}: a case name is lower-case letters, digits and underscores")
+    if name in cases.CASES:
+        raise ValueError(f"--save {name!r}: the catalog has a case of that name already")
+    path = cases.regressions_file()
+    saved = json.loads(path.read_text()) if path.is_file() else {}
+    saved[name] = {"seed_name": name_of(spec), "spec": spec}
+    case = cases.regression_case(name, saved[name])
+    fixture = fixtures.golden_dir() / fixtures.file_name(name)
+    fixture.write_bytes(fixtures.to_bytes(build_fixture(case)))  # raises NotDecisive before anything is kept
+    path.write_text(json.dumps(saved, indent=1, sort_keys=True) + "\n")
+    cases.CASES[name] = case
+    on_disk = {p.name: p.read_bytes() for p in fixtures.golden_dir().glob("*.npz")}
+    (fixtures.golden_dir() / fixtures.MANIFEST).write_text(fixtures.manifest_text(on_disk))
+    return fixture

@@ -144,3 +144,29 @@ def test_the_input_is_handed_in_the_specification_s_layout():
         assert judge_spec(NumpyAdapter(), "numpy", laid, NUMPY, None)["outcome"] == "pass"
         blind = judge_spec(ReadsMemoryOrder(), "numpy", laid, NUMPY, None)["outcome"]
         assert blind == ("pass" if layout in ("c", "strided") else "fail"), layout
+
+
+def test_save_makes_a_found_case_a_case_of_the_catalog(tmp_path):
+    import os
+    import shutil
+
+    from normconf.golden import fixtures
+    gold = tmp_path / "golden"
+    shutil.copytree(fixtures.PACKAGED, gold)
+    env = {**os.environ, "NORMCONF_GOLDEN_DIR": str(gold)}
+    spec = {"layer": "batch_norm", "shape": [1, 2], "axes": [0], "dtype": "float32", "distribution": "normal",
+            "loc": 0.0, "scale": 1e-3, "affine": True, "eps": 1e-5, "momentum": None, "steps": 1,
+            "gamma_sign": "mixed", "layout": "fortran"}
+
+    def command(*args):
+        return subprocess.run([sys.executable, "-m", "normconf", *args], cwd=REPO, env=env, capture_output=True,
+                              text=True, timeout=300)
+    saved = command("generated", "numpy", to_json(spec), "--save", "regress_found")
+    assert saved.returncode == 0 and "saved as case regress_found" in saved.stdout, saved.stdout + saved.stderr
+    again = command("generated", "numpy", to_json(spec), "--save", "regress_found")
+    assert again.returncode == 2 and "has a case of that name already" in again.stderr
+    assert command("golden", "check").returncode == 0  # the catalog knows it: fixture, manifest, regressions.json
+    stored = fixtures.load(gold / "regress_found.npz")
+    assert stored.case.seed_name == name_of(spec) and stored.layout == "fortran"
+    for key, value in fixture_of(to_json(spec)).inputs.items():  # the case found, not a new draw
+        np.testing.assert_array_equal(stored.inputs[key], value)
