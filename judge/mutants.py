@@ -30,6 +30,7 @@ class Mutant:
     documented: dict = field(default_factory=dict)  # overrides of numpy.toml's documented variants
     requires: str | None = None       # a framework module the mutant wraps
     raises: bool = False              # the bug shows as an exception (else a kill by crashing proves nothing)
+    cite: str = ""                    # the real bug it models, where one was shipped and reported
 
 
 def _np(name, **profile):
@@ -773,10 +774,100 @@ MUTANTS += [
     Mutant("affine_skipped_when_beta_is_zero", "a beta of zeros skips the affine step, gamma too", "accuracy:",
            _sub("affine_skipped_when_beta_is_zero", normalize=_affine_skipped_without_bias)),
     Mutant("fortran_order_read_as_c", "a Fortran-order input read as C order (any contiguous input accepted)",
-           "accuracy:", _sub("fortran_order_read_as_c", **_per_method(_either_order_as_c))),
+           "accuracy:", _sub("fortran_order_read_as_c", **_per_method(_either_order_as_c)),
+           cite="https://github.com/pytorch/pytorch/pull/63392 (BatchNorm2d on a non-contiguous CPU input, #63224)"),
     Mutant("strided_view_read_from_buffer_start", "a non-contiguous view read as its buffer's first elements",
            "accuracy:", _sub("strided_view_read_from_buffer_start",
-                             **_per_method(_strided_from_start_of_buffer))),
+                             **_per_method(_strided_from_start_of_buffer)),
+           cite="https://github.com/NVIDIA/TransformerEngine/pull/1017 (LayerNorm: wrong results for non-contiguous input)"),
+]
+
+
+def _beta_before_gamma(self, x, mean, var, eps, gamma, beta):
+    """The affine step in the wrong order: (z + beta) * gamma."""
+    y = (x - mean) * self.inv_std(var, eps)
+    if beta is not None:
+        y = y + beta
+    return y if gamma is None else y * gamma
+
+
+def _gamma_clamped(self, x, mean, var, eps, gamma, beta):
+    """A non-negativity constraint on the scale (Keras' NonNeg kernel constraint, a ReLU'd log-scale)."""
+    return NumpyAdapter.normalize(self, x, mean, var, eps, None if gamma is None else np.maximum(gamma, 0), beta)
+
+
+def _gamma_reversed(self, x, mean, var, eps, gamma, beta):
+    """gamma and beta indexed from the wrong end of the channel axis (an index-direction slip)."""
+    if gamma is not None:
+        gamma, beta = np.flip(gamma), np.flip(beta)
+    return NumpyAdapter.normalize(self, x, mean, var, eps, gamma, beta)
+
+
+def _eps_twice(self, var, eps):
+    """eps added where the variance is computed and again inside the rsqrt (two helpers each adding it)."""
+    return NumpyAdapter.inv_std(self, var + var.dtype.type(eps), eps)
+
+
+def _transposed_read_as_c(method):
+    """A permuted view (strides not descending) read in the order its buffer holds it."""
+    def read(x):
+        strides = [s for s, n in zip(x.strides, x.shape) if n > 1]
+        return x if strides == sorted(strides, reverse=True) else np.ravel(x, order="K").reshape(x.shape)
+
+    def run(self, *args):
+        args = list(args)
+        args[0] = [read(b) for b in args[0]] if method == "batch_norm_steps" else read(args[0])
+        return getattr(NumpyAdapter, method)(self, *args)
+    return run
+
+
+def _variance_around_running_mean(self, batches, x_eval, feature_axis, gamma, beta, eps, momentum):
+    """The stored variance taken around the running mean before the step instead of the batch's mean."""
+    self.__dict__["_centre"] = None
+    return NumpyAdapter.batch_norm_steps(self, batches, x_eval, feature_axis, gamma, beta, eps, momentum)
+
+
+def _update_around_running_mean(self, running, batch_stat, momentum, step):
+    which = _which_statistic(self)
+    if which == 0:
+        self.__dict__["_mean_before"], self.__dict__["_batch_mean"] = running, batch_stat
+    else:  # var around m_run = var + (m_batch - m_run)^2
+        shift = (self.__dict__["_batch_mean"] - self.__dict__["_mean_before"]) ** 2
+        batch_stat = batch_stat + shift.astype(batch_stat.dtype)
+    return NumpyAdapter.update(self, running, batch_stat, momentum, step)
+
+
+def _momentum_validated(self, running, batch_stat, momentum, step):
+    """A range check that silently replaces a momentum outside (0, 1) by the default 0.1: 0 and 1 lost."""
+    if momentum is not None and not 0 < momentum < 1:
+        momentum = 0.1
+    return NumpyAdapter.update(self, running, batch_stat, momentum, step)
+
+
+def _eps_dropped_without_affine(self, x, mean, var, eps, gamma, beta):
+    """The fast path for a layer without gamma and beta forgets eps (a separate kernel per affine flag)."""
+    return NumpyAdapter.normalize(self, x, mean, var, eps if gamma is not None else 0.0, gamma, beta)
+
+
+MUTANTS += [
+    Mutant("beta_added_before_gamma", "affine in the wrong order: (z + beta) * gamma", "accuracy:",
+           _sub("beta_added_before_gamma", normalize=_beta_before_gamma)),
+    Mutant("negative_gamma_clamped_to_zero", "a non-negativity constraint on gamma", "accuracy:",
+           _sub("negative_gamma_clamped_to_zero", normalize=_gamma_clamped)),
+    Mutant("affine_parameters_reversed", "gamma and beta indexed from the wrong end of the channel axis",
+           "accuracy:", _sub("affine_parameters_reversed", normalize=_gamma_reversed)),
+    Mutant("eps_added_twice", "eps added to the variance and again inside the rsqrt", "accuracy:",
+           _sub("eps_added_twice", inv_std=_eps_twice)),
+    Mutant("transposed_view_read_as_c", "a permuted (transposed) view read in its buffer's order", "accuracy:",
+           _sub("transposed_view_read_as_c", **_per_method(_transposed_read_as_c)),
+           cite="https://github.com/microsoft/DirectML/issues/588 (layer_norm of a permuted input: wrong values)"),
+    Mutant("variance_around_running_mean", "the stored variance taken around the running mean, not the batch's",
+           "in running_var", _sub("variance_around_running_mean", batch_norm_steps=_variance_around_running_mean,
+                                  update=_update_around_running_mean)),
+    Mutant("momentum_outside_0_1_becomes_default", "a range check replaces momentum 0 and 1 by 0.1", "in running_",
+           _sub("momentum_outside_0_1_becomes_default", update=_momentum_validated)),
+    Mutant("eps_dropped_without_affine", "the no-affine fast path forgets eps", "accuracy:",
+           _sub("eps_dropped_without_affine", normalize=_eps_dropped_without_affine)),
 ]
 MUTANTS_BY_NAME = {m.name: m for m in MUTANTS}
 FAILING = ("fail", "error", "bad_output", "timeout", "xpass", "crashed")
