@@ -68,7 +68,7 @@ adapter = IgnoresLargeEps()
 def test_explore_finds_shrinks_and_prints_a_reproduction_that_replays(tmp_path):
     plugin = write_plugin(tmp_path, BROKEN)
     code, _, out = run_suite(tmp_path, "--normconf", "normconf/checks/test_generated.py::test_explore",
-                             f"--adapter={plugin}:adapter", "--frameworks=ignores_large_eps", "--explore=200",
+                             f"--adapter={plugin}:adapter", "--frameworks=ignores_large_eps", "--explore=600",
                              "--hypothesis-seed=0", "-p", "no:randomly", "-n", "0", timeout=300)
     assert code == 1, out
     lines = re.findall(r"reproduce: (normconf generated \S+ '.*')", out)
