@@ -69,7 +69,10 @@ def _draw_spec(draw) -> dict:
             "distribution": distribution, "loc": loc, "scale": scale, "affine": draw(st.booleans()),
             "eps": draw(st.sampled_from([1e-5, 1e-5, 1e-3, 0.1, 0.0]))}
     if spec["affine"]:
-        spec["gamma_scale"] = draw(st.sampled_from([1.0, 1.0, 1e-3, 1e2]))
+        # not 1e2 in float16: gamma 100 at an offset of 1e4 puts y beyond 65504, where the dtype's answer is inf
+        # and the judge (comparing with the float64 formula) counts a non-finite value (found by --explore)
+        large = [] if spec["dtype"] == "float16" else [1e2]
+        spec["gamma_scale"] = draw(st.sampled_from([1.0, 1.0, 1e-3, *large]))
         spec["gamma_sign"] = draw(st.sampled_from(["positive", "positive", "negative", "mixed"]))
         spec["beta_scale"] = draw(st.sampled_from([1.0, 1.0, 0.0, 1e2]))
     spec["layout"] = draw(st.sampled_from(["c", "fortran", "strided", "transposed"]))
