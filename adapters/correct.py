@@ -16,16 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from normconf.adapters.numpy_adapter import NumpyAdapter
+from normconf.adapters.numpy_adapter import NumpyAdapter, grouped
 
 BLOCK = 1024
-
-
-def grouped(x, axes):
-    """The reduced axes moved last and flattened: (groups..., n), and the keepdims shape of a statistic."""
-    moved = np.moveaxis(x, axes, tuple(range(x.ndim - len(axes), x.ndim)))
-    keep = tuple(1 if i in axes else size for i, size in enumerate(x.shape))
-    return moved.reshape(moved.shape[:x.ndim - len(axes)] + (-1,)), keep
 
 
 def pairwise_sum(a):

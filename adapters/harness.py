@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from normconf.adapters.base import DEFAULT, native_momentum
+from normconf.golden.layouts import LAYOUTS
 
 
 @dataclass(frozen=True)
@@ -19,11 +18,14 @@ class Arguments:
     handed: dict = field(default_factory=dict, compare=False)  # input name -> the array handed over
 
 
-def arguments(adapter, fixture, x_as=np.copy) -> Arguments:
-    """The call for `fixture`; `x_as` makes the input (x, x_eval) from the stored one: a copy by default,
-    other values or another memory layout for the contracts (judge/contracts.py).  Every array is a
-    copy: a fixture is loaded once per process, and the judge checks that the call left them alone."""
+def arguments(adapter, fixture, x_as=None) -> Arguments:
+    """The call for `fixture`; `x_as` makes the input (x, x_eval) from the stored one: by default a copy in
+    the fixture's layout (golden/layouts.py; C order but for generated cases), other values or another
+    memory layout for the contracts (judge/contracts.py).  Every array is a copy: a fixture is loaded
+    once per process, and the judge checks that the call left them alone."""
     case = fixture.case
+    if x_as is None:
+        x_as = LAYOUTS[getattr(fixture, "layout", "c")]
     inp = {k: x_as(v) if k in ("x", "x_eval") else v.copy() for k, v in fixture.inputs.items()}
     gamma, beta = inp.get("gamma"), inp.get("beta")
     eps = DEFAULT if "eps" in case.defaults else case.eps

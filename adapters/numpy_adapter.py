@@ -31,6 +31,15 @@ PYTORCH_PROFILE = {
 }
 
 
+def grouped(x, axes):
+    """The reduced axes moved last and flattened: (groups..., n), and the keepdims shape of a statistic."""
+    axes = tuple(a % x.ndim for a in axes)
+    moved = np.moveaxis(x, axes, tuple(range(x.ndim - len(axes), x.ndim)))
+    keep = tuple(1 if i in axes else size for i, size in enumerate(x.shape))
+    # contiguous: numpy sums pairwise only along a contiguous axis (a strided view is summed in sequence)
+    return np.ascontiguousarray(moved.reshape(moved.shape[:x.ndim - len(axes)] + (-1,))), keep
+
+
 class NumpyAdapter(NumpyRMSNorm, ImportingAdapter):
     name = "numpy"
     requires = ("numpy",)
@@ -46,9 +55,13 @@ class NumpyAdapter(NumpyRMSNorm, ImportingAdapter):
         return np.dtype(np.float64) if x.dtype == np.float64 else np.dtype(np.float32)
 
     def statistics(self, x, axes, ddof: int):
-        mean = x.mean(axis=axes, keepdims=True)
-        var = ((x - mean) ** 2).sum(axis=axes, keepdims=True) / (self._size(x, axes) - ddof)
-        return mean, var
+        # summed over one contiguous last axis, where numpy sums pairwise: over a leading axis it adds row
+        # by row, a sequential sum whose mean errs by ~u sqrt(n) |mean|, beyond the tolerance at a mean
+        # 30 std off and n = 180 (found by --explore; golden/tolerance.py models pairwise and blocked sums)
+        flat, keep = grouped(x, axes)
+        mean = flat.mean(axis=-1, keepdims=True)
+        var = ((flat - mean) ** 2).sum(axis=-1) / (flat.shape[-1] - ddof)
+        return mean.reshape(keep), var.reshape(keep)
 
     @staticmethod
     def _size(x, axes) -> int:

@@ -3,11 +3,16 @@ drawn from a generator seeded with crc32 of the case name, so adding a case chan
 """
 from __future__ import annotations
 
+import dataclasses
+import json
+import os
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from normconf.golden.layouts import LAYOUTS
 from normconf.golden.reference import LAYER_CONVENTIONS
 
 LAYERS = ("layer_norm", "batch_norm", "batch_norm_eval", "rms_norm")
@@ -16,6 +21,8 @@ PER_SAMPLE = ("layer_norm", "rms_norm")
 DTYPES = ("float32", "float64", "float16", "bfloat16")
 DISTRIBUTIONS = ("normal", "constant", "periodic", "grid", "drift")  # grid, drift: golden/generate.py
 DEFAULT_ARGUMENTS = ("eps", "momentum", "feature_axis")  # what a default probe may leave to the framework
+GAMMA_SIGNS = {"positive": 1.0, "negative": -1.0, "mixed": None}
+LATER_FIELDS = {"weight_dtype": None, "gamma_scale": 1.0, "gamma_sign": "positive", "beta_scale": 1.0, "layout": "c", "seed_name": ""}
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,12 @@ class Case:
     defaults: tuple[str, ...] = ()  # arguments left to the framework's default: eps, momentum, feature_axis
     note: str = ""
     weight_dtype: str | None = None  # RMSNorm: the weight's dtype where it differs from the input's
+    # issue 21, generated cases and the regressions they became (a fixture stores these only where set)
+    gamma_scale: float = 1.0        # gamma times this (the catalog's gamma is uniform in [0.5, 2])
+    gamma_sign: str = "positive"    # positive | negative | mixed (alternating along gamma's flat order)
+    beta_scale: float = 1.0         # beta times this (the catalog's beta is N(0, 1))
+    layout: str = "c"               # the memory layout x is handed in: golden/layouts.py
+    seed_name: str = ""             # inputs seeded by this name instead (a saved case keeps its draw)
 
     def __post_init__(self):
         problems = []
@@ -57,6 +70,10 @@ class Case:
             problems.append("RMSNorm normalizes the last axis (golden/rms_inputs.py keeps its rows off midpoints)")
         if self.layer not in PER_SAMPLE and len(self.axes) != 1:
             problems.append("batch norm takes exactly one feature axis")
+        if self.gamma_sign not in GAMMA_SIGNS:
+            problems.append(f"gamma_sign {self.gamma_sign!r} not in {tuple(GAMMA_SIGNS)}")
+        if self.layout not in LAYOUTS:
+            problems.append(f"layout {self.layout!r} not in {tuple(LAYOUTS)}")
         if self.momentum is None and "momentum_form" in self.shows:
             problems.append("momentum None is the cumulative average: it has no momentum_form variants")
         for d in self.defaults:
@@ -73,7 +90,13 @@ class Case:
         return int(np.prod(self.shape)) // self.shape[self.axes[0] % nd]
 
     def rng(self) -> np.random.Generator:
-        return np.random.default_rng(zlib.crc32(self.name.encode()))
+        return np.random.default_rng(zlib.crc32((self.seed_name or self.name).encode()))
+
+    def meta(self) -> dict:
+        """The case as a fixture stores it: the fields of LATER_FIELDS only where they differ from their
+        default, so adding them left every committed fixture's bytes as they were."""
+        d = dataclasses.asdict(self)
+        return {k: v for k, v in d.items() if k not in LATER_FIELDS or v != LATER_FIELDS[k]}
 
 
 def _registry(cases) -> dict[str, Case]:
@@ -299,5 +322,30 @@ def _rms_cases() -> list[Case]:
     ]
 
 
-CASES: dict[str, Case] = _registry(_catalog() + _sensitivity_cases() + _rms_cases())
+
+
+REGRESSIONS = "regressions.json"  # beside the fixtures: generated cases saved as catalog cases
+
+
+def regressions_file() -> Path:
+    """$NORMCONF_GOLDEN_DIR/regressions.json, else the package's data/ (as golden/fixtures.golden_dir)."""
+    return Path(os.environ.get("NORMCONF_GOLDEN_DIR") or Path(__file__).resolve().parent / "data") / REGRESSIONS
+
+
+def regression_case(name: str, entry: dict) -> Case:
+    """A generated case saved under `name` (`normconf generated ADAPTER SPEC --save NAME`): its specification,
+    its inputs seeded by the generated name it was found under, so the saved case is the case found."""
+    spec = entry["spec"]
+    return Case(name=name, family="generated", seed_name=entry["seed_name"], note=f"saved from {entry['seed_name']}",
+                **dict(spec, shape=tuple(spec["shape"]), axes=tuple(spec["axes"])))
+
+
+def _regression_cases() -> list[Case]:
+    path = regressions_file()
+    if not path.is_file():
+        return []
+    return [regression_case(name, entry) for name, entry in sorted(json.loads(path.read_text()).items())]
+
+
+CASES: dict[str, Case] = _registry(_catalog() + _sensitivity_cases() + _rms_cases() + _regression_cases())
 

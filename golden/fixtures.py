@@ -6,7 +6,6 @@ bytes, bfloat16 as bit patterns).  Loading never unpickles (allow_pickle=False).
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
@@ -47,6 +46,11 @@ class LoadedFixture:
     meta: dict
     inputs: dict[str, np.ndarray]
     expected: list[dict[str, np.ndarray]]
+
+    @property
+    def layout(self) -> str:
+        """The memory layout x is handed in (golden/layouts.py): C order but where a case says otherwise."""
+        return self.meta["case"].get("layout", "c")
 
     @property
     def case(self) -> Case:
@@ -91,7 +95,7 @@ def to_bytes(fx) -> bytes:
         "schema_version": SCHEMA_VERSION,
         "generator_version": GENERATOR_VERSION,
         "numpy_version": np.__version__,
-        "case": case_record(fx.case),
+        "case": fx.case.meta(),
         "variants": fx.variants,
         "outputs": sorted(fx.expected[0]),
         "tolerance": fx.tolerance,
@@ -153,15 +157,6 @@ def load(path, expected_sha: str | None = None, expected_size: int | None = None
     if expected_sha is not None and sha256(data) != expected_sha:
         raise FixtureError(path, "SHA-256 differs from the manifest (tampered or stale fixture)")
     return parse(data, path)
-
-
-def case_record(case) -> dict:
-    """The case as stored: fields added later are left out at their default, so older fixtures keep
-    their bytes (weight_dtype: RMSNorm's mixed dtypes)."""
-    record = dataclasses.asdict(case)
-    if record.get("weight_dtype") is None:
-        record.pop("weight_dtype", None)
-    return record
 
 
 def in_memory(fx, label: str) -> LoadedFixture:

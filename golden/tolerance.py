@@ -54,6 +54,17 @@ rounding (these terms vanish next to the base term for float32 and float64 outpu
 - y_eval: normalizes with those buffers: their relative error C_BUF * u_out * S reaches the output
   amplified by the eval offset max |running_mean| / sqrt(running_var + eps) (and by 1/2 through the
   variance):  + C_BUF * u_out * S * (1 + eval_offset).
+- running_var, y_eval: the first update rounds at the size of what it combines, and one of them is the
+  initial running variance r_0 = 1 (zero_one), not the output: r + w (b - r) (TF's
+  assign_moving_average, torch.lerp, an incremental cumulative average) rounds w (b - r_0), about
+  u w_1 r_0 absolutely, even where w_1 = 1 makes the result the batch variance b.  The buffer term above
+  covers what lies within the output's scale s (max |running_var|, at least eps); the part beyond it,
+  excess = max(0, w_1 r_0 - s) (w_1 the first batch's weight: 1 for the cumulative average and
+  momentum 1; a batch variance far below 1 makes s small), is charged:  running_var
+  + C_BUF * u_out * excess / s, and y_eval, which reads running_var + eps,
+  + C_BUF * u_out * carry * excess / min(running_var + eps) * (1 + eval_offset), carry the share of the
+  first update left after the last step ((1 - w)^(t-1); 1/t for the cumulative average).  Both vanish
+  for the catalog's weights (0.1 and its complement: s >= 1 - w_1 >= w_1 r_0).
 """
 from __future__ import annotations
 
@@ -65,6 +76,7 @@ UNIT_ROUNDOFF = {"float64": 2.0**-53, "float32": 2.0**-24, "float16": 2.0**-11, 
 K = 4.0
 C_OUT = 1.0   # roundings of the batch mean to the output dtype reaching y_train (see above)
 C_BUF = 2.0   # roundings per step of a running buffer updated in its own dtype
+INITIAL_RUNNING_VAR = 1.0  # golden/reference.py running_trajectory, zero_one: the largest initial buffer
 # A convention check is decisive when every competing variant misses by at least this factor.
 DECISIVENESS_MARGIN = 10.0
 # A convention that moves a case's outputs by less than this many tolerances is inert there.
@@ -91,13 +103,16 @@ def buffer_roundings(steps: int, w_new: float | None) -> float:
 
 
 def tolerances(dtype: str, n: int, offset: float = 0.0, *, layer: str = "layer_norm", steps: int = 0,
-               weights: tuple = (), eval_offset: float = 0.0) -> dict[str, float]:
+               weights: tuple = (), eval_offset: float = 0.0, initial_excess: float = 0.0,
+               eval_initial_excess: float = 0.0) -> dict[str, float]:
     """Output name -> tolerance (scaled-error units) for one case.
 
     layer: layer_norm or batch_norm_eval (output y) or batch_norm (y_train, running_mean, running_var,
     y_eval after `steps` updates).  weights: the weights of the new batch the case can show (None for
     the cumulative average); the largest buffer sum among them is charged.
     eval_offset: max |running_mean| / sqrt(running_var + eps) after the last step.
+    initial_excess, eval_initial_excess: the initial running variance beyond running_var's scale, relative
+    to that scale and (carried to the last step) to min(running_var + eps) (initial_variance_excess).
     """
     u_out = UNIT_ROUNDOFF[dtype]
     base = base_tolerance(dtype, n, offset)
@@ -106,8 +121,9 @@ def tolerances(dtype: str, n: int, offset: float = 0.0, *, layer: str = "layer_n
     coarse = u_out if u_out > UNIT_ROUNDOFF["float32"] else 0.0
     buffer = u_out * max((buffer_roundings(steps, w) * (1.0 if w == 1.0 else C_BUF) for w in weights),
                          default=C_BUF * steps)
-    return {"y_train": base + C_OUT * coarse * offset, "running_mean": base + buffer, "running_var": base + buffer,
-            "y_eval": base + buffer * (1.0 + eval_offset)}
+    return {"y_train": base + C_OUT * coarse * offset, "running_mean": base + buffer,
+            "running_var": base + buffer + C_BUF * u_out * initial_excess,
+            "y_eval": base + (buffer + C_BUF * u_out * eval_initial_excess) * (1.0 + eval_offset)}
 
 
 def output_floors(layer: str, inputs: dict, eps: float) -> dict[str, float]:
@@ -242,3 +258,24 @@ def gradient_floors(dy, xhat, inv_std, gamma_b, param_axes: tuple[int, ...]) -> 
     return {"dx": float(unit.max(initial=0.0)),
             "dgamma": float(np.sqrt(((g * np.maximum(1.0, np.abs(xhat))) ** 2).sum(axis=param_axes)).max(initial=0.0)),
             "dbeta": float(np.sqrt((g ** 2).sum(axis=param_axes)).max(initial=0.0))}
+
+
+def first_step_share(steps: int, weights: tuple) -> float:
+    """The largest share of the first update still in the buffer after `steps` (None: cumulative, 1/t)."""
+    return max(((1.0 / steps) if w is None else (1.0 - w) ** (steps - 1) for w in weights), default=1.0)
+
+
+def initial_variance_excess(running_var: list, eps: float, steps: int, weights: tuple) -> tuple[float, float]:
+    """(initial_excess, eval_initial_excess) of tolerances() from the expected running variances (K, C) of
+    every documented profile (see the module's docstring): 0 where w_1 r_0 is within running_var's scale."""
+    first_weight = max((1.0 if w is None else w for w in weights), default=1.0)
+    values = np.abs(np.concatenate([np.ravel(v) for v in running_var]))
+    values = values[np.isfinite(values)]
+    scale = max(eps, float(values.max(initial=0.0)))
+    excess = max(0.0, first_weight * INITIAL_RUNNING_VAR - scale)
+    if excess == 0.0:
+        return 0.0, 0.0
+    last = np.abs(np.concatenate([np.ravel(v[-1]) for v in running_var]))
+    smallest = float(last[np.isfinite(last)].min(initial=math.inf)) + eps
+    carried = excess * first_step_share(steps, weights)
+    return excess / scale, carried / smallest if smallest > 0 else math.inf

@@ -26,6 +26,7 @@ import numpy as np
 from normconf.adapters.harness import arguments
 from normconf.golden import candidates as cand
 from normconf.golden.generate import case_floors, conditioning, output_tolerances
+from normconf.golden.layouts import fortran_strided
 from normconf.golden.tolerance import scaled_errors
 
 CONTRACT_CASES = ("bn2d_nchw", "bn2d_nhwc", "ln_noncontiguous_1_3", "probe_eval_statistics")
@@ -45,14 +46,6 @@ def changed_inputs(args, fixture) -> list[str]:
 def other_values(x: np.ndarray) -> np.ndarray:
     """Same shape and dtype, other numbers: -2 x + 1 (a constant input stays constant, at another value)."""
     return (-2.0 * np.asarray(x, np.float64) + 1.0).astype(x.dtype)
-
-
-def fortran_strided(x: np.ndarray) -> np.ndarray:
-    """The same values in Fortran order with every stride doubled: neither C- nor F-contiguous."""
-    buffer = np.empty((2, *x.shape), dtype=x.dtype, order="F")
-    view = buffer[0]
-    view[...] = x
-    return view
 
 
 def violations(adapter, fixture, args, first: dict, profile: dict, floors: dict) -> list[str]:

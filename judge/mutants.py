@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from normconf.adapters.base import DEFAULT
+from normconf.adapters.cache import cache_dir
 from normconf.adapters.correct import BLOCK, Blocked, InputDtypeAware, chan_merge, grouped
 from normconf.adapters.numpy_adapter import NumpyAdapter
 from normconf.golden.cases import CASES
+from normconf.golden.generated import draw_specs, fixture_of, to_json
 from normconf.judge.expectations import Expectation, load_all
 from normconf.judge.verdict import run_cell
 
@@ -31,6 +33,7 @@ class Mutant:
     # the layers whose code the mutant changes: it runs through their cases only (another layer's cases
     # go through code it leaves alone, and cost the main job time for nothing)
     layers: tuple[str, ...] = ("layer_norm", "batch_norm", "batch_norm_eval")
+    cite: str = ""                    # the real bug it models, where one was shipped and reported
 
 
 def _np(name, **profile):
@@ -783,6 +786,177 @@ MUTANTS += [
     _rms_mutant("rms_eps_none_from_input_dtype", "eps=None read as the input dtype's machine epsilon (bfloat16: 7.8e-3)",
                 "default_eps", _sub("rms_eps_none_from_input_dtype", base=_InputDtypeEps, rms_eps=_eps_of_input_dtype)),
 ]
+
+
+# -- issue 21: bugs in the regions only generated cases draw (parameters, eps 0, momentum 0, layouts) ------
+
+def _gamma_magnitude(self, x, mean, var, eps, gamma, beta):
+    """The scale's sign lost: gamma kept as a log-magnitude (or folded into the inverse std through a
+    square root), so a negative gamma acts as |gamma|."""
+    return NumpyAdapter.normalize(self, x, mean, var, eps, None if gamma is None else np.abs(gamma), beta)
+
+
+def _eps_or_default(self, var, eps):
+    """`eps = eps or 1e-5`: an eps of 0 becomes the default (the falsy-zero bug of momentum_zero_becomes_default)."""
+    return NumpyAdapter.inv_std(self, var, eps or 1e-5)
+
+
+def _eps_at_least_cudnn_minimum(self, var, eps):
+    """eps raised to cuDNN's CUDNN_BN_MIN_EPSILON (1e-5), as wrappers of cudnnBatchNormalizationForward do to
+    avoid its CUDNN_STATUS_BAD_PARAM, silently changing what a smaller eps computes."""
+    return NumpyAdapter.inv_std(self, var, max(eps, 1e-5))
+
+
+def _zero_momentum_cumulative(self, running, batch_stat, momentum, step):
+    """`if not momentum:` meant for None: a momentum of 0 runs the cumulative average."""
+    return NumpyAdapter.update(self, running, batch_stat, momentum or None, step)
+
+
+def _affine_skipped_without_bias(self, x, mean, var, eps, gamma, beta):
+    """A fast path taken when beta is all zeros that skips the whole affine step, gamma too."""
+    if beta is not None and not np.any(beta):
+        gamma = beta = None
+    return NumpyAdapter.normalize(self, x, mean, var, eps, gamma, beta)
+
+
+def _either_order_as_c(method):
+    """Accepts any contiguous input (C or Fortran: numpy's flags.forc) and then reads it as C order."""
+    def read(x):
+        return np.ravel(x, order="K").reshape(x.shape) if x.flags.f_contiguous and not x.flags.c_contiguous else x
+
+    def run(self, *args):
+        args = list(args)
+        args[0] = [read(b) for b in args[0]] if method == "batch_norm_steps" else read(args[0])
+        return getattr(NumpyAdapter, method)(self, *args)
+    return run
+
+
+def _strided_from_start_of_buffer(method):
+    """A non-contiguous view read as its buffer's first x.size elements (a raw data pointer taken without
+    .contiguous(), the classic custom-kernel bug)."""
+    def read(x):
+        if x.flags.c_contiguous or x.flags.f_contiguous or x.base is None:
+            return x
+        return np.ascontiguousarray(x.base).ravel()[:x.size].reshape(x.shape)
+
+    def run(self, *args):
+        args = list(args)
+        args[0] = [read(b) for b in args[0]] if method == "batch_norm_steps" else read(args[0])
+        return getattr(NumpyAdapter, method)(self, *args)
+    return run
+
+
+def _per_method(factory):
+    return {m: factory(m) for m in ("layer_norm", "batch_norm_steps", "batch_norm_eval")}
+
+
+MUTANTS += [
+    Mutant("gamma_sign_lost", "a negative gamma acts as |gamma| (scale kept as a magnitude)", "accuracy:",
+           _sub("gamma_sign_lost", normalize=_gamma_magnitude)),
+    Mutant("eps_zero_becomes_default", "`eps or 1e-5`: eps 0 becomes 1e-5", "accuracy:",
+           _sub("eps_zero_becomes_default", inv_std=_eps_or_default)),
+    Mutant("eps_raised_to_cudnn_minimum", "eps raised to cuDNN's CUDNN_BN_MIN_EPSILON 1e-5", "accuracy:",
+           _sub("eps_raised_to_cudnn_minimum", inv_std=_eps_at_least_cudnn_minimum)),
+    Mutant("momentum_zero_runs_cumulative_average", "`if not momentum`: momentum 0 runs the cumulative average",
+           "in running_", _sub("momentum_zero_runs_cumulative_average", update=_zero_momentum_cumulative)),
+    Mutant("affine_skipped_when_beta_is_zero", "a beta of zeros skips the affine step, gamma too", "accuracy:",
+           _sub("affine_skipped_when_beta_is_zero", normalize=_affine_skipped_without_bias)),
+    Mutant("fortran_order_read_as_c", "a Fortran-order input read as C order (any contiguous input accepted)",
+           "accuracy:", _sub("fortran_order_read_as_c", **_per_method(_either_order_as_c)),
+           cite="https://github.com/pytorch/pytorch/pull/63392 (BatchNorm2d on a non-contiguous CPU input, #63224)"),
+    Mutant("strided_view_read_from_buffer_start", "a non-contiguous view read as its buffer's first elements",
+           "accuracy:", _sub("strided_view_read_from_buffer_start",
+                             **_per_method(_strided_from_start_of_buffer)),
+           cite="https://github.com/NVIDIA/TransformerEngine/pull/1017 (LayerNorm: wrong results for non-contiguous input)"),
+]
+
+
+def _beta_before_gamma(self, x, mean, var, eps, gamma, beta):
+    """The affine step in the wrong order: (z + beta) * gamma."""
+    y = (x - mean) * self.inv_std(var, eps)
+    if beta is not None:
+        y = y + beta
+    return y if gamma is None else y * gamma
+
+
+def _gamma_clamped(self, x, mean, var, eps, gamma, beta):
+    """A non-negativity constraint on the scale (Keras' NonNeg kernel constraint, a ReLU'd log-scale)."""
+    return NumpyAdapter.normalize(self, x, mean, var, eps, None if gamma is None else np.maximum(gamma, 0), beta)
+
+
+def _gamma_reversed(self, x, mean, var, eps, gamma, beta):
+    """gamma and beta indexed from the wrong end of the channel axis (an index-direction slip)."""
+    if gamma is not None:
+        gamma, beta = np.flip(gamma), np.flip(beta)
+    return NumpyAdapter.normalize(self, x, mean, var, eps, gamma, beta)
+
+
+def _eps_twice(self, var, eps):
+    """eps added where the variance is computed and again inside the rsqrt (two helpers each adding it)."""
+    return NumpyAdapter.inv_std(self, var + var.dtype.type(eps), eps)
+
+
+def _transposed_read_as_c(method):
+    """A permuted view (strides not descending) read in the order its buffer holds it."""
+    def read(x):
+        strides = [s for s, n in zip(x.strides, x.shape) if n > 1]
+        return x if strides == sorted(strides, reverse=True) else np.ravel(x, order="K").reshape(x.shape)
+
+    def run(self, *args):
+        args = list(args)
+        args[0] = [read(b) for b in args[0]] if method == "batch_norm_steps" else read(args[0])
+        return getattr(NumpyAdapter, method)(self, *args)
+    return run
+
+
+def _variance_around_running_mean(self, batches, x_eval, feature_axis, gamma, beta, eps, momentum):
+    """The stored variance taken around the running mean before the step instead of the batch's mean."""
+    self.__dict__["_centre"] = None
+    return NumpyAdapter.batch_norm_steps(self, batches, x_eval, feature_axis, gamma, beta, eps, momentum)
+
+
+def _update_around_running_mean(self, running, batch_stat, momentum, step):
+    which = _which_statistic(self)
+    if which == 0:
+        self.__dict__["_mean_before"], self.__dict__["_batch_mean"] = running, batch_stat
+    else:  # var around m_run = var + (m_batch - m_run)^2
+        shift = (self.__dict__["_batch_mean"] - self.__dict__["_mean_before"]) ** 2
+        batch_stat = batch_stat + shift.astype(batch_stat.dtype)
+    return NumpyAdapter.update(self, running, batch_stat, momentum, step)
+
+
+def _momentum_validated(self, running, batch_stat, momentum, step):
+    """A range check that silently replaces a momentum outside (0, 1) by the default 0.1: 0 and 1 lost."""
+    if momentum is not None and not 0 < momentum < 1:
+        momentum = 0.1
+    return NumpyAdapter.update(self, running, batch_stat, momentum, step)
+
+
+def _eps_dropped_without_affine(self, x, mean, var, eps, gamma, beta):
+    """The fast path for a layer without gamma and beta forgets eps (a separate kernel per affine flag)."""
+    return NumpyAdapter.normalize(self, x, mean, var, eps if gamma is not None else 0.0, gamma, beta)
+
+
+MUTANTS += [
+    Mutant("beta_added_before_gamma", "affine in the wrong order: (z + beta) * gamma", "accuracy:",
+           _sub("beta_added_before_gamma", normalize=_beta_before_gamma)),
+    Mutant("negative_gamma_clamped_to_zero", "a non-negativity constraint on gamma", "accuracy:",
+           _sub("negative_gamma_clamped_to_zero", normalize=_gamma_clamped)),
+    Mutant("affine_parameters_reversed", "gamma and beta indexed from the wrong end of the channel axis",
+           "accuracy:", _sub("affine_parameters_reversed", normalize=_gamma_reversed)),
+    Mutant("eps_added_twice", "eps added to the variance and again inside the rsqrt", "accuracy:",
+           _sub("eps_added_twice", inv_std=_eps_twice)),
+    Mutant("transposed_view_read_as_c", "a permuted (transposed) view read in its buffer's order", "accuracy:",
+           _sub("transposed_view_read_as_c", **_per_method(_transposed_read_as_c)),
+           cite="https://github.com/microsoft/DirectML/issues/588 (layer_norm of a permuted input: wrong values)"),
+    Mutant("variance_around_running_mean", "the stored variance taken around the running mean, not the batch's",
+           "in running_var", _sub("variance_around_running_mean", batch_norm_steps=_variance_around_running_mean,
+                                  update=_update_around_running_mean)),
+    Mutant("momentum_outside_0_1_becomes_default", "a range check replaces momentum 0 and 1 by 0.1", "in running_",
+           _sub("momentum_outside_0_1_becomes_default", update=_momentum_validated)),
+    Mutant("eps_dropped_without_affine", "the no-affine fast path forgets eps", "accuracy:",
+           _sub("eps_dropped_without_affine", normalize=_eps_dropped_without_affine)),
+]
 MUTANTS_BY_NAME = {m.name: m for m in MUTANTS}
 FAILING = ("fail", "error", "bad_output", "timeout", "xpass", "crashed")
 
@@ -801,16 +975,22 @@ def unavailable(mutant: Mutant) -> str | None:
     return None
 
 
-def kill_record(mutant: Mutant, case_names=None) -> dict:
-    """Run the mutant through the conformance checks of every case; who caught it, naming what, by how much."""
+def kill_record(mutant: Mutant, case_names=None, generated: dict | None = None) -> dict:
+    """Run the mutant through the conformance checks of every case of the layers its code changes, and of
+    the generated cases `generated` (name -> specification; by default the draw every run makes,
+    golden/generated.py); who caught it, naming what, by how much, and whether only generated cases did."""
     case_names = [n for n in (sorted(CASES) if case_names is None else sorted(case_names))
                   if CASES[n].layer in mutant.layers]
+    generated = draw_specs(store=cache_dir()) if generated is None else generated
+    generated = {name: spec for name, spec in generated.items() if spec["layer"] in mutant.layers}
     adapter = mutant.make()
     expectation = expectation_for(mutant)
     caught, margins, named, outcomes = [], {}, [], {}
-    for case in case_names:
+    runs = [(case, None) for case in case_names] + [(name, spec) for name, spec in sorted(generated.items())]
+    for case, spec in runs:
         # the adapter's name is the mutant's own, so the expectation's rules (e.g. raising) apply to it
-        cell = run_cell(adapter, mutant.name, case, _renamed(expectation, mutant.name), None)
+        fixture = None if spec is None else fixture_of(to_json(spec))
+        cell = run_cell(adapter, mutant.name, case, _renamed(expectation, mutant.name), None, fixture=fixture)
         if cell["outcome"] in FAILING:
             caught.append(case)
             outcomes[case] = cell["outcome"]
@@ -823,13 +1003,15 @@ def kill_record(mutant: Mutant, case_names=None) -> dict:
                 margins[case] = round(cell["rounding_bias"]["ratio"], 3)
             if names_the_bug(mutant.breaks, case, cell["message"]):
                 named.append(case)
+    only_generated = bool(caught) and all(case in generated for case in caught)
     return {"mutant": mutant.name, "bug": mutant.bug, "breaks": mutant.breaks, "killed": bool(caught),
-            "named": bool(named), "caught_by": caught, "named_by": named, "margins": margins, "outcomes": outcomes}
+            "named": bool(named), "caught_by": caught, "named_by": named, "margins": margins, "outcomes": outcomes,
+            "only_generated": only_generated}
 
 
 def names_the_bug(breaks: str, case: str, message: str) -> bool:
     if breaks.startswith("family:"):
-        return CASES[case].family == breaks.split(":", 1)[1]
+        return case in CASES and CASES[case].family == breaks.split(":", 1)[1]
     return breaks in message
 
 

@@ -42,6 +42,9 @@ def _compare(args) -> int:
     return code
 
 
+REGRESSIONS_NOTE = "its specification in regressions.json beside it; commit both and the manifest"
+
+
 def _generated(args) -> int:
     """Judge one generated case specification (the JSON a failure's reproduction line holds)."""
     import json
@@ -62,6 +65,14 @@ def _generated(args) -> int:
         return 2
     cell = judge_spec(adapter, adapter.name, spec, expectation, adapter.availability())
     print(f"{cell['case']}@{args.adapter}: {cell['outcome']}: {cell['message']}")
+    if args.save is not None:
+        from normconf.golden.generate import NotDecisive
+        from normconf.golden.generated import save
+        try:
+            print(f"saved as case {args.save}: {save(spec, args.save)} (and {REGRESSIONS_NOTE})")
+        except (ValueError, NotDecisive, OSError) as exc:
+            print(f"normconf generated: {exc}", file=sys.stderr)
+            return 2
     return 0 if cell["outcome"] in PASSING + NOT_RUN else 1
 
 
@@ -114,6 +125,8 @@ def main(argv=None) -> int:
     gen = sub.add_parser("generated", help="judge one generated case specification (a failure's reproduction)")
     gen.add_argument("adapter", help="a built-in adapter's name, or a plug-in's module:attribute or file.py:attribute")
     gen.add_argument("spec", help="the specification as JSON")
+    gen.add_argument("--save", metavar="NAME", help="also make it a case of the catalog named NAME: its fixture in "
+                     "the golden directory, its specification in regressions.json there")
     from normconf import sweep
     sweep.add_commands(sub)
     args = parser.parse_args(argv)

@@ -207,14 +207,15 @@ def mutant_section(data: dict) -> str:
     s = data["mutant_summary"]
     out = [f"<h2>Mutants: can the suite catch plausible bugs?</h2><p>{s['killed']} of {s['total']} killed; "
            f"survivors: {e(', '.join(s['survivors']) or 'none')}.</p><table id=\"mutants\"><tr><th>mutant</th>"
-           "<th>bug</th><th>killed</th><th>named by (tolerances missed)</th><th>caught by</th></tr>"]
+           "<th>bug</th><th>killed</th><th>named by (tolerances missed)</th><th>caught by</th>"
+           "<th>only by generated cases</th></tr>"]
     for row in table:
         named = ", ".join(f"{c} ({row['margins'][c]:.3g}x)" if c in row["margins"] else c for c in row["named_by"][:4])
         lost = "crashed" if row.get("crashed") else "SURVIVED"
         killed = f"<td class='nowrap'>{mark('agrees')}killed</td>" if row["killed"] else \
             f"<td class='nowrap bad'>{mark('disagrees')}{lost}</td>"
         out.append(f"<tr><td>{e(row['mutant'])}</td><td>{e(row.get('bug'))}</td>{killed}<td>{e(named)}</td>"
-                   f"<td>{len(row.get('caught_by', []))} cases</td></tr>")
+                   f"<td>{len(row.get('caught_by', []))} cases</td><td>{'yes' if row.get('only_generated') else ''}</td></tr>")
     out.append("</table>")
     return "".join(out)
 

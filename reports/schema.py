@@ -60,7 +60,8 @@ CELL = {"case": str, "adapter": str, "outcome": OneOf(*OUTCOMES), "message": str
 MATRIX_CELL = {"observed": Opt(str), "status": str, "expected": SCALAR, "cases": Opt(ListOf(str))}
 MATRIX_ROW = {"row": str, "kind": str, "key": Opt(str), "cells": MapOf(MATRIX_CELL)}
 MUTANT = {"mutant": str, "bug": Opt(str), "killed": bool, "named": Opt(bool), "caught_by": ListOf(str),
-          "named_by": ListOf(str), "margins": MapOf(NUM), "outcomes": MapOf(str), "crashed": Opt(bool)}
+          "named_by": ListOf(str), "margins": MapOf(NUM), "outcomes": MapOf(str), "crashed": Opt(bool),
+          "only_generated": Opt(bool)}
 RUN = {"complete": bool, "partial": bool, "interrupted": bool, "reasons": ListOf(str)}
 LABELS = ("regressed", "improved", "changed", "new")
 COMPARISON = {  # reports/compare.py

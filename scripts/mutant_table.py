@@ -5,7 +5,8 @@
 
 A margin is the caught cell's error in tolerances of its fixture (or, for a rounding-bias failure, the mean
 signed error in thresholds); '-' when the case caught it without a number (a raise, a wrong shape or dtype).
-A mutant "rests on a single case" when only one case catches it by at least 3.  A script that prints figures,
+A mutant "rests on a single case" when only one case catches it by at least 3; "only by generated cases" when
+no catalog case catches it, only the default draw of generated cases (golden/generated.py).  A script that prints figures,
 not a timed test.
 """
 from __future__ import annotations
@@ -37,14 +38,16 @@ def _size(row, case) -> float:
 
 
 def table(records, show_all=False) -> str:
-    out = ["| mutant | caught by (tolerances) | cases >= 3 | rests on one case |", "|---|---|---|---|"]
+    out = ["| mutant | caught by (tolerances) | cases >= 3 | rests on one case | only by generated cases |",
+           "|---|---|---|---|---|"]
     for row in records:
         ranked = sorted(row["caught_by"], key=lambda c: -_size(row, c))
         strong = [c for c in row["caught_by"] if _size(row, c) >= DECISIVE]
         shown = ranked if show_all else ranked[:3]
         more = "" if show_all or len(ranked) <= 3 else f", +{len(ranked) - 3} more"
         caught = ", ".join(f"{c} ({_margin(row, c)})" for c in shown) + more
-        out.append(f"| {row['mutant']} | {caught or 'SURVIVED'} | {len(strong)} | {'yes' if len(strong) == 1 else ''} |")
+        out.append(f"| {row['mutant']} | {caught or 'SURVIVED'} | {len(strong)} | {'yes' if len(strong) == 1 else ''} "
+                   f"| {'yes' if row.get('only_generated') else ''} |")
     return "\n".join(out)
 
 
