@@ -7,6 +7,10 @@ and hand back numpy arrays in the framework's output dtype, keyed by the golden 
     batch_norm_steps(batches, x_eval, feature_axis, gamma, beta, eps, momentum)
                                                                  -> {"y_train", "running_mean", "running_var", "y_eval"}
     batch_norm_eval(x, feature_axis, running_mean, running_var, gamma, beta, eps) -> {"y"}
+    group_norm(x, channel_axis, groups, gamma, beta, eps)         -> {"y"}
+    instance_norm(x, channel_axis, gamma, beta, eps)              -> {"y"}
+    instance_norm_steps(batches, x_eval, channel_axis, gamma, beta, eps, momentum)
+                                                                 -> {"y_train", "running_mean", "running_var", "y_eval"}
 
 eps, momentum or batch_norm_steps' feature_axis may be DEFAULT: build the layer without that argument
 (the default probes).
@@ -82,6 +86,13 @@ class Adapter(Protocol):
 
     def batch_norm_eval(self, x, feature_axis, running_mean, running_var, gamma, beta, eps) -> dict[str, np.ndarray]: ...
 
+    # GroupNorm and InstanceNorm: axis 0 is the batch, channel_axis any other; gamma/beta (C,) or None
+    def group_norm(self, x, channel_axis, groups, gamma, beta, eps) -> dict[str, np.ndarray]: ...
+
+    def instance_norm(self, x, channel_axis, gamma, beta, eps) -> dict[str, np.ndarray]: ...
+
+    def instance_norm_steps(self, batches, x_eval, channel_axis, gamma, beta, eps, momentum) -> dict[str, np.ndarray]: ...
+
 
 MOMENTUM_FORMS = ("weight_on_new", "weight_on_old")  # what native_momentum translates
 
@@ -111,6 +122,16 @@ class ImportingAdapter:
             except Exception as exc:  # an import can fail with more than ImportError
                 return f"{module} not importable: {type(exc).__name__}: {exc}"
         return unmet(self.name)  # below a verified version floor: say what it needs
+
+    # The newer operations: a framework without the layer says so (each adapter overrides what it has).
+    def group_norm(self, x, channel_axis, groups, gamma, beta, eps):
+        raise Unsupported(f"{self.name} has no GroupNorm")
+
+    def instance_norm(self, x, channel_axis, gamma, beta, eps):
+        raise Unsupported(f"{self.name} has no InstanceNorm")
+
+    def instance_norm_steps(self, batches, x_eval, channel_axis, gamma, beta, eps, momentum):
+        raise Unsupported(f"{self.name} has no InstanceNorm with running statistics")
 
     def versions(self) -> dict[str, str]:
         """From package metadata: no framework import needed to say what is installed."""

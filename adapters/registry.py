@@ -100,7 +100,7 @@ class PluginAdapter:
         return dict(fn()) if fn else {"plugin": self.spec}
 
 
-OPS = ("layer_norm", "batch_norm_steps", "batch_norm_eval")
+OPS = ("layer_norm", "batch_norm_steps", "batch_norm_eval", "group_norm", "instance_norm", "instance_norm_steps")
 
 
 def _unsupported(name, op):

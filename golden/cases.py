@@ -10,10 +10,14 @@ import numpy as np
 
 from normconf.golden.reference import LAYER_CONVENTIONS
 
-LAYERS = ("layer_norm", "batch_norm", "batch_norm_eval")
+LAYERS = ("layer_norm", "batch_norm", "batch_norm_eval", "group_norm", "instance_norm", "instance_norm_tracked")
+# the layers trained over several steps (x holds the steps; x_eval follows): running statistics
+STEPPED = ("batch_norm", "instance_norm_tracked")
+# the layers whose statistics are per sample and group of channels (golden/reference.py grouped)
+GROUPED = ("group_norm", "instance_norm", "instance_norm_tracked")
 DTYPES = ("float32", "float64", "float16", "bfloat16")
 DISTRIBUTIONS = ("normal", "constant", "periodic", "grid", "drift")  # grid, drift: golden/generate.py
-DEFAULT_ARGUMENTS = ("eps", "momentum", "feature_axis")  # what a default probe may leave to the framework
+DEFAULT_ARGUMENTS = ("eps", "momentum", "feature_axis", "groups")  # what a default probe may leave to the framework
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class Case:
     raw_momentum: bool = False      # hand `momentum` to the layer untranslated (momentum_form probe)
     defaults: tuple[str, ...] = ()  # arguments left to the framework's default: eps, momentum, feature_axis
     note: str = ""
+    groups: int = 0                 # group_norm: the number of groups (the others: 0)
 
     def __post_init__(self):
         problems = []
@@ -55,12 +60,32 @@ class Case:
         for d in self.defaults:
             if d not in DEFAULT_ARGUMENTS:
                 problems.append(f"unknown default {d!r}")
+        problems += self._group_problems()
         if problems:
             raise ValueError(f"case {self.name!r}: " + "; ".join(problems))
+
+    def _group_problems(self) -> list[str]:
+        if self.layer not in GROUPED:
+            return ["groups is GroupNorm's"] if self.groups else []
+        if len(self.axes) != 1:
+            return []
+        channels = self.shape[self.axes[0] % len(self.shape)] if self.axes else 0
+        problems = ["axis 0 is the batch: the channel axis must be another"] if self.axes[0] % len(self.shape) == 0 else []
+        if self.layer == "group_norm" and (self.groups < 1 or channels % self.groups):
+            problems.append(f"groups {self.groups} must divide the {channels} channels")
+        if self.layer != "group_norm" and self.groups:
+            problems.append("InstanceNorm has one channel a group: leave groups unset")
+        return problems
+
+    @property
+    def channels(self) -> int:
+        return self.shape[self.axes[0] % len(self.shape)]
 
     @property
     def reduction_size(self) -> int:
         nd = len(self.shape)
+        if self.layer in GROUPED:  # one sample's group (an instance: one channel)
+            return int(np.prod(self.shape[1:])) // (self.groups if self.layer == "group_norm" else self.channels)
         if self.layer == "layer_norm":
             return int(np.prod([self.shape[a % nd] for a in self.axes]))
         return int(np.prod(self.shape)) // self.shape[self.axes[0] % nd]
