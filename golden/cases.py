@@ -71,7 +71,10 @@ class Case:
             return []
         channels = self.shape[self.axes[0] % len(self.shape)] if self.axes else 0
         problems = ["axis 0 is the batch: the channel axis must be another"] if self.axes[0] % len(self.shape) == 0 else []
-        if self.layer == "group_norm" and (self.groups < 1 or channels % self.groups):
+        if self.layer == "group_norm" and "groups" in self.defaults:
+            if self.groups:
+                problems.append("a default-groups probe hands no groups")
+        elif self.layer == "group_norm" and (self.groups < 1 or channels % self.groups):
             problems.append(f"groups {self.groups} must divide the {channels} channels")
         if self.layer != "group_norm" and self.groups:
             problems.append("InstanceNorm has one channel a group: leave groups unset")
@@ -85,7 +88,8 @@ class Case:
     def reduction_size(self) -> int:
         nd = len(self.shape)
         if self.layer in GROUPED:  # one sample's group (an instance: one channel)
-            return int(np.prod(self.shape[1:])) // (self.groups if self.layer == "group_norm" else self.channels)
+            # a default-groups probe: the largest group it considers (one group), whose tolerance is widest
+            return int(np.prod(self.shape[1:])) // (max(self.groups, 1) if self.layer == "group_norm" else self.channels)
         if self.layer == "layer_norm":
             return int(np.prod([self.shape[a % nd] for a in self.axes]))
         return int(np.prod(self.shape)) // self.shape[self.axes[0] % nd]
@@ -279,5 +283,44 @@ def _sensitivity_cases() -> list[Case]:
     ]
 
 
-CASES: dict[str, Case] = _registry(_catalog() + _sensitivity_cases())
+def _gn(name, shape, channel_axis, groups, **kw) -> Case:
+    return Case(name=name, layer="group_norm", shape=shape, axes=(channel_axis,), groups=groups, family=kw.pop("family", "group"), **kw)
+
+
+def _in(name, shape, channel_axis, tracked=False, **kw) -> Case:
+    layer = "instance_norm_tracked" if tracked else "instance_norm"
+    return Case(name=name, layer=layer, shape=shape, axes=(channel_axis,), family=kw.pop("family", "instance"), **kw)
+
+
+GN = ("norm_variance", "group_mapping")
+IN_TRACKED = ("norm_variance", "running_variance", "momentum_form", "instance_eval_statistics")
+
+
+def _group_cases() -> list[Case]:
+    """GroupNorm and InstanceNorm (issue 22): layouts channels first and last, eps, the mapping of
+    channels to groups, running statistics over steps, and the default probes."""
+    return [
+        _gn("gn2d_nchw_6c_3g", (2, 6, 3, 4), 1, 3, shows=GN),
+        _gn("gn2d_nhwc_6c_2g", (2, 3, 4, 6), -1, 2, shows=GN,
+            note="channels last: groups must be taken along the last axis"),
+        _gn("gn1d_ncl_8c_4g", (3, 8, 5), 1, 4, shows=GN),
+        _gn("gn_groups_1", (3, 4, 5), 1, 1, shows=NV, note="one group: LayerNorm over (C, L), per-channel affine"),
+        _gn("gn_no_affine", (2, 6, 5), 1, 2, affine=False, shows=GN),
+        _gn("gn_eps_0.5", (2, 6, 5), 1, 3, eps=0.5, shows=GN + EPS),
+        _gn("probe_default_eps_gn", (2, 8, 6), 1, 2, scale=1e-2, affine=False, defaults=("eps",), family="defaults",
+            note="std 1e-2: the output measures eps from about 1e-8 to 1e-1"),
+        Case("probe_default_groups_gn", "group_norm", (2, 3, 64), (-1,), affine=False, defaults=("groups",),
+             family="defaults", note="64 channels, no group count: the outputs name it among the divisors of 64"),
+        _in("in2d_nchw", (2, 3, 4, 5), 1, shows=NV),
+        _in("in1d_nlc", (3, 6, 4), -1, shows=NV, note="channels last"),
+        _in("in_no_affine", (2, 4, 6), 1, affine=False, shows=NV),
+        _in("in_eps_0.5", (2, 3, 8), 1, eps=0.5, shows=NV + EPS),
+        _in("probe_default_eps_in", (2, 4, 12), 1, scale=1e-2, affine=False, defaults=("eps",), family="defaults"),
+        _in("in_tracked_2d", (2, 3, 4, 5), 1, tracked=True, steps=3, shows=IN_TRACKED,
+            note="torch track_running_stats=True: running statistics from the means over samples"),
+        _in("in_tracked_nlc", (3, 5, 4), -1, tracked=True, steps=3, shows=IN_TRACKED),
+    ]
+
+
+CASES: dict[str, Case] = _registry(_catalog() + _sensitivity_cases() + _group_cases())
 
