@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from normconf.adapters.base import DEFAULT, ImportingAdapter, Unsupported, given, trailing
+from normconf.adapters.torch_groups import TorchFunctionalGroupOps, TorchGroupOps
 
 _BN_CLASS = {2: "BatchNorm1d", 3: "BatchNorm1d", 4: "BatchNorm2d", 5: "BatchNorm3d"}
 
@@ -43,7 +44,7 @@ def _dtype(x):
     return _to_torch(np.asarray(x).ravel()[:1]).dtype
 
 
-class TorchAdapter(ImportingAdapter):
+class TorchAdapter(TorchGroupOps, ImportingAdapter):
     name = "torch"
     requires = ("torch",)
     momentum_form = "weight_on_new"
@@ -109,7 +110,7 @@ class TorchAdapter(ImportingAdapter):
             return {"y": np.moveaxis(_to_numpy(self._run(layer, _to_torch(xf))), 1, fa)}
 
 
-class TorchFunctionalAdapter(TorchAdapter):
+class TorchFunctionalAdapter(TorchFunctionalGroupOps, TorchAdapter):
     """torch.nn.functional.layer_norm / batch_norm with explicit running buffers."""
     name = "torch_functional"
 
