@@ -22,6 +22,7 @@ import functools
 import numpy as np
 
 from normconf.adapters.base import DEFAULT, ImportingAdapter, Unsupported, given, trailing
+from normconf.adapters.onnxruntime_groups import OnnxGroupOps
 
 OPSET = 17
 IR_VERSION = 8  # pinned: newer onnx releases write IR versions older runtimes refuse
@@ -37,15 +38,20 @@ def _elem_type(dtype) -> int:
     return types[np.dtype(dtype).name]
 
 
+# an operator newer than OPSET: the opset it needs and the IR version that opset came with
+NEWER_OPS = {"GroupNormalization": (21, 10)}  # version 21: scale and bias per channel (18's were per group)
+
+
 def run_node(op: str, inputs: dict, outputs: list[str], **attributes) -> list[np.ndarray]:
     """One ONNX node over named numpy inputs, through an onnxruntime CPU session."""
+    opset, ir_version = NEWER_OPS.get(op, (OPSET, IR_VERSION))
     from onnx import helper
     node = helper.make_node(op, list(inputs), outputs, **attributes)
     infos = [helper.make_tensor_value_info(n, _elem_type(a.dtype), list(a.shape)) for n, a in inputs.items()]
     out_type = _elem_type(next(iter(inputs.values())).dtype)
     graph = helper.make_graph([node], op, infos, [helper.make_tensor_value_info(n, out_type, None) for n in outputs])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
-    model.ir_version = IR_VERSION
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = ir_version
     try:
         session = _session(model.SerializeToString())
     except Exception as exc:  # NOT_IMPLEMENTED: no kernel for this type on the CPU provider
@@ -63,7 +69,7 @@ def _session(model: bytes):
     return onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
 
 
-class OnnxRuntimeAdapter(ImportingAdapter):
+class OnnxRuntimeAdapter(OnnxGroupOps, ImportingAdapter):
     name = "onnxruntime"
     requires = ("onnxruntime", "onnx")
     momentum_form = "weight_on_old"
