@@ -6,6 +6,7 @@ InstanceNorm's feature_axes takes the channel axis natively.  num_groups is left
 default-groups probe; scale/bias are switched off together when the case has no affine.
 """
 from __future__ import annotations
+
 from normconf.adapters.base import given
 
 
