@@ -185,8 +185,8 @@ class NumpyAdapter(ImportingAdapter):
 
     def group_norm(self, x, channel_axis, groups, gamma, beta, eps):
         if groups is DEFAULT:
-            if "default_groups" not in self.profile:
-                raise Unsupported("num_groups has no default (torch.nn.GroupNorm requires it)")
+            if "default_groups" not in self.profile:  # as torch.nn.GroupNorm's constructor
+                raise TypeError("GroupNorm.__init__() missing 1 required positional argument: 'num_groups'")
             groups = self.profile["default_groups"]
         xc = x.astype(self.compute_dtype(x))
         y, _, _ = self.grouped_forward(xc, channel_axis, groups, self._eps(eps), self._ddof_norm())

@@ -4,13 +4,13 @@ torch.nn.functional.group_norm / instance_norm, mixed into the torch adapters (a
 Translations: channels are dim 1 in every one of them (no axis argument), so a channels-last case is
 moved with torch.movedim, as for BatchNorm; the module is built in the input's dtype; affine is passed
 explicitly (InstanceNorm's default is affine=False, GroupNorm's affine=True).  GroupNorm has no default
-number of groups (num_groups is required): a default-groups probe is Unsupported.
+number of groups: the default-groups probe leaves num_groups out and the call raises (documented).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from normconf.adapters.base import DEFAULT, Unsupported, given
+from normconf.adapters.base import Unsupported, given
 
 _IN_CLASS = {3: "InstanceNorm1d", 4: "InstanceNorm2d", 5: "InstanceNorm3d"}
 
@@ -39,11 +39,11 @@ class TorchGroupOps:
     def group_norm(self, x, channel_axis, groups, gamma, beta, eps):
         tt = _tt()
         torch = tt._torch()
-        if groups is DEFAULT:
-            raise Unsupported("torch.nn.GroupNorm has no default num_groups (a required argument)")
         ca = channel_axis % x.ndim
         xf = np.moveaxis(x, ca, 1)
-        layer = torch.nn.GroupNorm(groups, xf.shape[1], affine=gamma is not None, dtype=tt._dtype(x), **given(eps=eps))
+        # num_groups is required: the default-groups probe leaves it out, and the constructor raises
+        layer = torch.nn.GroupNorm(num_channels=xf.shape[1], affine=gamma is not None, dtype=tt._dtype(x),
+                                   **given(num_groups=groups, eps=eps))
         with torch.no_grad():
             _load_affine(torch, layer, gamma, beta)
             return {"y": np.moveaxis(tt._to_numpy(self._run(layer, tt._to_torch(xf))), 1, ca)}
@@ -91,11 +91,10 @@ class TorchFunctionalGroupOps:
     def group_norm(self, x, channel_axis, groups, gamma, beta, eps):
         tt = _tt()
         torch = tt._torch()
-        if groups is DEFAULT:
-            raise Unsupported("F.group_norm has no default num_groups (a required argument)")
         ca = channel_axis % x.ndim
         w, b = self._params(gamma, beta)
-        y = torch.nn.functional.group_norm(tt._to_torch(np.moveaxis(x, ca, 1)), groups, w, b, **given(eps=eps))
+        y = torch.nn.functional.group_norm(tt._to_torch(np.moveaxis(x, ca, 1)), weight=w, bias=b,
+                                           **given(num_groups=groups, eps=eps))
         return {"y": np.moveaxis(tt._to_numpy(y), 1, ca)}
 
     def instance_norm(self, x, channel_axis, gamma, beta, eps):

@@ -697,6 +697,38 @@ MUTANTS += [
     Mutant("float64_computed_in_float32", "float64 inputs computed in float32", "float32 precision",
            _sub("float64_computed_in_float32", compute_dtype=_float64_in_float32)),
 ]
+
+
+# -- GroupNorm and InstanceNorm (issue 22) ------------------------------------------------------------
+
+def _groups_from_memory_order(self, x, channel_axis, groups):
+    """x.reshape(N, G, -1) whatever the layout: on channels-last input the groups are runs of the
+    flattened (..., C) memory, not of channels (code written for NCHW, fed NHWC)."""
+    return x.reshape(x.shape[0], groups, -1)
+
+
+def _ungroup_from_memory_order(self, g, shape, channel_axis):
+    return g.reshape(shape)
+
+
+def _instance_running_var_biased(self, var, n):
+    return var  # the instance's biased variance, where torch feeds the unbiased one
+
+
+MUTANTS += [
+    Mutant("gn_groups_across_wrong_axis", "channels-last GroupNorm/InstanceNorm grouped as if channels-first "
+           "(x.reshape(N, G, -1))", "family:group",
+           _sub("gn_groups_across_wrong_axis", group_view=_groups_from_memory_order,
+                ungroup=_ungroup_from_memory_order)),
+    Mutant("gn_interleaved_groups", "channel c in group c % G (interleaved) instead of contiguous blocks",
+           "group_mapping", _np("gn_interleaved_groups", group_mapping="strided")),
+    Mutant("in_running_var_biased", "InstanceNorm's running variance fed the biased instance variance where the "
+           "unbiased is documented", "running_variance",
+           _sub("in_running_var_biased", instance_stored_variance=_instance_running_var_biased)),
+    Mutant("in_eval_instance_statistics", "InstanceNorm with tracked statistics normalizes eval with the "
+           "instance's own statistics", "instance_eval_statistics",
+           _np("in_eval_instance_statistics", instance_eval_statistics="instance")),
+]
 MUTANTS_BY_NAME = {m.name: m for m in MUTANTS}
 FAILING = ("fail", "error", "bad_output", "timeout", "xpass", "crashed")
 
