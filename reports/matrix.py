@@ -19,11 +19,25 @@ from normconf.judge.measure import nonfinite_text, short_decimal
 
 CONVENTION_ROWS = ("norm_variance", "running_variance", "momentum_form", "eps_placement",
                    "initial_running_stats", "eval_statistics", "training_statistics")
+CLASSIC_LAYERS = ("layer_norm", "batch_norm", "batch_norm_eval")  # the cases CONVENTION_ROWS read
+# The newer layers' conventions, a group of rows per layer: (row title, convention, the layers read)
+LAYER_ROWS = (
+    ("GroupNorm norm_variance", "norm_variance", ("group_norm",)),
+    ("GroupNorm eps_placement", "eps_placement", ("group_norm",)),
+    ("GroupNorm group_mapping", "group_mapping", ("group_norm",)),
+    ("InstanceNorm norm_variance", "norm_variance", ("instance_norm", "instance_norm_tracked")),
+    ("InstanceNorm eps_placement", "eps_placement", ("instance_norm", "instance_norm_tracked")),
+    ("InstanceNorm running_variance (tracked)", "running_variance", ("instance_norm_tracked",)),
+    ("InstanceNorm eval statistics (tracked)", "instance_eval_statistics", ("instance_norm_tracked",)),
+)
 MEASURED_ROWS = (  # (row title, measured key, layer)
     ("default eps (LayerNorm)", "default_eps", "layer_norm"),
     ("default eps (BatchNorm)", "default_eps", "batch_norm"),
     ("default momentum (BatchNorm, weight on the new batch)", "default_momentum", "batch_norm"),
     ("default feature axis (BatchNorm)", "default_feature_axis", "batch_norm"),
+    ("default eps (GroupNorm)", "default_eps", "group_norm"),
+    ("default groups (GroupNorm)", "default_groups", "group_norm"),
+    ("default eps (InstanceNorm)", "default_eps", "instance_norm"),
 )
 OWN_FORM_ROW = "default momentum (BatchNorm, the framework's own form)"
 FACTOR_ROW = "running-variance factor"
@@ -52,8 +66,9 @@ NOT_RUN = {"observed": None, "label": None, "detail": None, "expected": None, "s
 STATUS_OF_OUTCOME = {"pass": "agrees", "xfail": "known", "unsupported": "no-doc"}
 
 
-def _convention_cell(cells, adapter, convention) -> dict:
+def _convention_cell(cells, adapter, convention, layers=CLASSIC_LAYERS) -> dict:
     named, unclear, explained, expected, cite = Counter(), [], [], set(), None
+    cells = [c for c in cells if c.get("layer") in layers]
     for c in cells:
         entry = c.get("conventions", {}).get(convention) if c["adapter"] == adapter else None
         if entry is None:
@@ -260,6 +275,8 @@ def build_matrix(cells: list[dict], adapters: list[str]) -> dict:
     rows = [{"row": c, "kind": "convention", "cells": {a: _convention_cell(cells, a, c) for a in adapters}}
             for c in CONVENTION_ROWS]
     forms = rows[CONVENTION_ROWS.index("momentum_form")]["cells"]
+    rows += [{"row": title, "kind": "convention", "convention": c,
+              "cells": {a: _convention_cell(cells, a, c, layers) for a in adapters}} for title, c, layers in LAYER_ROWS]
     for title, key, layer in MEASURED_ROWS:
         rows.append({"row": title, "kind": "default", "key": key,
                      "cells": {a: _measured_cell(cells, a, key, layer) for a in adapters}})
