@@ -76,6 +76,7 @@ class OnnxRuntimeAdapter(OnnxGroupOps, ImportingAdapter):
     execution_mode = "onnxruntime"
     layout_note = ("one-node ONNX graph (opset 17) in onnxruntime's CPU provider; channels-last moved to dim 1; "
                    "BatchNorm's running statistics start at 0 and 1 and are fed back by the adapter")
+    _run_node = staticmethod(run_node)  # for the GroupNorm/InstanceNorm nodes (adapters/onnxruntime_groups.py)
 
     def layer_norm(self, x, axes, gamma, beta, eps, affine_axes):
         if not trailing(axes, x.ndim):

@@ -14,11 +14,6 @@ import numpy as np
 from normconf.adapters.base import DEFAULT, Unsupported, given
 
 
-def _run_node(*args, **kwargs):
-    from normconf.adapters.onnxruntime_adapter import run_node
-    return run_node(*args, **kwargs)
-
-
 class OnnxGroupOps:
     def _channel_node(self, op, x, channel_axis, gamma, beta, eps, **attributes):
         ca = channel_axis % x.ndim
@@ -26,7 +21,7 @@ class OnnxGroupOps:
         channels = xf.shape[1]
         inputs = {"X": xf, "scale": gamma if gamma is not None else np.ones(channels, x.dtype),
                   "bias": beta if beta is not None else np.zeros(channels, x.dtype)}
-        (y,) = _run_node(op, inputs, ["Y"], **attributes, **given(epsilon=eps))
+        (y,) = self._run_node(op, inputs, ["Y"], **attributes, **given(epsilon=eps))
         return {"y": np.moveaxis(y, 1, ca)}
 
     def group_norm(self, x, channel_axis, groups, gamma, beta, eps):

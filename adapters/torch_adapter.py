@@ -49,6 +49,11 @@ class TorchAdapter(TorchGroupOps, ImportingAdapter):
     requires = ("torch",)
     momentum_form = "weight_on_new"
     layout_note = "channels-last moved to channels-first with torch.movedim: BatchNorm has no axis argument"
+    # the converters, for the GroupNorm/InstanceNorm operations (adapters/torch_groups.py)
+    _torch = staticmethod(_torch)
+    _to_torch = staticmethod(_to_torch)
+    _to_numpy = staticmethod(_to_numpy)
+    _dtype = staticmethod(_dtype)
 
     def layer_norm(self, x, axes, gamma, beta, eps, affine_axes):
         torch = _torch()
