@@ -316,6 +316,8 @@ def _group_cases() -> list[Case]:
         _in("in_no_affine", (2, 4, 6), 1, affine=False, shows=NV),
         _in("in_eps_0.5", (2, 3, 8), 1, eps=0.5, shows=NV + EPS),
         _in("probe_default_eps_in", (2, 4, 12), 1, scale=1e-2, affine=False, defaults=("eps",), family="defaults"),
+        _gn("stress_gn_offset_1e3", (4, 8, 16), 1, 2, loc=1e3, family="stress",
+            note="mean 1e3 x the std: E[x^2] - E[x]^2 in float32 loses it (accuracy only, like stress_ln_offset_1e4)"),
         _in("in_tracked_2d", (2, 3, 4, 5), 1, tracked=True, steps=3, shows=IN_TRACKED,
             note="torch track_running_stats=True: running statistics from the means over samples"),
         _in("in_tracked_nlc", (3, 5, 4), -1, tracked=True, steps=3, shows=IN_TRACKED),
