@@ -7,7 +7,7 @@ default-groups probe; scale/bias are switched off together when the case has no 
 """
 from __future__ import annotations
 
-from normconf.adapters.base import given
+from normconf.adapters.base import DEFAULT, given
 
 
 def _params(gamma, beta) -> dict:
@@ -25,7 +25,7 @@ class FlaxLinenGroupOps:
     def group_norm(self, x, channel_axis, groups, gamma, beta, eps):
         import jax.numpy as jnp
         from flax import linen as nn
-        ca = channel_axis % x.ndim
+        ca = x.ndim - 1 if channel_axis is DEFAULT else channel_axis % x.ndim  # GroupNorm's channels: the last axis
         layer = nn.GroupNorm(use_scale=gamma is not None, use_bias=beta is not None, param_dtype=x.dtype,
                              **given(num_groups=groups, epsilon=eps))
 
@@ -47,7 +47,7 @@ class FlaxNnxGroupOps:
     def group_norm(self, x, channel_axis, groups, gamma, beta, eps):
         import jax.numpy as jnp
         from flax import nnx
-        ca = channel_axis % x.ndim
+        ca = x.ndim - 1 if channel_axis is DEFAULT else channel_axis % x.ndim
 
         def forward(x, gamma, beta):
             layer = nnx.GroupNorm(x.shape[ca], use_scale=gamma is not None, use_bias=beta is not None,

@@ -35,8 +35,9 @@ def arguments(adapter, fixture, x_as=np.copy) -> Arguments:
                                              gamma, beta, eps), eps, feature_axis=case.axes[0], handed=inp)
     if case.layer == "group_norm":
         groups = DEFAULT if "groups" in case.defaults else case.groups
-        return Arguments("group_norm", (inp["x"], case.axes[0], groups, gamma, beta, eps), eps,
-                         feature_axis=case.axes[0], handed=inp)
+        channel_axis = DEFAULT if "feature_axis" in case.defaults else case.axes[0]
+        return Arguments("group_norm", (inp["x"], channel_axis, groups, gamma, beta, eps), eps,
+                         feature_axis=channel_axis, handed=inp)
     if case.layer == "instance_norm":
         return Arguments("instance_norm", (inp["x"], case.axes[0], gamma, beta, eps), eps,
                          feature_axis=case.axes[0], handed=inp)

@@ -7,15 +7,15 @@ of its own.  There are no running statistics: instance_norm_steps is Unsupported
 """
 from __future__ import annotations
 
-from normconf.adapters.base import given
+from normconf.adapters.base import DEFAULT, given
 
 
 class KerasGroupOps:
     def _group_layer(self, x, channel_axis, groups, gamma, beta, eps):
         import keras
-        layer = keras.layers.GroupNormalization(axis=channel_axis % x.ndim, center=beta is not None,
-                                                scale=gamma is not None, dtype=str(x.dtype),
-                                                **given(groups=groups, epsilon=eps))
+        axis = channel_axis if channel_axis is DEFAULT else channel_axis % x.ndim
+        layer = keras.layers.GroupNormalization(center=beta is not None, scale=gamma is not None, dtype=str(x.dtype),
+                                                **given(axis=axis, groups=groups, epsilon=eps))
         layer.build(x.shape)
         if gamma is not None:
             layer.gamma.assign(self._tensor(gamma))

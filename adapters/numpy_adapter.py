@@ -188,6 +188,8 @@ class NumpyAdapter(ImportingAdapter):
             if "default_groups" not in self.profile:  # as torch.nn.GroupNorm's constructor
                 raise TypeError("GroupNorm.__init__() missing 1 required positional argument: 'num_groups'")
             groups = self.profile["default_groups"]
+        if channel_axis is DEFAULT:
+            channel_axis = self.profile["default_feature_axis"]
         xc = x.astype(self.compute_dtype(x))
         y, _, _ = self.grouped_forward(xc, channel_axis, groups, self._eps(eps), self._ddof_norm())
         return {"y": self.finish(self.channel_affine(y, channel_axis, gamma, beta), x)}

@@ -16,7 +16,7 @@ from normconf.adapters.base import DEFAULT, Unsupported, given
 
 class OnnxGroupOps:
     def _channel_node(self, op, x, channel_axis, gamma, beta, eps, **attributes):
-        ca = channel_axis % x.ndim
+        ca = 1 if channel_axis is DEFAULT else channel_axis % x.ndim  # the ONNX channels: dim 1
         xf = np.moveaxis(x, ca, 1)
         channels = xf.shape[1]
         inputs = {"X": xf, "scale": gamma if gamma is not None else np.ones(channels, x.dtype),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from normconf.adapters.base import Unsupported, given
+from normconf.adapters.base import DEFAULT, Unsupported, given
 
 _IN_CLASS = {3: "InstanceNorm1d", 4: "InstanceNorm2d", 5: "InstanceNorm3d"}
 
@@ -32,7 +32,7 @@ class TorchGroupOps:
 
     def group_norm(self, x, channel_axis, groups, gamma, beta, eps):
         torch = self._torch()
-        ca = channel_axis % x.ndim
+        ca = 1 if channel_axis is DEFAULT else channel_axis % x.ndim  # no axis argument: channels are dim 1
         xf = np.moveaxis(x, ca, 1)
         # num_groups is required: the default-groups probe leaves it out, and the constructor raises
         layer = torch.nn.GroupNorm(num_channels=xf.shape[1], affine=gamma is not None, dtype=self._dtype(x),
@@ -79,7 +79,7 @@ class TorchFunctionalGroupOps:
 
     def group_norm(self, x, channel_axis, groups, gamma, beta, eps):
         torch = self._torch()
-        ca = channel_axis % x.ndim
+        ca = 1 if channel_axis is DEFAULT else channel_axis % x.ndim
         w, b = self._params(gamma, beta)
         y = torch.nn.functional.group_norm(self._to_torch(np.moveaxis(x, ca, 1)), weight=w, bias=b,
                                            **given(num_groups=groups, eps=eps))

@@ -309,6 +309,9 @@ def _group_cases() -> list[Case]:
         _gn("gn_eps_0.5", (2, 6, 5), 1, 3, eps=0.5, shows=GN + EPS),
         _gn("probe_default_eps_gn", (2, 8, 6), 1, 2, scale=1e-2, affine=False, defaults=("eps",), family="defaults",
             note="std 1e-2: the output measures eps from about 1e-8 to 1e-1"),
+        _gn("probe_default_channel_axis_gn", (2, 6, 4, 10), 1, 2, affine=False, defaults=("feature_axis",),
+            family="defaults", note="no channel axis given: axes 1-3 have their own sizes (6, 4, 10), so the "
+                                    "statistics name the axis the layer takes for the channels"),
         Case("probe_default_groups_gn", "group_norm", (2, 3, 64), (-1,), affine=False, defaults=("groups",),
              family="defaults", note="64 channels, no group count: the outputs name it among the divisors of 64"),
         _in("in2d_nchw", (2, 3, 4, 5), 1, shows=NV),

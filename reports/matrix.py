@@ -37,6 +37,7 @@ MEASURED_ROWS = (  # (row title, measured key, layer)
     ("default feature axis (BatchNorm)", "default_feature_axis", "batch_norm"),
     ("default eps (GroupNorm)", "default_eps", "group_norm"),
     ("default groups (GroupNorm)", "default_groups", "group_norm"),
+    ("default channel axis (GroupNorm)", "default_feature_axis", "group_norm"),
     ("default eps (InstanceNorm)", "default_eps", "instance_norm"),
 )
 OWN_FORM_ROW = "default momentum (BatchNorm, the framework's own form)"
