@@ -20,25 +20,28 @@ from normconf.judge.measure import nonfinite_text, short_decimal
 CONVENTION_ROWS = ("norm_variance", "running_variance", "momentum_form", "eps_placement",
                    "initial_running_stats", "eval_statistics", "training_statistics")
 CLASSIC_LAYERS = ("layer_norm", "batch_norm", "batch_norm_eval")  # the cases CONVENTION_ROWS read
-# The newer layers' conventions, a group of rows per layer: (row title, convention, the layers read)
+# The newer layers, a block of rows each after the classic rows: (row title, kind, convention or measured
+# key, the layers read; for a behaviour: the case, how to read it).  A default the framework does not have (its probe raises, as documented) says so.
+_GN, _IN, _IN_TRACKED = ("group_norm",), ("instance_norm", "instance_norm_tracked"), ("instance_norm_tracked",)
 LAYER_ROWS = (
-    ("GroupNorm norm_variance", "norm_variance", ("group_norm",)),
-    ("GroupNorm eps_placement", "eps_placement", ("group_norm",)),
-    ("GroupNorm group_mapping", "group_mapping", ("group_norm",)),
-    ("InstanceNorm norm_variance", "norm_variance", ("instance_norm", "instance_norm_tracked")),
-    ("InstanceNorm eps_placement", "eps_placement", ("instance_norm", "instance_norm_tracked")),
-    ("InstanceNorm running_variance (tracked)", "running_variance", ("instance_norm_tracked",)),
-    ("InstanceNorm eval statistics (tracked)", "instance_eval_statistics", ("instance_norm_tracked",)),
+    ("GroupNorm norm_variance", "convention", "norm_variance", _GN),
+    ("GroupNorm eps_placement", "convention", "eps_placement", _GN),
+    ("GroupNorm group_mapping", "convention", "group_mapping", _GN),
+    ("default eps (GroupNorm)", "default", "default_eps", _GN),
+    ("default groups (GroupNorm)", "default", "default_groups", _GN),
+    ("default channel axis (GroupNorm)", "default", "default_feature_axis", _GN),
+    ("mean offset 1e3 x std (GroupNorm)", "behaviour", "stress_gn_offset_1e3", "accuracy"),  # (case, reading)
+    ("InstanceNorm norm_variance", "convention", "norm_variance", _IN),
+    ("InstanceNorm eps_placement", "convention", "eps_placement", _IN),
+    ("default eps (InstanceNorm)", "default", "default_eps", ("instance_norm",)),
+    ("InstanceNorm running_variance (tracked)", "convention", "running_variance", _IN_TRACKED),
+    ("InstanceNorm eval statistics (tracked)", "convention", "instance_eval_statistics", _IN_TRACKED),
 )
 MEASURED_ROWS = (  # (row title, measured key, layer)
     ("default eps (LayerNorm)", "default_eps", "layer_norm"),
     ("default eps (BatchNorm)", "default_eps", "batch_norm"),
     ("default momentum (BatchNorm, weight on the new batch)", "default_momentum", "batch_norm"),
     ("default feature axis (BatchNorm)", "default_feature_axis", "batch_norm"),
-    ("default eps (GroupNorm)", "default_eps", "group_norm"),
-    ("default groups (GroupNorm)", "default_groups", "group_norm"),
-    ("default channel axis (GroupNorm)", "default_feature_axis", "group_norm"),
-    ("default eps (InstanceNorm)", "default_eps", "instance_norm"),
 )
 OWN_FORM_ROW = "default momentum (BatchNorm, the framework's own form)"
 FACTOR_ROW = "running-variance factor"
@@ -171,6 +174,8 @@ def _factor_cell(cells, adapter) -> dict:
     names, unnamed, cases = Counter(), [], []
     for c in cells:
         m = c.get("measured", {}).get("running_variance_factor") if c["adapter"] == adapter else None
+        if c.get("layer") != "batch_norm":
+            continue  # the BatchNorm row (InstanceNorm's own: "InstanceNorm running_variance (tracked)")
         accurate = ((c.get("accuracy") or {}).get("error") or float("inf")) <= 1
         if m is None or not accurate or c.get("conventions", {}).get("running_variance", {}).get("state") != "named":
             continue  # an inaccurate cell's factor is an accuracy figure, shown there
@@ -276,8 +281,6 @@ def build_matrix(cells: list[dict], adapters: list[str]) -> dict:
     rows = [{"row": c, "kind": "convention", "cells": {a: _convention_cell(cells, a, c) for a in adapters}}
             for c in CONVENTION_ROWS]
     forms = rows[CONVENTION_ROWS.index("momentum_form")]["cells"]
-    rows += [{"row": title, "kind": "convention", "convention": c,
-              "cells": {a: _convention_cell(cells, a, c, layers) for a in adapters}} for title, c, layers in LAYER_ROWS]
     for title, key, layer in MEASURED_ROWS:
         rows.append({"row": title, "kind": "default", "key": key,
                      "cells": {a: _measured_cell(cells, a, key, layer) for a in adapters}})
@@ -288,12 +291,37 @@ def build_matrix(cells: list[dict], adapters: list[str]) -> dict:
     for title, case, reading in BEHAVIOUR_ROWS:
         rows.append({"row": title, "kind": "behaviour",
                      "cells": {a: _behaviour_cell(cells, a, case, reading) for a in adapters}})
+    rows += [_layer_row(cells, adapters, *spec) for spec in LAYER_ROWS]
     for a in adapters:
         if _documents_nothing(cells, a):  # the legend: no mark where nothing is documented to differ from
             for row in rows:
                 if row["cells"][a]["status"] == "disagrees":
                     row["cells"][a] = {**row["cells"][a], "status": "no-doc"}
     return {"adapters": adapters, "rows": rows}
+
+
+def _layer_row(cells, adapters, title, kind, key, layers) -> dict:
+    if kind == "convention":
+        return {"row": title, "kind": kind, "cells": {a: _convention_cell(cells, a, key, layers) for a in adapters}}
+    if kind == "behaviour":  # key: the case, layers: how to read it
+        return {"row": title, "kind": kind, "cells": {a: _behaviour_cell(cells, a, key, layers) for a in adapters}}
+    return {"row": title, "kind": kind, "key": key,
+            "cells": {a: _measured_cell(cells, a, key, layers[0]) if _has_measured(cells, a, key, layers[0])
+                      else _no_default_cell(cells, a, key, layers[0]) for a in adapters}}
+
+
+def _has_measured(cells, adapter, key, layer) -> bool:
+    return any(c["adapter"] == adapter and c.get("layer") == layer and key in c.get("measured", {}) for c in cells)
+
+
+def _no_default_cell(cells, adapter, key, layer) -> dict:
+    """The probe of a default the layer does not have (torch's GroupNorm num_groups): it raises, as documented."""
+    probe = next((c for c in cells if c["adapter"] == adapter and c.get("layer") == layer
+                  and c["case"].startswith(f"probe_{key}") and c.get("behaviour") == "raises"), None)
+    if probe is None:
+        return dict(NOT_RUN)
+    status = "agrees" if probe["outcome"] == "pass" else "disagrees"
+    return {**NOT_RUN, "observed": "none (raises)", "label": "none (raises)", "status": status, "cases": [probe["case"]]}
 
 
 def _documents_nothing(cells, adapter) -> bool:
