@@ -21,7 +21,7 @@ CONVENTION_ROWS = ("norm_variance", "running_variance", "momentum_form", "eps_pl
                    "initial_running_stats", "eval_statistics", "training_statistics")
 CLASSIC_LAYERS = ("layer_norm", "batch_norm", "batch_norm_eval")  # the cases CONVENTION_ROWS read
 # The newer layers, a block of rows each after the classic rows: (row title, kind, convention or measured
-# key, the layers read; for a behaviour: the case, how to read it).  A default the framework does not have (its probe raises, as documented) says so.
+# key, the layers read; for a behaviour: the case, how to read it).  Rows no adapter ran are left out.  A default the framework does not have (its probe raises, as documented) says so.
 _GN, _IN, _IN_TRACKED = ("group_norm",), ("instance_norm", "instance_norm_tracked"), ("instance_norm_tracked",)
 LAYER_ROWS = (
     ("GroupNorm norm_variance", "convention", "norm_variance", _GN),
@@ -34,7 +34,7 @@ LAYER_ROWS = (
     ("InstanceNorm norm_variance", "convention", "norm_variance", _IN),
     ("InstanceNorm eps_placement", "convention", "eps_placement", _IN),
     ("default eps (InstanceNorm)", "default", "default_eps", ("instance_norm",)),
-    ("InstanceNorm running_variance (tracked)", "convention", "running_variance", _IN_TRACKED),
+    ("InstanceNorm running variance (tracked)", "convention", "running_variance", _IN_TRACKED),
     ("InstanceNorm eval statistics (tracked)", "convention", "instance_eval_statistics", _IN_TRACKED),
 )
 MEASURED_ROWS = (  # (row title, measured key, layer)
@@ -175,7 +175,7 @@ def _factor_cell(cells, adapter) -> dict:
     for c in cells:
         m = c.get("measured", {}).get("running_variance_factor") if c["adapter"] == adapter else None
         if c.get("layer") != "batch_norm":
-            continue  # the BatchNorm row (InstanceNorm's own: "InstanceNorm running_variance (tracked)")
+            continue  # the BatchNorm row (InstanceNorm's own: "InstanceNorm running variance (tracked)")
         accurate = ((c.get("accuracy") or {}).get("error") or float("inf")) <= 1
         if m is None or not accurate or c.get("conventions", {}).get("running_variance", {}).get("state") != "named":
             continue  # an inaccurate cell's factor is an accuracy figure, shown there
@@ -291,7 +291,9 @@ def build_matrix(cells: list[dict], adapters: list[str]) -> dict:
     for title, case, reading in BEHAVIOUR_ROWS:
         rows.append({"row": title, "kind": "behaviour",
                      "cells": {a: _behaviour_cell(cells, a, case, reading) for a in adapters}})
-    rows += [_layer_row(cells, adapters, *spec) for spec in LAYER_ROWS]
+    # a layer the run did not reach adds no rows (a run of the classic cases reads as before)
+    rows += [r for r in (_layer_row(cells, adapters, *spec) for spec in LAYER_ROWS)
+             if any(cell["status"] != "not-run" for cell in r["cells"].values())]
     for a in adapters:
         if _documents_nothing(cells, a):  # the legend: no mark where nothing is documented to differ from
             for row in rows:
