@@ -41,7 +41,8 @@ FRAMEWORKS = {
     "flax": Arguments("Flax", "LayerNorm({})", "BatchNorm({})", eps="epsilon", axis="axis",
                       layer_norm_axes="reduction_axes=",
                       switches={"mean offset 1e4 x std (LayerNorm)": _FAST_VARIANCE,
-                                "mean offset 1e4 x std (BatchNorm)": _FAST_VARIANCE}),
+                                "mean offset 1e4 x std (BatchNorm)": _FAST_VARIANCE,
+                                "mean offset 1e3 x std (GroupNorm)": _FAST_VARIANCE}),
     "keras": Arguments("Keras", "keras.layers.LayerNormalization({})", "keras.layers.BatchNormalization({})",
                        eps="epsilon", axis="axis", layer_norm_axes="axis=[...]"),
 }

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from normconf.reports.arguments import Arguments, arguments_for, family
 from normconf.reports.cost import cost_text
 from normconf.reports.palette import label_of
+from normconf.reports.porting_groups import AXIS_ROW as GROUP_AXIS_ROW
 from normconf.reports.porting_groups import EPS_ROWS as GROUP_EPS_ROWS
 from normconf.reports.porting_groups import GROUPS_ROW, group_advice
 
@@ -27,7 +28,7 @@ EPS_ROWS = {"layer_norm": "default eps (LayerNorm)", "batch_norm": "default eps 
 MOMENTUM_ROW, AXIS_ROW = "default momentum (BatchNorm, weight on the new batch)", "default feature axis (BatchNorm)"
 LAYOUT_ROW, LN_AXES_ROW = "BatchNorm channels-last input", "LayerNorm over non-trailing axes"
 HANDLED = {"momentum_form", MOMENTUM_ROW, AXIS_ROW, LAYOUT_ROW, LN_AXES_ROW, *EPS_ROWS.values(),
-           *GROUP_EPS_ROWS.values(), GROUPS_ROW,
+           *GROUP_EPS_ROWS.values(), GROUPS_ROW, GROUP_AXIS_ROW,
            "default momentum (BatchNorm, the framework's own form)", "running-variance factor"}
 # what no argument changes, with what one can do about it
 HINTS = {
