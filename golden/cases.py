@@ -318,6 +318,8 @@ def _group_cases() -> list[Case]:
         _in("in1d_nlc", (3, 6, 4), -1, shows=NV, note="channels last"),
         _in("in_eps_0.5", (2, 3, 8), 1, eps=0.5, shows=NV + EPS),
         _in("probe_default_eps_in", (2, 4, 12), 1, scale=1e-2, affine=False, defaults=("eps",), family="defaults"),
+        _in("stress_in_one_value_per_instance", (2, 3, 1), 1, family="stress",
+            note="one value an instance: the variance is 0 and the output beta (torch raises, documented)"),
         _gn("stress_gn_offset_1e3", (4, 8, 16), 1, 2, loc=1e3, family="stress",
             note="mean 1e3 x the std: E[x^2] - E[x]^2 in float32 loses it (accuracy only, like stress_ln_offset_1e4)"),
         _in("in_tracked_2d", (2, 3, 4, 5), 1, tracked=True, steps=3, shows=IN_TRACKED,
