@@ -718,7 +718,19 @@ def _instance_running_var_biased(self, var, n):
     return var  # the instance's biased variance, where torch feeds the unbiased one
 
 
+def _affine_per_group(self, x, channel_axis, groups, gamma, beta, eps):
+    """ONNX GroupNormalization-18's layout (scale and bias per group) read into a per-channel layer: each
+    channel takes its group's first entry."""
+    if gamma is None or groups is DEFAULT:
+        return NumpyAdapter.group_norm(self, x, channel_axis, groups, gamma, beta, eps)
+    per_group = (np.repeat(np.asarray(p).reshape(groups, -1)[:, :1], len(p) // groups, axis=1).reshape(-1)
+                 for p in (gamma, beta))
+    return NumpyAdapter.group_norm(self, x, channel_axis, groups, *per_group, eps)
+
+
 MUTANTS += [
+    Mutant("gn_affine_per_group", "GroupNorm's scale and shift taken per group (opset-18 layout), not per channel",
+           "family:group", _sub("gn_affine_per_group", group_norm=_affine_per_group), layers=GROUPED),
     Mutant("gn_groups_across_wrong_axis", "channels-last GroupNorm/InstanceNorm grouped as if channels-first "
            "(x.reshape(N, G, -1))", "family:group",
            _sub("gn_groups_across_wrong_axis", group_view=_groups_from_memory_order,
