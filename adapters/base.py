@@ -7,6 +7,10 @@ and hand back numpy arrays in the framework's output dtype, keyed by the golden 
     batch_norm_steps(batches, x_eval, feature_axis, gamma, beta, eps, momentum)
                                                                  -> {"y_train", "running_mean", "running_var", "y_eval"}
     batch_norm_eval(x, feature_axis, running_mean, running_var, gamma, beta, eps) -> {"y"}
+    group_norm(x, channel_axis, groups, gamma, beta, eps)         -> {"y"}
+    instance_norm(x, channel_axis, gamma, beta, eps)              -> {"y"}
+    instance_norm_steps(batches, x_eval, channel_axis, gamma, beta, eps, momentum)
+                                                                 -> {"y_train", "running_mean", "running_var", "y_eval"}
     rms_norm(x, axes, weight, eps)                               -> {"y"}   (optional: Unsupported without it)
 
 and, optional (issue 23: without them the gradient cells are unsupported), the forward output and the
@@ -95,6 +99,14 @@ class Adapter(Protocol):
 
     def rms_norm(self, x, axes, weight, eps) -> dict[str, np.ndarray]: ...
 
+    # GroupNorm and InstanceNorm: axis 0 is the batch, channel_axis any other; gamma/beta (C,) or None
+    def group_norm(self, x, channel_axis, groups, gamma, beta, eps) -> dict[str, np.ndarray]: ...
+
+    def instance_norm(self, x, channel_axis, gamma, beta, eps) -> dict[str, np.ndarray]: ...
+
+    def instance_norm_steps(self, batches, x_eval, channel_axis, gamma, beta, eps, momentum) -> dict[str, np.ndarray]: ...
+
+
 
 GRADIENT_OPS = ("layer_norm_grad", "batch_norm_grad")  # optional: see the module's docstring
 MOMENTUM_FORMS = ("weight_on_new", "weight_on_old")  # what native_momentum translates
@@ -129,6 +141,16 @@ class ImportingAdapter:
     def rms_norm(self, x, axes, weight, eps) -> dict[str, np.ndarray]:
         """Frameworks without an RMSNorm keep this: their RMSNorm cells are unsupported."""
         raise Unsupported(f"{self.name} has no RMSNorm")
+
+    # The newer operations: a framework without the layer says so (each adapter overrides what it has).
+    def group_norm(self, x, channel_axis, groups, gamma, beta, eps):
+        raise Unsupported(f"{self.name} has no GroupNorm")
+
+    def instance_norm(self, x, channel_axis, gamma, beta, eps):
+        raise Unsupported(f"{self.name} has no InstanceNorm")
+
+    def instance_norm_steps(self, batches, x_eval, channel_axis, gamma, beta, eps, momentum):
+        raise Unsupported(f"{self.name} has no InstanceNorm with running statistics")
 
     def versions(self) -> dict[str, str]:
         """From package metadata: no framework import needed to say what is installed."""

@@ -27,6 +27,7 @@ import numpy as np
 
 from normconf.adapters.base import DEFAULT, ImportingAdapter, Unsupported, given, trajectory
 from normconf.adapters.compat import assign, enable_x64
+from normconf.adapters.flax_groups import FlaxLinenGroupOps, FlaxNnxGroupOps
 
 
 def _x64(x):
@@ -91,7 +92,7 @@ class _FlaxBase(ImportingAdapter):
             raise Unsupported("Flax BatchNorm has no cumulative average (PyTorch momentum=None)")
 
 
-class FlaxLinenAdapter(_FlaxBase):
+class FlaxLinenAdapter(FlaxLinenGroupOps, _FlaxBase):
     name = "flax_linen"
 
     def layer_norm(self, x, axes, gamma, beta, eps, affine_axes):
@@ -166,7 +167,7 @@ class FlaxLinenAdapter(_FlaxBase):
         return self._grad(forward, x, gamma, beta, dy, *self._batch_state(x, fa, running_mean, running_var))
 
 
-class FlaxNnxAdapter(_FlaxBase):
+class FlaxNnxAdapter(FlaxNnxGroupOps, _FlaxBase):
     """nnx modules hold their state: each function builds its module inside the traced function (the
     initial values are the framework's own), so the whole call is still one program."""
     name = "flax_nnx"

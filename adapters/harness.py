@@ -37,6 +37,14 @@ def arguments(adapter, fixture, x_as=None) -> Arguments:
     if case.layer == "batch_norm_eval":
         return Arguments("batch_norm_eval", (inp["x"], case.axes[0], inp["running_mean"], inp["running_var"],
                                              gamma, beta, eps), eps, feature_axis=case.axes[0], handed=inp)
+    if case.layer == "group_norm":
+        groups = DEFAULT if "groups" in case.defaults else case.groups
+        channel_axis = DEFAULT if "feature_axis" in case.defaults else case.axes[0]
+        return Arguments("group_norm", (inp["x"], channel_axis, groups, gamma, beta, eps), eps,
+                         feature_axis=channel_axis, handed=inp)
+    if case.layer == "instance_norm":
+        return Arguments("instance_norm", (inp["x"], case.axes[0], gamma, beta, eps), eps,
+                         feature_axis=case.axes[0], handed=inp)
     if "momentum" in case.defaults:
         momentum = DEFAULT
     elif case.raw_momentum:
@@ -44,7 +52,8 @@ def arguments(adapter, fixture, x_as=None) -> Arguments:
     else:
         momentum = native_momentum(adapter, case.momentum)
     feature_axis = DEFAULT if "feature_axis" in case.defaults else case.axes[0]
-    return Arguments("batch_norm_steps", (list(inp["x"]), inp["x_eval"], feature_axis, gamma, beta, eps, momentum),
+    op = "instance_norm_steps" if case.layer == "instance_norm_tracked" else "batch_norm_steps"
+    return Arguments(op, (list(inp["x"]), inp["x_eval"], feature_axis, gamma, beta, eps, momentum),
                      eps, momentum, feature_axis, handed=inp)
 
 

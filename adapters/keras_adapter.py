@@ -33,6 +33,7 @@ import numpy as np
 
 from normconf.adapters.base import DEFAULT, ImportingAdapter, Unsupported, given, trajectory
 from normconf.adapters.compat import enable_x64
+from normconf.adapters.keras_groups import KerasGroupOps
 
 KERAS_BACKENDS = ("tensorflow", "jax", "torch")
 # What a Keras column runs as its rms_norm (NORMCONF_KERAS_RMS): the RMSNormalization layer (the default
@@ -60,7 +61,7 @@ def _is_bf16(a) -> bool:
     return np.asarray(a).dtype == ml_dtypes.bfloat16
 
 
-class KerasAdapter(ImportingAdapter):
+class KerasAdapter(KerasGroupOps, ImportingAdapter):
     """Runs inside a child process whose KERAS_BACKEND is already set."""
     momentum_form = "weight_on_old"
 

@@ -28,6 +28,8 @@ PYTORCH_PROFILE = {
     "rms_casting": "float32_cast_once",
     "default_eps@rms_norm": None,
     "rms_output_dtype": "input",
+    "group_mapping": "contiguous",
+    "instance_eval_statistics": "running",
 }
 
 
@@ -212,6 +214,87 @@ class NumpyAdapter(NumpyRMSNorm, ImportingAdapter):
     def param_sum(self, terms, axes, gamma):
         """dgamma / dbeta: the sum over the positions a parameter is shared by, in gamma's shape and dtype."""
         return terms.sum(axis=axes).reshape(np.shape(gamma)).astype(np.asarray(gamma).dtype)
+
+    # -- GroupNorm and InstanceNorm (torch.nn.GroupNorm, torch.nn.InstanceNorm*d's formulas) --
+    def group_view(self, x, channel_axis, groups):
+        """x as (N, G, C/G, *other axes): channels in contiguous blocks (strided: every G-th)."""
+        ca = channel_axis % x.ndim
+        moved = np.moveaxis(x, ca, 1)
+        n, c, rest = moved.shape[0], moved.shape[1], moved.shape[2:]
+        if c % groups:
+            raise ValueError(f"num_groups {groups} must divide the {c} channels")
+        if self.profile["group_mapping"] == "strided":
+            return np.swapaxes(moved.reshape(n, c // groups, groups, *rest), 1, 2)
+        return moved.reshape(n, groups, c // groups, *rest)
+
+    def ungroup(self, g, shape, channel_axis):
+        if self.profile["group_mapping"] == "strided":
+            g = np.swapaxes(g, 1, 2)
+        moved = g.reshape(g.shape[0], g.shape[1] * g.shape[2], *g.shape[3:])
+        return np.moveaxis(moved, 1, channel_axis % len(shape))
+
+    def grouped_forward(self, xc, channel_axis, groups, eps, ddof: int):
+        """Normalized xc (already in the compute dtype), with the per-(sample, group) statistics."""
+        g = self.group_view(xc, channel_axis, groups)
+        axes = tuple(range(2, g.ndim))
+        mean, var = self.statistics(g, axes, ddof)
+        return self.ungroup(self.normalize(g, mean, var, eps, None, None), xc.shape, channel_axis), mean, var
+
+    def channel_affine(self, y, channel_axis, gamma, beta):
+        if gamma is not None:
+            y = y * _broadcast(gamma, y.ndim, (channel_axis,), y.dtype)
+        if beta is not None:
+            y = y + _broadcast(beta, y.ndim, (channel_axis,), y.dtype)
+        return y
+
+    def group_norm(self, x, channel_axis, groups, gamma, beta, eps):
+        if groups is DEFAULT:
+            if "default_groups" not in self.profile:  # as torch.nn.GroupNorm's constructor
+                raise TypeError("GroupNorm.__init__() missing 1 required positional argument: 'num_groups'")
+            groups = self.profile["default_groups"]
+        if channel_axis is DEFAULT:
+            channel_axis = self.profile["default_feature_axis"]
+        xc = x.astype(self.compute_dtype(x))
+        y, _, _ = self.grouped_forward(xc, channel_axis, groups, self._eps(eps), self._ddof_norm())
+        return {"y": self.finish(self.channel_affine(y, channel_axis, gamma, beta), x)}
+
+    def instance_norm(self, x, channel_axis, gamma, beta, eps):
+        return self.group_norm(x, channel_axis, x.shape[channel_axis % x.ndim], gamma, beta, eps)
+
+    def instance_stored_variance(self, var, n: int):
+        """What the running variance is fed from one instance's biased variance over n values."""
+        return var * n / (n - 1) if self.profile["running_variance"] == "unbiased" else var
+
+    def instance_norm_steps(self, batches, x_eval, channel_axis, gamma, beta, eps, momentum):
+        eps = self._eps(eps)
+        momentum = self.profile["default_momentum"] if momentum is DEFAULT else momentum
+        ca = channel_axis % batches[0].ndim
+        ct = self.compute_dtype(batches[0])
+        channels = batches[0].shape[ca]
+        run_mean, run_var = np.zeros(channels, ct), np.ones(channels, ct)
+        ys, means, vars_ = [], [], []
+        for step, x in enumerate(batches, start=1):
+            xc = x.astype(ct)
+            y, mean, var = self.grouped_forward(xc, ca, channels, eps, self._ddof_norm())
+            n = xc.size // (xc.shape[0] * channels)
+            biased = var if not self._ddof_norm() else var * (n - 1) / n
+            with np.errstate(divide="ignore", invalid="ignore"):
+                stored = self.instance_stored_variance(biased, n)
+            run_mean = self.update(run_mean, mean.reshape(-1, channels).mean(axis=0), momentum, step)
+            run_var = self.update(run_var, stored.reshape(-1, channels).mean(axis=0), momentum, step)
+            means.append(run_mean.copy())
+            vars_.append(run_var.copy())
+            ys.append(self.finish(self.channel_affine(y, ca, gamma, beta), x))
+        if self.profile["instance_eval_statistics"] == "instance":
+            y_eval = self.instance_norm(x_eval, ca, gamma, beta, eps)["y"]
+        else:
+            g = _broadcast(gamma, x_eval.ndim, (ca,), ct)
+            b = _broadcast(beta, x_eval.ndim, (ca,), ct)
+            shape = tuple(-1 if a == ca else 1 for a in range(x_eval.ndim))
+            y_eval = self.finish(self.normalize(x_eval.astype(ct), means[-1].reshape(shape), vars_[-1].reshape(shape),
+                                                eps, g, b), x_eval)
+        return {"y_train": np.stack(ys), "running_mean": np.stack(means), "running_var": np.stack(vars_),
+                "y_eval": y_eval}
 
 
 def _broadcast(param, ndim, param_axes, dtype):

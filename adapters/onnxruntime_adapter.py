@@ -22,6 +22,7 @@ import functools
 import numpy as np
 
 from normconf.adapters.base import DEFAULT, ImportingAdapter, Unsupported, given, trailing
+from normconf.adapters.onnxruntime_groups import OnnxGroupOps
 
 OPSET = 17
 RMS_OPSET = 23  # RMSNormalization-23 (onnxruntime has a CPU kernel in 1.32, measured)
@@ -38,17 +39,23 @@ def _elem_type(dtype) -> int:
     return types[np.dtype(dtype).name]
 
 
-def run_node(op: str, inputs: dict, outputs: list[str], seen: list | None = None, opset: int = OPSET,
+# an operator newer than OPSET: the opset it needs and the IR version that opset came with
+NEWER_OPS = {"GroupNormalization": (21, 10)}  # version 21: scale and bias per channel (18's were per group)
+
+
+def run_node(op: str, inputs: dict, outputs: list[str], seen: list | None = None, opset: int | None = None,
              **attributes) -> list[np.ndarray]:
     """One ONNX node over named numpy inputs, through an onnxruntime CPU session; `seen` gets what the
-    graph holds (describe)."""
+    graph holds (describe).  opset: where the caller needs a newer one than NEWER_OPS says."""
+    needed, ir_version = NEWER_OPS.get(op, (OPSET, IR_VERSION))
+    opset = opset or needed
     from onnx import helper
     node = helper.make_node(op, list(inputs), outputs, **attributes)
     infos = [helper.make_tensor_value_info(n, _elem_type(a.dtype), list(a.shape)) for n, a in inputs.items()]
     out_type = _elem_type(next(iter(inputs.values())).dtype)
     graph = helper.make_graph([node], op, infos, [helper.make_tensor_value_info(n, out_type, None) for n in outputs])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = IR_VERSION
+    model.ir_version = ir_version
     if seen is not None:
         seen.append(describe(model))
     try:
@@ -91,13 +98,14 @@ class GraphNotes:
         return "; ".join(dict.fromkeys(self._graphs)) or None
 
 
-class OnnxRuntimeAdapter(GraphNotes, ImportingAdapter):
+class OnnxRuntimeAdapter(GraphNotes, OnnxGroupOps, ImportingAdapter):
     name = "onnxruntime"
     requires = ("onnxruntime", "onnx")
     momentum_form = "weight_on_old"
     execution_mode = "onnxruntime"
     layout_note = ("one-node ONNX graph (opset 17) in onnxruntime's CPU provider; channels-last moved to dim 1; "
                    "BatchNorm's running statistics start at 0 and 1 and are fed back by the adapter")
+    _run_node = staticmethod(run_node)  # for the GroupNorm/InstanceNorm nodes (adapters/onnxruntime_groups.py)
 
     def layer_norm(self, x, axes, gamma, beta, eps, affine_axes):
         self._graphs = []

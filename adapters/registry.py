@@ -114,7 +114,8 @@ class PluginAdapter:
         return dict(fn()) if fn else {"plugin": self.spec}
 
 
-OPS = ("layer_norm", "batch_norm_steps", "batch_norm_eval", "rms_norm", *GRADIENT_OPS)
+OPS = ("layer_norm", "batch_norm_steps", "batch_norm_eval", "rms_norm", "group_norm", "instance_norm",
+       "instance_norm_steps", *GRADIENT_OPS)
 
 
 def _unsupported(name, op):

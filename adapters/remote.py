@@ -185,6 +185,16 @@ class RemoteAdapter(ImportingAdapter):
     def rms_norm(self, x, axes, weight, eps):
         return self._call("rms_norm", x=x, axes=axes, weight=weight, eps=eps)
 
+    def group_norm(self, x, channel_axis, groups, gamma, beta, eps):
+        return self._call("group_norm", x=x, channel_axis=channel_axis, groups=groups, gamma=gamma, beta=beta, eps=eps)
+
+    def instance_norm(self, x, channel_axis, gamma, beta, eps):
+        return self._call("instance_norm", x=x, channel_axis=channel_axis, gamma=gamma, beta=beta, eps=eps)
+
+    def instance_norm_steps(self, batches, x_eval, channel_axis, gamma, beta, eps, momentum):
+        return self._call("instance_norm_steps", batches=batches, x_eval=x_eval, channel_axis=channel_axis,
+                          gamma=gamma, beta=beta, eps=eps, momentum=momentum)
+
 
 def is_remote(adapter) -> bool:
     """Whether the adapter runs in a child process (built-in or plug-in alike)."""

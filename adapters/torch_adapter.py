@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from normconf.adapters.base import DEFAULT, ImportingAdapter, Unsupported, given, trailing
+from normconf.adapters.torch_groups import TorchFunctionalGroupOps, TorchGroupOps
 
 _BN_CLASS = {2: "BatchNorm1d", 3: "BatchNorm1d", 4: "BatchNorm2d", 5: "BatchNorm3d"}
 
@@ -43,11 +44,16 @@ def _dtype(x):
     return _to_torch(np.asarray(x).ravel()[:1]).dtype
 
 
-class TorchAdapter(ImportingAdapter):
+class TorchAdapter(TorchGroupOps, ImportingAdapter):
     name = "torch"
     requires = ("torch",)
     momentum_form = "weight_on_new"
     layout_note = "channels-last moved to channels-first with torch.movedim: BatchNorm has no axis argument"
+    # the converters, for the GroupNorm/InstanceNorm operations (adapters/torch_groups.py)
+    _torch = staticmethod(_torch)
+    _to_torch = staticmethod(_to_torch)
+    _to_numpy = staticmethod(_to_numpy)
+    _dtype = staticmethod(_dtype)
 
     def layer_norm(self, x, axes, gamma, beta, eps, affine_axes):
         torch = _torch()
@@ -168,7 +174,7 @@ def _backward(y, dy, xt, params, layout) -> dict:
             "dbeta": _to_numpy(beta.grad)}
 
 
-class TorchFunctionalAdapter(TorchAdapter):
+class TorchFunctionalAdapter(TorchFunctionalGroupOps, TorchAdapter):
     """torch.nn.functional.layer_norm / batch_norm with explicit running buffers."""
     name = "torch_functional"
 

@@ -5,7 +5,7 @@ import os
 import sys
 import traceback
 
-from normconf.adapters.base import GRADIENT_OPS, Unsupported
+from normconf.adapters.base import Unsupported
 from normconf.adapters.remote import encode, unpack_call, write_frame
 
 
@@ -22,7 +22,7 @@ def main(target: str) -> int:
     os.dup2(2, 1)
     inp = sys.stdin.buffer
     try:
-        from normconf.adapters.registry import load_spec
+        from normconf.adapters.registry import OPS, load_spec
         adapter = load_spec(target)
         reason = adapter.availability()
         hello = {"unavailable": reason}
@@ -32,7 +32,7 @@ def main(target: str) -> int:
     while (frame := _read_frame(inp)) is not None:
         try:
             op, kwargs = unpack_call(frame)
-            if op not in ("layer_norm", "batch_norm_steps", "batch_norm_eval", "rms_norm", *GRADIENT_OPS) or adapter is None:
+            if adapter is None or op not in OPS:
                 raise RuntimeError(f"cannot run {op!r}: {hello['unavailable']}")
             reply = encode({"ok": True}, getattr(adapter, op)(**kwargs))
         except Unsupported as exc:

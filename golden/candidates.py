@@ -66,6 +66,11 @@ class _Candidates:
     def outputs(self, p: dict) -> dict[str, np.ndarray]:
         return {name: self.output(name, p) for name in self.OUTPUTS}
 
+    def eps_inputs(self, p: dict, y):
+        """(x, y, centre, variance, gamma, beta), broadcast together, that a default eps is read from."""
+        x, centre, var = self.normalizer(p)
+        return x, y, centre, var, self.gamma, self.beta
+
 
 class LayerNormCandidates(_Candidates):
     layer = "layer_norm"
@@ -207,17 +212,124 @@ class BatchNormCandidates(_Candidates):
                              p["eps_placement"], self.gamma, self.beta)
 
 
+class GroupNormCandidates(_Candidates):
+    """GroupNorm, and InstanceNorm (groups = channels, where the mapping cannot matter).  The
+    statistics live in reference.grouped's layout (N, G, C/G, ...); the outputs in the input's."""
+    layer = "group_norm"
+
+    def __init__(self, x, channel_axis, groups, gamma, beta, eps, layer="group_norm"):
+        super().__init__(eps)
+        self.layer = layer
+        self.x, self.channel_axis, self.groups = np.asarray(x, np.float64), channel_axis, groups
+        self.gamma, self.beta = _f64(gamma), _f64(beta)
+
+    def mapping(self, p) -> str:
+        return p.get("group_mapping", "contiguous")
+
+    def dependencies(self, name, p):
+        return (p["norm_variance"], p["eps_placement"], self.mapping(p)), False
+
+    def _compute(self, name, p, eps, momentum):
+        return ref.group_norm(self.x, self.channel_axis, self.groups, self.gamma, self.beta, eps,
+                              norm_variance=p["norm_variance"], eps_placement=p["eps_placement"],
+                              group_mapping=self.mapping(p)).y
+
+    def normalizer(self, p):
+        """(x, centre, variance) in the grouped layout."""
+        out = ref.group_norm(self.x, self.channel_axis, self.groups, eps=0.0, norm_variance=p["norm_variance"],
+                             group_mapping=self.mapping(p))
+        return ref.grouped(self.x, self.channel_axis, self.groups, self.mapping(p)), out.mean, out.var
+
+    def eps_inputs(self, p, y):
+        return _grouped_eps_inputs(self, self.normalizer(p), y, self.groups, self.mapping(p))
+
+
+def _grouped_eps_inputs(cands, normalizer, y, groups, mapping):
+    """eps_inputs in the grouped layout: y and the per-channel gamma/beta regrouped like x."""
+    x, centre, var = normalizer
+    shape, ca = np.shape(y), cands.channel_axis
+
+    def regroup(a):
+        return ref.grouped(a, ca, groups, mapping)
+
+    def param(v):
+        if v is None:
+            return None
+        full = np.broadcast_to(ref.reshaped(v, ref.channel_shape(len(shape), ca, len(v))), shape)
+        return regroup(full)
+
+    return x, regroup(np.asarray(y, np.float64)), centre, var, param(cands.gamma), param(cands.beta)
+
+
+class InstanceNormTrackedCandidates(BatchNormCandidates):
+    """InstanceNorm with tracked running statistics: K training steps and one eval forward.  The running
+    statistics follow BatchNorm's trajectory (initial statistics and training statistics as
+    BASE_PROFILE: the conventions the layer does not vary)."""
+    layer = "instance_norm_tracked"
+
+    def __init__(self, batches, x_eval, channel_axis, gamma, beta, eps, momentum):
+        _Candidates.__init__(self, eps, momentum)
+        self.batches = np.asarray(batches, np.float64)
+        self.x_eval = np.asarray(x_eval, np.float64)
+        self.feature_axis = self.channel_axis = channel_axis
+        _, _, self.stats = ref.instance_statistics(self.batches, channel_axis)
+        self.cshape = ref.channel_shape(self.x_eval.ndim, channel_axis, self.stats.mean.shape[1])
+        self.gamma, self.beta = _f64(gamma), _f64(beta)
+        self._trajectories = {}
+
+    def dependencies(self, name, p):
+        trajectory = (p["running_variance"], p["momentum_form"])
+        if name == "running_mean":
+            return (p["momentum_form"],), True
+        if name == "running_var":
+            return trajectory, True
+        if name == "y_train":
+            return (p["norm_variance"], p["eps_placement"]), False
+        instance = p["instance_eval_statistics"] == "instance"
+        return ((p["eps_placement"], p["instance_eval_statistics"])
+                + ((p["norm_variance"],) if instance else trajectory)), not instance
+
+    def trajectory(self, p, fed_var=None) -> ref.Trajectory:
+        return super().trajectory(ref.full_profile(p), fed_var)
+
+    def normalizer(self, p, step: int = 0):
+        """(x, centre, variance) of training step `step`, in the grouped layout (one channel a group)."""
+        channels = self.stats.mean.shape[1]
+        out = ref.group_norm(self.batches[step], self.channel_axis, channels, eps=0.0, norm_variance=p["norm_variance"])
+        return ref.grouped(self.batches[step], self.channel_axis, channels), out.mean, out.var
+
+    def eps_inputs(self, p, y):
+        return _grouped_eps_inputs(self, self.normalizer(p), y, self.stats.mean.shape[1], "contiguous")
+
+    def _compute(self, name, p, eps, momentum):
+        if name in ("running_mean", "running_var"):
+            return super()._compute(name, p, eps, momentum)
+        kw = {"norm_variance": p["norm_variance"], "eps_placement": p["eps_placement"]}
+        g, b = self.gamma, self.beta
+        if name == "y_train":
+            return np.stack([ref.instance_norm(x, self.channel_axis, g, b, eps, **kw).y for x in self.batches])
+        if p["instance_eval_statistics"] == "instance":
+            return ref.instance_norm(self.x_eval, self.channel_axis, g, b, eps, **kw).y
+        trajectory = self.trajectory(p)
+        return ref.batch_norm_eval(self.x_eval, self.channel_axis, trajectory.mean[-1], trajectory.var[-1], g, b, eps,
+                                   eps_placement=p["eps_placement"]).y
+
+
 def _f64(a):
     return None if a is None else np.asarray(a, dtype=np.float64)
 
 
-def for_case(case, inputs, *, eps, momentum=None, feature_axis=None):
+def for_case(case, inputs, *, eps, momentum=None, feature_axis=None, groups=None):
     """The candidates of one case's stored inputs.  eps/momentum/feature_axis are what the layer was
-    given (numbers, or callables of the profile for measured defaults); feature_axis defaults to the case's."""
+    given (numbers, or callables of the profile for measured defaults); feature_axis defaults to the
+    case's, groups (GroupNorm) likewise."""
     gamma, beta = _f64(inputs.get("gamma")), _f64(inputs.get("beta"))
     if case.layer == "rms_norm":
         return RMSNormCandidates(inputs["x"], case.axes, _f64(inputs.get("weight")), eps, rounder(case.dtype),
                                  mixed=case.weight_dtype not in (None, case.dtype))
+    if case.layer in ("group_norm", "instance_norm", "instance_norm_tracked"):
+        return _group_for_case(case, inputs, gamma, beta, eps, momentum,
+                               case.axes[0] if feature_axis is None else feature_axis, groups)
     if case.layer == "layer_norm":
         if gamma is not None:
             shape = ref.affine_shape(case.shape, case.axes, case.layernorm_affine)
@@ -383,3 +495,13 @@ class CandidateSet:
             idx = self._index[o]
             worst = np.maximum(worst, pair[np.ix_(idx, idx)] / self.tolerances[o])
         return worst
+
+
+def _group_for_case(case, inputs, gamma, beta, eps, momentum, channel_axis, groups):
+    if case.layer == "instance_norm_tracked":
+        return InstanceNormTrackedCandidates(inputs["x"], inputs["x_eval"], channel_axis, gamma, beta, eps, momentum)
+    x = inputs["x"]
+    channels = np.shape(x)[ref.normalize_axes((channel_axis,), np.ndim(x))[0]]
+    if case.layer == "instance_norm":
+        return GroupNormCandidates(x, channel_axis, channels, gamma, beta, eps, layer="instance_norm")
+    return GroupNormCandidates(x, channel_axis, groups or case.groups, gamma, beta, eps)

@@ -15,14 +15,22 @@ import numpy as np
 from normconf.golden.layouts import LAYOUTS
 from normconf.golden.reference import LAYER_CONVENTIONS
 
-LAYERS = ("layer_norm", "batch_norm", "batch_norm_eval", "rms_norm")
+LAYERS = ("layer_norm", "batch_norm", "batch_norm_eval", "rms_norm", "group_norm", "instance_norm",
+          "instance_norm_tracked")
 # layers normalizing each sample over `axes` (no feature axis, no running statistics)
 PER_SAMPLE = ("layer_norm", "rms_norm")
+# the layers trained over several steps (x holds the steps; x_eval follows): running statistics
+STEPPED = ("batch_norm", "instance_norm_tracked")
+# the layers whose statistics are per sample and group of channels (golden/reference.py grouped)
+GROUPED = ("group_norm", "instance_norm", "instance_norm_tracked")
 DTYPES = ("float32", "float64", "float16", "bfloat16")
 DISTRIBUTIONS = ("normal", "constant", "periodic", "grid", "drift")  # grid, drift: golden/generate.py
-DEFAULT_ARGUMENTS = ("eps", "momentum", "feature_axis")  # what a default probe may leave to the framework
+DEFAULT_ARGUMENTS = ("eps", "momentum", "feature_axis", "groups")  # what a default probe may leave to the framework
 GAMMA_SIGNS = {"positive": 1.0, "negative": -1.0, "mixed": None}
-LATER_FIELDS = {"weight_dtype": None, "gamma_scale": 1.0, "gamma_sign": "positive", "beta_scale": 1.0, "layout": "c", "seed_name": ""}
+# Case fields added after fixtures were first written: stored only where not their default, so the
+# fixtures of cases that do not use them stay byte for byte as they were (Case.meta)
+LATER_FIELDS = {"weight_dtype": None, "gamma_scale": 1.0, "gamma_sign": "positive", "beta_scale": 1.0, "layout": "c",
+                "seed_name": "", "groups": 0}
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,7 @@ class Case:
     beta_scale: float = 1.0         # beta times this (the catalog's beta is N(0, 1))
     layout: str = "c"               # the memory layout x is handed in: golden/layouts.py
     seed_name: str = ""             # inputs seeded by this name instead (a saved case keeps its draw)
+    groups: int = 0                 # group_norm: the number of groups (the others: 0)
 
     def __post_init__(self):
         problems = []
@@ -79,12 +88,36 @@ class Case:
         for d in self.defaults:
             if d not in DEFAULT_ARGUMENTS:
                 problems.append(f"unknown default {d!r}")
+        problems += self._group_problems()
         if problems:
             raise ValueError(f"case {self.name!r}: " + "; ".join(problems))
+
+    def _group_problems(self) -> list[str]:
+        if self.layer not in GROUPED:
+            return ["groups is GroupNorm's"] if self.groups else []
+        if len(self.axes) != 1:
+            return []
+        channels = self.shape[self.axes[0] % len(self.shape)] if self.axes else 0
+        problems = ["axis 0 is the batch: the channel axis must be another"] if self.axes[0] % len(self.shape) == 0 else []
+        if self.layer == "group_norm" and "groups" in self.defaults:
+            if self.groups:
+                problems.append("a default-groups probe hands no groups")
+        elif self.layer == "group_norm" and (self.groups < 1 or channels % self.groups):
+            problems.append(f"groups {self.groups} must divide the {channels} channels")
+        if self.layer != "group_norm" and self.groups:
+            problems.append("InstanceNorm has one channel a group: leave groups unset")
+        return problems
+
+    @property
+    def channels(self) -> int:
+        return self.shape[self.axes[0] % len(self.shape)]
 
     @property
     def reduction_size(self) -> int:
         nd = len(self.shape)
+        if self.layer in GROUPED:  # one sample's group (an instance: one channel)
+            # a default-groups probe: the largest group it considers (one group), whose tolerance is widest
+            return int(np.prod(self.shape[1:])) // (max(self.groups, 1) if self.layer == "group_norm" else self.channels)
         if self.layer in PER_SAMPLE:
             return int(np.prod([self.shape[a % nd] for a in self.axes]))
         return int(np.prod(self.shape)) // self.shape[self.axes[0] % nd]
@@ -347,5 +380,51 @@ def _regression_cases() -> list[Case]:
     return [regression_case(name, entry) for name, entry in sorted(json.loads(path.read_text()).items())]
 
 
-CASES: dict[str, Case] = _registry(_catalog() + _sensitivity_cases() + _rms_cases() + _regression_cases())
+def _gn(name, shape, channel_axis, groups, **kw) -> Case:
+    return Case(name=name, layer="group_norm", shape=shape, axes=(channel_axis,), groups=groups, family=kw.pop("family", "group"), **kw)
+
+
+def _in(name, shape, channel_axis, tracked=False, **kw) -> Case:
+    layer = "instance_norm_tracked" if tracked else "instance_norm"
+    return Case(name=name, layer=layer, shape=shape, axes=(channel_axis,), family=kw.pop("family", "instance"), **kw)
+
+
+GN = ("norm_variance", "group_mapping")
+IN_TRACKED = ("norm_variance", "running_variance", "momentum_form", "instance_eval_statistics")
+
+
+def _group_cases() -> list[Case]:
+    """GroupNorm and InstanceNorm (issue 22): layouts channels first and last, eps, the mapping of
+    channels to groups, running statistics over steps, and the default probes (which run without
+    affine parameters: the no-affine path, without a case of its own, to keep the main job fast)."""
+    return [
+        _gn("gn2d_nchw_6c_3g", (2, 6, 3, 4), 1, 3, shows=GN),
+        _gn("gn2d_nhwc_6c_2g", (2, 3, 4, 6), -1, 2, shows=GN,
+            note="channels last: groups must be taken along the last axis"),
+        _gn("gn1d_ncl_8c_4g", (3, 8, 5), 1, 4, shows=GN),
+        _gn("gn_groups_1", (3, 4, 5), 1, 1, shows=NV, note="one group: LayerNorm over (C, L), per-channel affine"),
+        _gn("gn_eps_0.5", (2, 6, 5), 1, 3, eps=0.5, shows=GN + EPS),
+        _gn("probe_default_eps_gn", (2, 8, 6), 1, 2, scale=1e-2, affine=False, defaults=("eps",), family="defaults",
+            note="std 1e-2: the output measures eps from about 1e-8 to 1e-1"),
+        _gn("probe_default_channel_axis_gn", (2, 6, 4, 10), 1, 2, affine=False, defaults=("feature_axis",),
+            family="defaults", note="no channel axis given: axes 1-3 have their own sizes (6, 4, 10), so the "
+                                    "statistics name the axis the layer takes for the channels"),
+        Case("probe_default_groups_gn", "group_norm", (2, 3, 64), (-1,), affine=False, defaults=("groups",),
+             family="defaults", note="64 channels, no group count: the outputs name it among the divisors of 64"),
+        _in("in2d_nchw", (2, 3, 4, 5), 1, shows=NV),
+        _in("in1d_nlc", (3, 6, 4), -1, shows=NV, note="channels last"),
+        _in("in_eps_0.5", (2, 3, 8), 1, eps=0.5, shows=NV + EPS),
+        _in("probe_default_eps_in", (2, 4, 12), 1, scale=1e-2, affine=False, defaults=("eps",), family="defaults"),
+        _in("stress_in_one_value_per_instance", (2, 3, 1), 1, family="stress",
+            note="one value an instance: the variance is 0 and the output beta (torch raises, documented)"),
+        _gn("stress_gn_offset_1e3", (4, 8, 16), 1, 2, loc=1e3, family="stress",
+            note="mean 1e3 x the std: E[x^2] - E[x]^2 in float32 loses it (accuracy only, like stress_ln_offset_1e4)"),
+        _in("in_tracked_2d", (2, 3, 4, 5), 1, tracked=True, steps=3, shows=IN_TRACKED,
+            note="torch track_running_stats=True: running statistics from the means over samples"),
+        _in("in_tracked_nlc", (3, 5, 4), -1, tracked=True, steps=3, shows=IN_TRACKED),
+    ]
+
+
+CASES: dict[str, Case] = _registry(_catalog() + _sensitivity_cases() + _rms_cases() + _group_cases()
+                                   + _regression_cases())
 

@@ -11,7 +11,7 @@ import numpy as np
 from normconf.golden import candidates as cand
 from normconf.golden import reference as ref
 from normconf.golden.bfloat16 import to_bfloat16
-from normconf.golden.cases import GAMMA_SIGNS, PER_SAMPLE, Case
+from normconf.golden.cases import GAMMA_SIGNS, GROUPED, PER_SAMPLE, STEPPED, Case
 from normconf.golden.rms_inputs import HALF, guarded
 from normconf.golden.tolerance import DECISIVENESS_MARGIN, INERT, initial_variance_excess, output_floors, tolerances
 
@@ -34,7 +34,13 @@ DOCUMENTED_PROFILES = (
 UNTRANSLATED = ("running_variance",)
 # The documented defaults a default probe's fixture holds expected outputs for (momentum as the weight
 # on the new batch).  The judge measures the value, whatever it is.
-DEFAULT_VALUES = {"eps": (1e-5, 1e-6, 1e-3), "momentum": (0.1, 0.01), "feature_axis": (1, -1)}
+DEFAULT_VALUES = {"eps": (1e-5, 1e-6, 1e-3), "momentum": (0.1, 0.01), "feature_axis": (1, -1), "groups": (32,)}
+# profile keys that name a measured argument, not a convention (a default probe's candidate groups)
+ARGUMENT_KEYS = ("feature_axis", "groups")
+
+
+def conventions_only(profile: dict) -> dict:
+    return {c: v for c, v in profile.items() if c not in ARGUMENT_KEYS}
 
 
 class NotDecisive(ValueError):
@@ -94,7 +100,7 @@ def make_inputs(case: Case) -> dict[str, np.ndarray]:
     rng = case.rng()
     cast = CASTS[case.dtype]
     out = {}
-    if case.layer == "batch_norm":
+    if case.layer in STEPPED:
         out["x"] = cast(_draw(case, rng, (case.steps, *case.shape)))
         out["x_eval"] = cast(_draw(case, rng, case.shape))
     else:
@@ -142,13 +148,15 @@ class Call:
     momentum: float | None
     feature_axis: int | None
     documented: tuple[dict, ...]
+    groups: int | None = None  # GroupNorm's, where a default probe hands none
 
 
 def calls(case: Case) -> list[Call]:
     eps_values = DEFAULT_VALUES["eps"] if "eps" in case.defaults else (case.eps,)
     axes = DEFAULT_VALUES["feature_axis"] if "feature_axis" in case.defaults else (None,)
+    group_counts = DEFAULT_VALUES["groups"] if "groups" in case.defaults else (None,)
     torch, keras = DOCUMENTED_PROFILES
-    if case.layer != "batch_norm":
+    if case.layer not in STEPPED:
         momenta = [(None, ({},))]
     elif "momentum" in case.defaults:  # measured as the weight on the new batch
         new = {"momentum_form": "weight_on_new"}
@@ -160,13 +168,13 @@ def calls(case: Case) -> list[Call]:
         momenta = [(case.momentum, (torch, keras))]
     else:
         momenta = [(case.momentum, (torch,)), (1.0 - case.momentum, (keras,))]
-    return [Call(e, m, a, docs) for e in eps_values for m, docs in momenta for a in axes]
+    return [Call(e, m, a, docs, g) for e in eps_values for m, docs in momenta for a in axes for g in group_counts]
 
 
 def allowed_variants(case: Case, momentum) -> dict[str, tuple[str, ...]]:
     """Conventions a call pins: a None momentum is the cumulative average; a measured momentum cannot
     tell the weight on the new batch from the weight on the old."""
-    if case.layer != "batch_norm":
+    if case.layer not in STEPPED:
         return {}
     if "momentum" in case.defaults:
         return {"momentum_form": ("weight_on_new", "cumulative_average")}
@@ -181,27 +189,36 @@ def candidate_set(case: Case, inputs, call: Call, tolerances: dict[str, float]):
     estimators (callables) as eps or momentum where it measures a default."""
     eps, momentum = call.eps, call.momentum
     allowed = allowed_variants(case, momentum)
-    if "feature_axis" not in case.defaults:
+    if "groups" in case.defaults:
+        groups = [(cand.for_case(case, inputs, eps=eps, momentum=momentum, groups=g),
+                   [{**p, "groups": str(g)} for p in cand.profiles(case.layer, allowed)])
+                  for g in range(1, case.channels + 1) if case.channels % g == 0]
+    elif "feature_axis" not in case.defaults:
         groups = [(cand.for_case(case, inputs, eps=eps, momentum=momentum), cand.profiles(case.layer, allowed))]
     else:
         ndim = len(case.shape)
         groups = [(cand.for_case(case, inputs, eps=eps, momentum=momentum, feature_axis=a),
                    [{**p, "feature_axis": axis_name(a, ndim)} for p in cand.profiles(case.layer, allowed)])
-                  for a in range(ndim)]
+                  for a in probe_axes(case)]
     return cand.CandidateSet(groups, tolerances, case_floors(case, inputs))
 
 
 def case_floors(case: Case, inputs) -> dict[str, float]:
     """Each output's scale floor (golden/tolerance.py): a default-eps probe uses the smallest eps probed."""
     eps = min(DEFAULT_VALUES["eps"]) if "eps" in case.defaults else case.eps
-    return output_floors(case.layer, inputs, eps)
+    return output_floors("batch_norm" if case.layer in STEPPED else case.layer, inputs, eps)
+
+
+def probe_axes(case: Case) -> range:
+    """The axes a default-feature-axis probe considers: any, or (grouped layers) any but the batch's."""
+    return range(1 if case.layer in GROUPED else 0, len(case.shape))
 
 
 def expected_shapes(case: Case) -> dict[str, set[tuple]]:
     """The output shapes a layer may return for the case (a default-axis probe: any feature axis)."""
-    if case.layer != "batch_norm":
+    if case.layer not in STEPPED:
         return {"y": {case.shape}}
-    axes = range(len(case.shape)) if "feature_axis" in case.defaults else (case.axes[0],)
+    axes = probe_axes(case) if "feature_axis" in case.defaults else (case.axes[0],)
     running = {(case.steps, case.shape[a]) for a in axes}
     return {"y_train": {(case.steps, *case.shape)}, "running_mean": running, "running_var": running,
             "y_eval": {case.shape}}
@@ -216,6 +233,8 @@ def documented_profile(case: Case, call: Call, documented: dict) -> dict:
     p = cand.base_profile(case.layer, {k: v for k, v in documented.items() if k in ref.LAYER_CONVENTIONS[case.layer]})
     if call.feature_axis is not None:
         p["feature_axis"] = axis_name(call.feature_axis, len(case.shape))
+    if call.groups is not None:
+        p["groups"] = str(call.groups)
     return p
 
 
@@ -225,7 +244,7 @@ def output_tolerances(case: Case, offset: float, expected: list[dict[str, np.nda
     and for the eval offset max |running_mean| / sqrt(running_var + eps) of any stored profile."""
     if rms_simulated(case):  # the simulation holds every rounding to the dtype: float32's arithmetic is left
         return tolerances("float32", case.reduction_size, offset, layer=case.layer)
-    if case.layer != "batch_norm":
+    if case.layer not in STEPPED:
         return tolerances(case.dtype, case.reduction_size, offset, layer=case.layer)
     if case.momentum is None:
         weights = (None,)
@@ -238,7 +257,7 @@ def output_tolerances(case: Case, offset: float, expected: list[dict[str, np.nda
         eval_offset = max(float(np.nanmax(np.abs(e["running_mean"][-1]) / np.sqrt(e["running_var"][-1] + eps),
                                           initial=0.0)) for e in expected)
     excess, eval_excess = initial_variance_excess([e["running_var"] for e in expected], eps, case.steps, weights)
-    return tolerances(case.dtype, case.reduction_size, offset, layer=case.layer, steps=case.steps,
+    return tolerances(case.dtype, case.reduction_size, offset, layer="batch_norm", steps=case.steps,
                       weights=weights, eval_offset=eval_offset, initial_excess=excess, eval_initial_excess=eval_excess)
 
 
@@ -250,10 +269,11 @@ def prepare(case: Case) -> Fixture:
     for call in calls(case):
         for documented in call.documented:
             profile = documented_profile(case, call, documented)
-            cands = cand.for_case(case, inputs, eps=call.eps, momentum=call.momentum, feature_axis=call.feature_axis)
+            cands = cand.for_case(case, inputs, eps=call.eps, momentum=call.momentum, feature_axis=call.feature_axis,
+                                  groups=call.groups)
             variants.append({"profile": profile, "eps": call.eps, "momentum": call.momentum,
-                             "feature_axis": call.feature_axis})
-            expected.append(cands.outputs({c: v for c, v in profile.items() if c != "feature_axis"}))
+                             "feature_axis": call.feature_axis, **({"groups": call.groups} if call.groups else {})})
+            expected.append(cands.outputs(conventions_only(profile)))
     return Fixture(case, inputs, variants, expected, output_tolerances(case, cond, expected), cond, None)
 
 
@@ -322,7 +342,9 @@ def conditioning(case: Case, inputs) -> float:
     x = _f64(inputs["x"])
     if case.layer == "rms_norm":  # nothing is centred
         return 0.0
-    feature_axes = set(range(len(case.shape))) if "feature_axis" in case.defaults else {case.axes[0]}
+    feature_axes = set(probe_axes(case)) if "feature_axis" in case.defaults else {case.axes[0]}
+    if case.layer in GROUPED:
+        return _grouped_conditioning(case, inputs, feature_axes, eps)
     if case.layer == "layer_norm":
         groups = [(x, ref.normalize_axes(case.axes, x.ndim))]
     elif case.layer == "batch_norm":
@@ -340,3 +362,26 @@ def conditioning(case: Case, inputs) -> float:
     return worst
 
 
+
+
+def _grouped_conditioning(case: Case, inputs, channel_axes, eps) -> float:
+    """conditioning over each sample's groups (every group count a default probe considers), and, for
+    tracked running statistics, over the channels of each batch (what the running mean centres eval with)."""
+    x = _f64(inputs["x"])
+    batches = list(x) + [_f64(inputs["x_eval"])] if case.layer in STEPPED else [x]
+    if case.layer != "group_norm":
+        counts = [None]
+    else:
+        counts = [g for g in range(1, case.channels + 1) if case.channels % g == 0] if "groups" in case.defaults \
+            else [case.groups]
+    worst = 0.0
+    for b in batches:
+        for ca in channel_axes:
+            for g in counts:
+                grouped = ref.grouped(b, ca, g or b.shape[ca])
+                axes = tuple(range(2, grouped.ndim))
+                worst = max(worst, float(np.max(np.abs(grouped.mean(axis=axes)) / np.sqrt(grouped.var(axis=axes) + eps))))
+            if case.layer in STEPPED:
+                axes = ref.batch_axes(b.ndim, ca)
+                worst = max(worst, float(np.max(np.abs(b.mean(axis=axes)) / np.sqrt(b.var(axis=axes) + eps))))
+    return worst

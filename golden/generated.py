@@ -17,6 +17,9 @@ profile, the contracts, non-finite values and the rounding bias -- never a conve
 Its name says the region it lies in (layer, dtype, `offset`, `one_value_per_channel`, `eps0`), which is what
 the expectations' rules for generated cases match; inputs are seeded by the name, like any case's.
 
+GroupNorm and InstanceNorm specifications (issue 22) are searched by --explore only: the fixed draw
+keeps its layers, and so its cells.
+
 The default run draws DEFAULT_EXAMPLES specifications from SEED (two runs draw the same cases); a
 deeper search (`--explore=N`) draws N more per adapter with hypothesis's database and shrinking; `normconf
 generated ADAPTER SPEC --save NAME` makes a found case a case of the catalog (save()).
@@ -36,18 +39,21 @@ from normconf.golden.generate import build_fixture, prepare
 
 DEFAULT_EXAMPLES = 12
 SEED = 21
-LAYER_TOKENS = {"layer_norm": "ln", "batch_norm": "bn", "batch_norm_eval": "bneval", "rms_norm": "rms"}
-# the layers the default draw samples: RMSNorm specifications are judged when given (`normconf generated`),
-# not drawn, so that adding the layer left every other drawn case as it was
+LAYER_TOKENS = {"layer_norm": "ln", "batch_norm": "bn", "batch_norm_eval": "bneval", "rms_norm": "rms",
+                "group_norm": "gn", "instance_norm": "in", "instance_norm_tracked": "intr"}
+# the layers of the fixed draw (its draws stay as they were); RMSNorm specifications are judged when given
+# (`normconf generated`), not drawn; --explore searches the grouped ones too
 DRAWN_LAYERS = ("batch_norm", "batch_norm_eval", "layer_norm")
+GROUPED_LAYERS = ("group_norm", "instance_norm", "instance_norm_tracked")
 MAX_ELEMENTS = 4096  # per batch: a generated case costs milliseconds, not seconds
 
 
-def case_specs():
+def case_specs(grouped: bool = False):
     """The hypothesis strategy of one case specification (imported here: a run whose draw is stored
-    never imports hypothesis)."""
+    never imports hypothesis); `grouped`: of GroupNorm and InstanceNorm instead (a search of its own,
+    so neither space dilutes the other's)."""
     from hypothesis import strategies as st
-    return st.composite(_draw_spec)()
+    return st.composite(_draw_grouped_spec if grouped else _draw_spec)()
 
 
 def _draw_spec(draw) -> dict:
@@ -89,6 +95,32 @@ def _draw_spec(draw) -> dict:
     return spec
 
 
+def _draw_grouped_spec(draw) -> dict:
+    """One GroupNorm / InstanceNorm specification: rank 3-4, the channel axis anywhere but the batch's,
+    a number of groups dividing the channels; running statistics over 1-4 steps when tracked."""
+    from hypothesis import strategies as st
+    layer = draw(st.sampled_from(GROUPED_LAYERS))
+    rank = draw(st.integers(3, 4))
+    shape = draw(st.lists(st.integers(1, 6), min_size=rank, max_size=rank))
+    axis = draw(st.integers(1, rank - 1))
+    if layer == "group_norm":
+        groups = draw(st.sampled_from([1, 2, 3, 4]))
+        shape[axis] = groups * draw(st.integers(1, 4))
+    distribution = draw(st.sampled_from(["normal", "normal", "normal", "constant"]))
+    scale = draw(st.sampled_from([1e-3, 1.0, 1.0, 100.0]))
+    loc = draw(st.sampled_from([0.0, 0.0, 0.5, 3.0, 100.0])) * draw(st.sampled_from([1.0, -1.0])) * scale
+    spec = {"layer": layer, "shape": shape, "axes": [axis - rank if draw(st.booleans()) else axis],
+            "dtype": draw(st.sampled_from(["float32", "float32", "float64", "float16", "bfloat16"])),
+            "distribution": distribution, "loc": loc, "scale": scale, "affine": draw(st.booleans()),
+            "eps": draw(st.sampled_from([1e-5, 1e-5, 1e-3, 0.1]))}
+    if layer == "group_norm":
+        spec["groups"] = groups
+    if layer == "instance_norm_tracked":
+        spec["momentum"] = draw(st.sampled_from([0.1, 0.1, 0.0, 0.5, 1.0]))
+        spec["steps"] = draw(st.integers(1, 4))
+    return spec
+
+
 def _every_group_varies(spec: dict) -> bool:
     """Normal inputs at offset 0 with at least two values per group (a float16 group of two values at a
     large offset can round to one value)."""
@@ -100,7 +132,7 @@ def reduction_size(spec: dict) -> int:
 
 
 def name_of(spec: dict) -> str:
-    """gen_<layer>_<dtype>[_offset][_one_value_per_channel][_eps0]_<crc32 of the JSON>."""
+    """gen_<layer>_<dtype>[_offset][_one_value_per_channel | _one_value_per_group][_eps0]_<crc32 of the JSON>."""
     tokens = ["gen", LAYER_TOKENS[spec["layer"]], spec["dtype"]]
     if spec["loc"] != 0.0 and (spec["distribution"] == "constant" or abs(spec["loc"]) >= 2 * spec["scale"]):
         tokens.append("offset")
@@ -108,6 +140,8 @@ def name_of(spec: dict) -> str:
         tokens.append("one_value_per_channel")
     if spec["eps"] == 0.0:  # a framework may refuse it (torch's BatchNorm training does)
         tokens.append("eps0")
+    if spec["layer"] in GROUPED_LAYERS and reduction_size(spec) == 1:
+        tokens.append("one_value_per_group")
     tokens.append(f"{zlib.crc32(to_json(spec).encode()):08x}")
     return "_".join(tokens)
 

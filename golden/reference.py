@@ -35,6 +35,11 @@ CONVENTIONS: dict[str, tuple[str, ...]] = {
     # the output dtype for a float16/bfloat16 input and a float32 weight: the input's (one final rounding),
     # or the promoted float32 (no final rounding)
     "rms_output_dtype": ("input", "promoted"),
+    # GroupNorm: which channels share a group: blocks of C/G neighbours (channel c in group c // (C/G)),
+    # or every G-th channel (c in group c % G: a reshape to (C/G, G) instead of (G, C/G))
+    "group_mapping": ("contiguous", "strided"),
+    # InstanceNorm with tracked running statistics: what eval normalizes with
+    "instance_eval_statistics": ("running", "instance"),
 }
 
 # The variant assumed for a convention that a case does not vary (what every framework documents).
@@ -51,6 +56,8 @@ BASE_PROFILE: dict[str, str] = {
     "rms_casting": "float32_cast_once",
     "rms_statistic": "mean_square",
     "rms_output_dtype": "input",
+    "group_mapping": "contiguous",
+    "instance_eval_statistics": "running",
 }
 
 # The conventions that can move each layer's outputs: what the judge identifies jointly.
@@ -61,6 +68,10 @@ LAYER_CONVENTIONS: dict[str, tuple[str, ...]] = {
     "batch_norm_eval": ("norm_variance", "eps_placement", "eval_statistics"),
     # eps_placement added_to_std is eps added to the RMS itself: x / (rms + eps)
     "rms_norm": ("eps_placement", "rms_weight_form", "rms_casting", "rms_statistic", "rms_output_dtype"),
+    "group_norm": ("norm_variance", "eps_placement", "group_mapping"),
+    "instance_norm": ("norm_variance", "eps_placement"),
+    "instance_norm_tracked": ("norm_variance", "running_variance", "momentum_form", "eps_placement",
+                              "instance_eval_statistics"),
 }
 
 
@@ -399,3 +410,113 @@ def rms_norm(x, axes, weight=None, eps=1e-6, *, eps_placement="inside_sqrt", rms
         h = rnd(x * inv)
         y = h if w is None else out_rnd(h * w)
     return Normalized(y=y, mean=np.zeros_like(ms), var=ms, inv_std=inv)
+
+
+# ---------------------------------------------------------------------------- GroupNorm, InstanceNorm
+#
+# Axis 0 is the batch; the channel axis is any other.  A group is G's share of the channels of one
+# sample, with every other axis: statistics per (sample, group).  InstanceNorm is GroupNorm with one
+# channel a group (G = C, where the mapping cannot matter), plus, optionally, running statistics fed
+# as BatchNorm's are (torch's track_running_stats): the batch's mean over samples of each instance's
+# mean and variance, so the trajectory pieces above serve it unchanged.
+
+def grouped(x, channel_axis: int, groups: int, group_mapping: str = "contiguous") -> np.ndarray:
+    """x as (N, G, C/G, *other axes): axis 1 the group, axis 2 the channel within it."""
+    x = np.asarray(x)
+    ca = _channel_axis(x.ndim, channel_axis)
+    moved = np.moveaxis(x, ca, 1)
+    n, c, rest = moved.shape[0], moved.shape[1], moved.shape[2:]
+    if groups < 1 or c % groups:
+        raise ValueError(f"{c} channels cannot be split into {groups} groups")
+    if group_mapping == "contiguous":
+        return moved.reshape(n, groups, c // groups, *rest)
+    if group_mapping == "strided":
+        return np.swapaxes(moved.reshape(n, c // groups, groups, *rest), 1, 2)
+    raise ValueError(f"unknown group mapping {group_mapping!r}")
+
+
+def ungrouped(g, shape, channel_axis: int, group_mapping: str = "contiguous") -> np.ndarray:
+    """The inverse of grouped: back to `shape`."""
+    g = np.asarray(g)
+    ca = _channel_axis(len(shape), channel_axis)
+    if group_mapping == "strided":
+        g = np.swapaxes(g, 1, 2)
+    moved = g.reshape(g.shape[0], g.shape[1] * g.shape[2], *g.shape[3:])
+    return np.moveaxis(moved, 1, ca).reshape(shape)
+
+
+def _channel_axis(ndim: int, channel_axis: int) -> int:
+    ca = normalize_axes((channel_axis,), ndim)[0]
+    if ca == 0:
+        raise ValueError("axis 0 is the batch: the channel axis must be another")
+    return ca
+
+
+def group_norm(x, channel_axis, groups, gamma=None, beta=None, eps=1e-5, *, norm_variance="biased",
+               eps_placement="inside_sqrt", group_mapping="contiguous") -> Normalized:
+    """GroupNorm: statistics per sample and group of channels; gamma/beta per channel (1-D).  y is in
+    x's layout; mean/var/inv_std in the grouped layout (N, G, 1, 1...)."""
+    x = np.asarray(x, dtype=np.float64)
+    g = grouped(x, channel_axis, groups, group_mapping)
+    out = _normalize(g, tuple(range(2, g.ndim)), None, None, eps, norm_variance, eps_placement)
+    y = ungrouped(out.y, x.shape, channel_axis, group_mapping)
+    cshape = channel_shape(x.ndim, channel_axis, x.shape[_channel_axis(x.ndim, channel_axis)])
+    y = _affine(y, reshaped(gamma, cshape), reshaped(beta, cshape))
+    return Normalized(y=y, mean=out.mean, var=out.var, inv_std=out.inv_std)
+
+
+def _affine(y, gamma, beta):
+    if gamma is not None:
+        y = y * gamma
+    if beta is not None:
+        y = y + beta
+    return y
+
+
+def instance_norm(x, channel_axis, gamma=None, beta=None, eps=1e-5, *, norm_variance="biased",
+                  eps_placement="inside_sqrt") -> Normalized:
+    """InstanceNorm: GroupNorm with one channel a group."""
+    x = np.asarray(x, dtype=np.float64)
+    channels = x.shape[_channel_axis(x.ndim, channel_axis)]
+    return group_norm(x, channel_axis, channels, gamma, beta, eps, norm_variance=norm_variance,
+                      eps_placement=eps_placement)
+
+
+def instance_axes(ndim: int, channel_axis: int) -> tuple[int, ...]:
+    """The axes one instance (sample, channel) spans."""
+    ca = _channel_axis(ndim, channel_axis)
+    return tuple(a for a in range(1, ndim) if a != ca)
+
+
+def instance_statistics(batches, channel_axis) -> tuple[np.ndarray, np.ndarray, BatchStatistics]:
+    """Per step, each instance's mean and biased variance (K, N, C), and what the running statistics are
+    fed: their means over the samples, as BatchStatistics with n the values of one instance."""
+    x = np.asarray(batches, dtype=np.float64)  # (K, N, ...)
+    ca = _channel_axis(x.ndim - 1, channel_axis)
+    moved = np.moveaxis(x, 1 + ca, 2)  # (K, N, C, *spatial)
+    axes = tuple(range(3, moved.ndim))
+    mean = moved.mean(axis=axes)
+    var = ((moved - mean.reshape(*mean.shape, *[1] * len(axes))) ** 2).mean(axis=axes)
+    n = int(np.prod(moved.shape[3:]))
+    return mean, var, BatchStatistics(mean.mean(axis=1), var.mean(axis=1), n)
+
+
+def instance_norm_steps(batches, x_eval, channel_axis, gamma=None, beta=None, eps=1e-5, momentum=0.1,
+                        profile: dict[str, str] | None = None) -> TrainingRun:
+    """InstanceNorm with tracked running statistics: K training steps (each instance normalized with
+    its own statistics, the running ones updated as BatchNorm's from the means over samples), then eval
+    with the running statistics or (instance_eval_statistics = instance) the eval input's own."""
+    p = full_profile(profile)
+    x = np.asarray(batches, np.float64)
+    inst_mean, inst_var, stats = instance_statistics(x, channel_axis)
+    trajectory = running_trajectory(stats.mean, stored_variance(stats, p["running_variance"]), momentum,
+                                    p["momentum_form"], p["initial_running_stats"])
+    ys = np.stack([instance_norm(b, channel_axis, gamma, beta, eps, norm_variance=p["norm_variance"],
+                                 eps_placement=p["eps_placement"]).y for b in x])
+    if p["instance_eval_statistics"] == "instance":
+        y_eval = instance_norm(x_eval, channel_axis, gamma, beta, eps, norm_variance=p["norm_variance"],
+                               eps_placement=p["eps_placement"]).y
+    else:
+        y_eval = batch_norm_eval(x_eval, channel_axis, trajectory.mean[-1], trajectory.var[-1], gamma, beta, eps,
+                                 eps_placement=p["eps_placement"]).y
+    return TrainingRun(ys, trajectory.mean, trajectory.var, y_eval)

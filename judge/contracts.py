@@ -25,7 +25,7 @@ import numpy as np
 
 from normconf.adapters.harness import arguments
 from normconf.golden import candidates as cand
-from normconf.golden.generate import case_floors, conditioning, output_tolerances
+from normconf.golden.generate import case_floors, conditioning, conventions_only, output_tolerances
 from normconf.golden.layouts import fortran_strided
 from normconf.golden.tolerance import scaled_errors
 
@@ -93,8 +93,9 @@ def other_reference(fixture, args, profile: dict) -> tuple[dict, dict, dict]:
     tolerances and scale floors, derived as for a stored fixture."""
     case = fixture.case
     inputs = {k: other_values(v) if k in ("x", "x_eval") else v for k, v in fixture.inputs.items()}
-    cands = cand.for_case(case, inputs, eps=args.eps, momentum=args.momentum)
-    expected = cands.outputs({c: v for c, v in profile.items() if c != "feature_axis"})
+    groups = int(profile["groups"]) if "groups" in profile else None  # a default-groups probe's reading
+    cands = cand.for_case(case, inputs, eps=args.eps, momentum=args.momentum, groups=groups)
+    expected = cands.outputs(conventions_only(profile))
     return expected, output_tolerances(case, conditioning(case, inputs), [expected]), case_floors(case, inputs)
 
 

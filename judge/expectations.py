@@ -43,6 +43,7 @@ DEFAULTS = {
     "default_eps": (float, lambda v: v >= 0),
     "default_momentum": (float, lambda v: 0 <= v <= 1),  # the weight on the new batch (PyTorch's form)
     "default_feature_axis": (int, lambda v: True),
+    "default_groups": (int, lambda v: v >= 1),  # GroupNorm's number of groups
 }
 
 

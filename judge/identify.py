@@ -31,7 +31,8 @@ import numpy as np
 from normconf.adapters.base import DEFAULT
 from normconf.golden import candidates as cand
 from normconf.golden import reference as ref
-from normconf.golden.generate import Call, candidate_set, case_floors
+from normconf.golden.cases import STEPPED
+from normconf.golden.generate import ARGUMENT_KEYS, Call, candidate_set, case_floors
 from normconf.golden.reference import LAYER_CONVENTIONS
 from normconf.golden.tolerance import scaled_error
 from normconf.judge import measure
@@ -58,10 +59,10 @@ class _EpsEstimator:
     """eps under each profile, from the output normalized with that profile's statistics."""
 
     def __init__(self, case, outputs, tolerances, floors):
-        self.output = "y_train" if case.layer == "batch_norm" else "y"
+        self.output = "y_train" if case.layer in STEPPED else "y"
         self.floor = floors[self.output]
         self.y = np.asarray(outputs[self.output], np.float64)
-        self.y = self.y[0] if case.layer == "batch_norm" else self.y
+        self.y = self.y[0] if case.layer in STEPPED else self.y
         self.tol, self._found, self._misfits = tolerances[self.output], {}, {}
         # the running statistics the layer reports after the first step: a normalizer no profile may compute
         self.own = (outputs["running_mean"][0], outputs["running_var"][0]) if case.layer == "batch_norm" else None
@@ -72,9 +73,9 @@ class _EpsEstimator:
     def measure(self, cands, p) -> tuple[float, float]:
         key = self._key(cands, p)
         if key not in self._found:
-            x, centre, var = cands.normalizer(p)
-            self._found[key] = measure.estimate_eps(x, self.y, centre, var, p["eps_placement"], cands.gamma,
-                                                    cands.beta, self.tol, self.floor)
+            x, y, centre, var, gamma, beta = cands.eps_inputs(p, self.y)
+            self._found[key] = measure.estimate_eps(x, y, centre, var, p["eps_placement"], gamma, beta, self.tol,
+                                                    self.floor)
         return self._found[key]
 
     def misfit(self, cands, p) -> float:
@@ -167,19 +168,20 @@ def identify(fixture, outputs: dict, args, documented) -> Identification:
     best = int(np.argmin(errors))
     floor = max(1.0, float(errors[best]))
     members = np.nonzero(errors <= PLAUSIBLE * floor)[0]
-    judged = list(LAYER_CONVENTIONS[case.layer]) + (["feature_axis"] if "feature_axis" in profiles[0] else [])
+    judged = list(LAYER_CONVENTIONS[case.layer]) + [k for k in ARGUMENT_KEYS if k in profiles[0]]
     conventions = {}
     for c in judged:
         nearest = profiles[best][c]
         rivals = errors[cset.codes[c] != nearest]
-        verdict = cset.decide(members, c) if c in case.shows or c == "feature_axis" else cand.NOT_SHOWN
+        verdict = cset.decide(members, c) if c in case.shows or c in ARGUMENT_KEYS else cand.NOT_SHOWN
         conventions[c] = {"observed": verdict, "state": STATES.get(verdict, "named"), "nearest": nearest,
                           "margin": _finite(rivals.min()) if rivals.size else None}
     ref = _reference(cset, errors, conventions, documented)
     # a default is read under a profile that fits: the reference where it does, else the nearest
     probe = ref if ref in members else best
     measured = _measured(case, cset, ref, probe, eps, momentum, conventions, outputs, tolerances, members)
-    conventions.pop("feature_axis", None)
+    for key in ARGUMENT_KEYS:
+        conventions.pop(key, None)
     return Identification(profiles, errors, ref, cset.outputs_of(ref), _reference(cset, errors, {}, documented),
                           conventions, measured, cset.outputs_of(best), cset.floors)
 
@@ -223,7 +225,13 @@ def _measured(case, cset, ref, probe, eps, momentum, conventions, outputs, toler
         out["default_feature_axis"] = {"value": int(axis["observed"]) if named else None, "uncertainty": 0.0,
                                        "name": axis["observed"] if named else None,
                                        "display": axis["observed"] if named else f"unclear (nearest {axis['nearest']})"}
-    if case.layer == "batch_norm" and "running_variance" in case.shows:
+    if "groups" in conventions:
+        count = conventions["groups"]
+        named = count["state"] == "named"
+        out["default_groups"] = {"value": int(count["observed"]) if named else None, "uncertainty": 0.0,
+                                 "name": count["observed"] if named else None,
+                                 "display": count["observed"] if named else f"unclear (nearest {count['nearest']})"}
+    if case.layer in STEPPED and "running_variance" in case.shows:
         fed = cands.stats.var
         alpha = cands.trajectory(p, np.zeros_like(fed)).var
         f, u = measure.estimate_factor(outputs["running_var"], alpha, cands.trajectory(p, fed).var - alpha,

@@ -15,7 +15,7 @@ from normconf.adapters.base import DEFAULT
 from normconf.adapters.cache import cache_dir
 from normconf.adapters.correct import BLOCK, Blocked, InputDtypeAware, chan_merge, grouped
 from normconf.adapters.numpy_adapter import NumpyAdapter
-from normconf.golden.cases import CASES
+from normconf.golden.cases import CASES, GROUPED
 from normconf.golden.generated import draw_specs, fixture_of, to_json
 from normconf.judge.expectations import Expectation, load_all
 from normconf.judge.verdict import run_cell
@@ -956,6 +956,50 @@ MUTANTS += [
            _sub("momentum_outside_0_1_becomes_default", update=_momentum_validated)),
     Mutant("eps_dropped_without_affine", "the no-affine fast path forgets eps", "accuracy:",
            _sub("eps_dropped_without_affine", normalize=_eps_dropped_without_affine)),
+]
+
+
+# -- GroupNorm and InstanceNorm (issue 22) ------------------------------------------------------------
+
+def _groups_from_memory_order(self, x, channel_axis, groups):
+    """x.reshape(N, G, -1) whatever the layout: on channels-last input the groups are runs of the
+    flattened (..., C) memory, not of channels (code written for NCHW, fed NHWC)."""
+    return x.reshape(x.shape[0], groups, -1)
+
+
+def _ungroup_from_memory_order(self, g, shape, channel_axis):
+    return g.reshape(shape)
+
+
+def _instance_running_var_biased(self, var, n):
+    return var  # the instance's biased variance, where torch feeds the unbiased one
+
+
+def _affine_per_group(self, x, channel_axis, groups, gamma, beta, eps):
+    """ONNX GroupNormalization-18's layout (scale and bias per group) read into a per-channel layer: each
+    channel takes its group's first entry."""
+    if gamma is None or groups is DEFAULT:
+        return NumpyAdapter.group_norm(self, x, channel_axis, groups, gamma, beta, eps)
+    per_group = (np.repeat(np.asarray(p).reshape(groups, -1)[:, :1], len(p) // groups, axis=1).reshape(-1)
+                 for p in (gamma, beta))
+    return NumpyAdapter.group_norm(self, x, channel_axis, groups, *per_group, eps)
+
+
+MUTANTS += [
+    Mutant("gn_affine_per_group", "GroupNorm's scale and shift taken per group (opset-18 layout), not per channel",
+           "family:group", _sub("gn_affine_per_group", group_norm=_affine_per_group), layers=GROUPED),
+    Mutant("gn_groups_across_wrong_axis", "channels-last GroupNorm/InstanceNorm grouped as if channels-first "
+           "(x.reshape(N, G, -1))", "family:group",
+           _sub("gn_groups_across_wrong_axis", group_view=_groups_from_memory_order,
+                ungroup=_ungroup_from_memory_order), layers=GROUPED),
+    Mutant("gn_interleaved_groups", "channel c in group c % G (interleaved) instead of contiguous blocks",
+           "group_mapping", _np("gn_interleaved_groups", group_mapping="strided"), layers=GROUPED),
+    Mutant("in_running_var_biased", "InstanceNorm's running variance fed the biased instance variance where the "
+           "unbiased is documented", "running_variance",
+           _sub("in_running_var_biased", instance_stored_variance=_instance_running_var_biased), layers=GROUPED),
+    Mutant("in_eval_instance_statistics", "InstanceNorm with tracked statistics normalizes eval with the "
+           "instance's own statistics", "instance_eval_statistics",
+           _np("in_eval_instance_statistics", instance_eval_statistics="instance"), layers=GROUPED),
 ]
 MUTANTS_BY_NAME = {m.name: m for m in MUTANTS}
 FAILING = ("fail", "error", "bad_output", "timeout", "xpass", "crashed")

@@ -34,14 +34,14 @@ from normconf.adapters.harness import arguments
 from normconf.golden import candidates as cand
 from normconf.golden import fixtures
 from normconf.golden.bias import HALF, output_budget, rounding_bias
-from normconf.golden.generate import axis_name, expected_shapes
+from normconf.golden.generate import axis_name, conventions_only, expected_shapes
 from normconf.golden.tolerance import UNIT_ROUNDOFF, error_measures, scaled_error, scaled_errors, tolerance
 from normconf.judge import contracts, measure
 from normconf.judge.identify import identify
 
 PASSING = ("pass", "xfail")
 NOT_RUN = ("unsupported", "not_installed")
-DEFAULT_KEYS = ("default_eps", "default_momentum", "default_feature_axis")
+DEFAULT_KEYS = ("default_eps", "default_momentum", "default_feature_axis", "default_groups")
 
 
 def new_cell(case_name: str, adapter_name: str) -> dict:
@@ -151,8 +151,8 @@ def load_fixture(case_name: str, directory=None) -> fixtures.LoadedFixture:
     fx = fixtures.load_case(case_name, directory)
     for i, variant in enumerate(fx.variants):
         cands = cand.for_case(fx.case, fx.inputs, eps=variant["eps"], momentum=variant["momentum"],
-                              feature_axis=variant["feature_axis"])
-        profile = {c: v for c, v in variant["profile"].items() if c != "feature_axis"}
+                              feature_axis=variant["feature_axis"], groups=variant.get("groups"))
+        profile = conventions_only(variant["profile"])
         for name, stored in fx.expected[i].items():
             if scaled_error(cands.output(name, profile), stored, 0.0) > 1e-9:
                 raise fixtures.FixtureError(fx.path, f"variant {i} ({name}) disagrees with golden/reference.py: "
@@ -316,6 +316,8 @@ def _measured_status(key: str, m: dict, doc, ndim: int) -> str:
         return "no-doc"
     if key == "default_feature_axis":
         return "agrees" if m["name"] == axis_name(doc["variant"], ndim) else "disagrees"
+    if key == "default_groups":
+        return "agrees" if m["value"] == doc["variant"] else "disagrees"
     return "agrees" if measure.agrees(m, float(doc["variant"])) else "disagrees"
 
 

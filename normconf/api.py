@@ -1,7 +1,8 @@
 """normconf's public plug-in API: everything a plug-in author needs, in one module.
 
-A plug-in is any object with a ``name`` (str) and one or more of the operations below; the ones it
-lacks report as *unsupported*.  Register it with ``--adapter=path/file.py:Attr`` (or ``module:Attr``), or
+A plug-in is any object with a ``name`` (str) and one or more of the operations below (LayerNorm and
+BatchNorm's three; RMSNorm's, GroupNorm's, InstanceNorm's and the gradients, optional); the ones it lacks
+report as *unsupported*.  Register it with ``--adapter=path/file.py:Attr`` (or ``module:Attr``), or
 permanently with an entry point in the ``normconf.adapters`` group.  The suite hands every operation numpy
 arrays in the case's dtype (float16, bfloat16 from ml_dtypes, float32 or float64) and expects numpy arrays
 back, in the dtype the implementation really produces, keyed by the names below.  Arguments that are
@@ -99,3 +100,20 @@ class Adapter(Protocol):
         as the layer stores it: an implementation that applies (1 + weight) (Gemma) does so itself, and is
         identified as such (convention ``rms_weight_form``).  eps: a float or DEFAULT.  Optional: without
         it the RMSNorm cells are unsupported.  Returns ``{"y": array of x.shape}``."""
+
+    def group_norm(self, x: np.ndarray, channel_axis: int, groups: int, gamma: np.ndarray | None,
+                   beta: np.ndarray | None, eps: float) -> dict[str, np.ndarray]:
+        """GroupNorm: axis 0 is the batch, ``channel_axis`` any other (possibly negative); statistics per
+        sample and group of C / groups channels.  groups: an int or DEFAULT (leave it to the layer).
+        gamma, beta: None or (C,).  Returns ``{"y": array of x.shape}``."""
+
+    def instance_norm(self, x: np.ndarray, channel_axis: int, gamma: np.ndarray | None, beta: np.ndarray | None,
+                      eps: float) -> dict[str, np.ndarray]:
+        """InstanceNorm without running statistics: statistics per sample and channel.  Returns
+        ``{"y": array of x.shape}``."""
+
+    def instance_norm_steps(self, batches: list[np.ndarray], x_eval: np.ndarray, channel_axis: int,
+                            gamma: np.ndarray | None, beta: np.ndarray | None, eps: float,
+                            momentum: float | None) -> dict[str, np.ndarray]:
+        """InstanceNorm keeping running statistics (torch's track_running_stats=True), trained for
+        ``len(batches)`` steps, then evaluated once: the outputs of ``batch_norm_steps``."""

@@ -19,6 +19,24 @@ from normconf.judge.measure import nonfinite_text, short_decimal
 
 CONVENTION_ROWS = ("norm_variance", "running_variance", "momentum_form", "eps_placement",
                    "initial_running_stats", "eval_statistics", "training_statistics")
+CLASSIC_LAYERS = ("layer_norm", "batch_norm", "batch_norm_eval")  # the cases CONVENTION_ROWS read
+# The newer layers, a block of rows each after the classic rows: (row title, kind, convention or measured
+# key, the layers read; for a behaviour: the case, how to read it).  Rows no adapter ran are left out.  A default the framework does not have (its probe raises, as documented) says so.
+_GN, _IN, _IN_TRACKED = ("group_norm",), ("instance_norm", "instance_norm_tracked"), ("instance_norm_tracked",)
+LAYER_ROWS = (
+    ("GroupNorm norm_variance", "convention", "norm_variance", _GN),
+    ("GroupNorm eps_placement", "convention", "eps_placement", _GN),
+    ("GroupNorm group_mapping", "convention", "group_mapping", _GN),
+    ("default eps (GroupNorm)", "default", "default_eps", _GN),
+    ("default groups (GroupNorm)", "default", "default_groups", _GN),
+    ("default channel axis (GroupNorm)", "default", "default_feature_axis", _GN),
+    ("mean offset 1e3 x std (GroupNorm)", "behaviour", "stress_gn_offset_1e3", "accuracy"),  # (case, reading)
+    ("InstanceNorm norm_variance", "convention", "norm_variance", _IN),
+    ("InstanceNorm eps_placement", "convention", "eps_placement", _IN),
+    ("default eps (InstanceNorm)", "default", "default_eps", ("instance_norm",)),
+    ("InstanceNorm running variance (tracked)", "convention", "running_variance", _IN_TRACKED),
+    ("InstanceNorm eval statistics (tracked)", "convention", "instance_eval_statistics", _IN_TRACKED),
+)
 MEASURED_ROWS = (  # (row title, measured key, layer)
     ("default eps (LayerNorm)", "default_eps", "layer_norm"),
     ("default eps (BatchNorm)", "default_eps", "batch_norm"),
@@ -70,10 +88,9 @@ NOT_RUN = {"observed": None, "label": None, "detail": None, "expected": None, "s
 STATUS_OF_OUTCOME = {"pass": "agrees", "xfail": "known", "unsupported": "no-doc"}
 
 
-def _convention_cell(cells, adapter, convention, layer=None) -> dict:
-    """`layer`: read from that layer's cases only (None: every case that shows the convention)."""
-    cells = cells if layer is None else [c for c in cells if c.get("layer") == layer]
+def _convention_cell(cells, adapter, convention, layers=CLASSIC_LAYERS) -> dict:
     named, unclear, explained, expected, cite = Counter(), [], [], set(), None
+    cells = [c for c in cells if c.get("layer") in layers]
     for c in cells:
         entry = c.get("conventions", {}).get(convention) if c["adapter"] == adapter else None
         if entry is None:
@@ -175,6 +192,8 @@ def _factor_cell(cells, adapter) -> dict:
     names, unnamed, cases = Counter(), [], []
     for c in cells:
         m = c.get("measured", {}).get("running_variance_factor") if c["adapter"] == adapter else None
+        if c.get("layer") != "batch_norm":
+            continue  # the BatchNorm row (InstanceNorm's own: "InstanceNorm running variance (tracked)")
         accurate = ((c.get("accuracy") or {}).get("error") or float("inf")) <= 1
         if m is None or not accurate or c.get("conventions", {}).get("running_variance", {}).get("state") != "named":
             continue  # an inaccurate cell's factor is an accuracy figure, shown there
@@ -312,6 +331,9 @@ def build_matrix(cells: list[dict], adapters: list[str]) -> dict:
         rows.append({"row": title, "kind": "behaviour",
                      "cells": {a: _behaviour_cell(cells, a, case, reading) for a in adapters}})
     rows += rms_rows(cells, adapters)
+    # a layer the run did not reach adds no rows (a run of the classic cases reads as before)
+    rows += [r for r in (_layer_row(cells, adapters, *spec) for spec in LAYER_ROWS)
+             if any(cell["status"] != "not-run" for cell in r["cells"].values())]
     for a in adapters:
         if _documents_nothing(cells, a):  # the legend: no mark where nothing is documented to differ from
             for row in rows:
@@ -323,7 +345,7 @@ def build_matrix(cells: list[dict], adapters: list[str]) -> dict:
 def rms_rows(cells, adapters) -> list[dict]:
     """RMSNorm's conventions, default eps per dtype and half-precision rows (RMS_*_ROWS)."""
     rows = [{"row": title, "kind": "convention", "convention": c, "layer": "rms_norm",
-             "cells": {a: _convention_cell(cells, a, c, "rms_norm") for a in adapters}}
+             "cells": {a: _convention_cell(cells, a, c, ("rms_norm",)) for a in adapters}}
             for title, c in RMS_CONVENTION_ROWS]
     for title, case in RMS_DEFAULT_ROWS:
         probe = [c for c in cells if c["case"] == case]
@@ -332,6 +354,30 @@ def rms_rows(cells, adapters) -> list[dict]:
     rows += [{"row": title, "kind": "behaviour", "cells": {a: _behaviour_cell(cells, a, case, reading)
                                                           for a in adapters}} for title, case, reading in RMS_BEHAVIOUR_ROWS]
     return rows
+
+
+def _layer_row(cells, adapters, title, kind, key, layers) -> dict:
+    if kind == "convention":
+        return {"row": title, "kind": kind, "cells": {a: _convention_cell(cells, a, key, layers) for a in adapters}}
+    if kind == "behaviour":  # key: the case, layers: how to read it
+        return {"row": title, "kind": kind, "cells": {a: _behaviour_cell(cells, a, key, layers) for a in adapters}}
+    return {"row": title, "kind": kind, "key": key,
+            "cells": {a: _measured_cell(cells, a, key, layers[0]) if _has_measured(cells, a, key, layers[0])
+                      else _no_default_cell(cells, a, key, layers[0]) for a in adapters}}
+
+
+def _has_measured(cells, adapter, key, layer) -> bool:
+    return any(c["adapter"] == adapter and c.get("layer") == layer and key in c.get("measured", {}) for c in cells)
+
+
+def _no_default_cell(cells, adapter, key, layer) -> dict:
+    """The probe of a default the layer does not have (torch's GroupNorm num_groups): it raises, as documented."""
+    probe = next((c for c in cells if c["adapter"] == adapter and c.get("layer") == layer
+                  and c["case"].startswith(f"probe_{key}") and c.get("behaviour") == "raises"), None)
+    if probe is None:
+        return dict(NOT_RUN)
+    status = "agrees" if probe["outcome"] == "pass" else "disagrees"
+    return {**NOT_RUN, "observed": "none (raises)", "label": "none (raises)", "status": status, "cases": [probe["case"]]}
 
 
 def _documents_nothing(cells, adapter) -> bool:

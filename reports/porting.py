@@ -17,6 +17,9 @@ from dataclasses import dataclass, field
 from normconf.reports.arguments import Arguments, arguments_for, family
 from normconf.reports.cost import cost_text
 from normconf.reports.palette import label_of
+from normconf.reports.porting_groups import AXIS_ROW as GROUP_AXIS_ROW
+from normconf.reports.porting_groups import EPS_ROWS as GROUP_EPS_ROWS
+from normconf.reports.porting_groups import GROUPS_ROW, group_advice
 from normconf.reports.porting_rms import HANDLED as RMS_HANDLED
 from normconf.reports.porting_rms import rms_advice
 
@@ -28,6 +31,7 @@ MOMENTUM_ROW, AXIS_ROW = "default momentum (BatchNorm, weight on the new batch)"
 LAYOUT_ROW, LN_AXES_ROW = "BatchNorm channels-last input", "LayerNorm over non-trailing axes"
 CUMULATIVE, CUMULATIVE_ROW = "cumulative average", "cumulative average (momentum=None)"  # the default probe's reading; its row
 HANDLED = {"momentum_form", MOMENTUM_ROW, AXIS_ROW, LAYOUT_ROW, LN_AXES_ROW, *EPS_ROWS.values(),
+           *GROUP_EPS_ROWS.values(), GROUPS_ROW, GROUP_AXIS_ROW,
            "default momentum (BatchNorm, the framework's own form)", "running-variance factor", *RMS_HANDLED}
 # what no argument changes, with what one can do about it
 HINTS = {
@@ -142,6 +146,7 @@ def pair_advice(matrix: dict, a: Group, b: Group) -> PairAdvice:
     _axis(usable, adv)
     _layernorm_axes(usable, adv)
     rms_advice(usable, adv, _one, _number)
+    adv.agree += group_advice(usable, a, b, _one, _number)
     for row in usable.values():
         if row["row"] in HANDLED or row["kind"] in ("default", "derived"):
             continue

@@ -30,7 +30,8 @@ def test_generated(generated_name, adapter_name, request):
                                        f"reproduce: {cell['reproduction']}")
 
 
-def test_explore(explore_adapter, request):
+@pytest.mark.parametrize("space", ("classic", "grouped"))  # grouped: GroupNorm and InstanceNorm (issue 22)
+def test_explore(explore_adapter, space, request):
     from hypothesis import HealthCheck, given, settings
     from hypothesis.database import DirectoryBasedExampleDatabase
     session = request.config.normconf
@@ -40,7 +41,7 @@ def test_explore(explore_adapter, request):
     @settings(max_examples=request.config.getoption("--explore"), deadline=None,
               suppress_health_check=list(HealthCheck), derandomize=False,
               database=DirectoryBasedExampleDatabase(".hypothesis/examples"))
-    @given(case_specs())
+    @given(case_specs(grouped=space == "grouped"))
     def search(spec):
         cell = judge(session, explore_adapter, spec)
         assert cell["outcome"] in PASSING + NOT_RUN, (f"{cell['outcome']}: {cell['message'][:300]}\n"

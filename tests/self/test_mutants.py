@@ -22,6 +22,9 @@ BUG_CLASSES = {
     "bugs that depend on which axis has which size": ["bn_rows_bound_from_w", "bn_h1_path_per_sample_variance",
                                                       "layernorm_squeezed_input", "layernorm_tall_matrix_transposed",
                                                       "layernorm_wide_matrix_unbiased", "bn_channel_axis_by_size"],
+    "GroupNorm/InstanceNorm: groups, layout, running statistics (issue 22)": [
+        "gn_groups_across_wrong_axis", "gn_interleaved_groups", "in_running_var_biased", "in_eval_instance_statistics",
+        "gn_affine_per_group"],
 }
 DECISIVE = 3.0
 
