@@ -1,0 +1,115 @@
+"""Gradient cells in the report (issue 23 item 4): the regression check, the HTML page, the porting guide and
+the version history read results.json's `gradients` section.  Runs are built in-process from real gradient
+cells of the numpy adapter and of the gradient mutants (judge/gradient_mutants.py), so every change is one
+an implementation really produced; an older results file is the same run without the section."""
+import copy
+import json
+import subprocess
+import sys
+
+import pytest
+
+from normconf.adapters.numpy_adapter import NumpyAdapter
+from normconf.golden.gradient_cases import GRADIENT_CASES
+from normconf.judge.expectations import load_all
+from normconf.judge.gradient_mutants import GRADIENT_MUTANTS
+from normconf.judge.gradients import run_gradient_cell
+from normconf.reports import compare, results
+from normconf.reports.gradients import gradient_section
+
+REPO = results.Path(__file__).resolve().parents[2]
+EXPECTATION = load_all()[0]["numpy"]
+MUTANT = {m.name: m for m in GRADIENT_MUTANTS}
+
+
+def gradient_cells_of(adapter) -> list[dict]:
+    return [run_gradient_cell(adapter, "numpy", case, EXPECTATION, None) for case in GRADIENT_CASES]
+
+
+def run_of(gradient_cells) -> dict:
+    """A results file holding only gradient cells (forward cells compare as before: test_compare.py)."""
+    run = results.assemble([], adapters=["numpy"], versions={"numpy": {"numpy": "2.4.6"}}, timings={}, stale=[],
+                           expectation_errors=[])
+    return {**run, **gradient_section(gradient_cells)}
+
+
+def older(run: dict) -> dict:
+    """The same run as a results file from before gradient cells existed."""
+    return {k: v for k, v in run.items() if k != "gradients"}
+
+
+@pytest.fixture(scope="module")
+def good() -> dict:
+    return run_of(gradient_cells_of(NumpyAdapter()))
+
+
+@pytest.fixture(scope="module")
+def constant_statistics() -> dict:
+    return run_of(gradient_cells_of(MUTANT["grad_statistics_constant"].make()))
+
+
+def by_label(comparison, label):
+    return [e for e in comparison["entries"] if e["label"] == label]
+
+
+def test_the_good_run_passes_every_gradient_cell(good):
+    assert {c["outcome"] for c in good["gradients"]["cells"]} == {"pass"}
+    assert len(good["gradients"]["cells"]) == len(GRADIENT_CASES)
+
+
+def test_identical_gradient_runs_compare_clean(good):
+    comparison = compare.compare(good, copy.deepcopy(good))
+    assert comparison["entries"] == [] and comparison["compared"] == len(GRADIENT_CASES)
+    assert compare.exit_code(comparison) == 0
+
+
+def test_a_gradient_cell_that_passed_and_fails_now_is_a_named_regression(good, constant_statistics):
+    comparison = compare.compare(good, constant_statistics)
+    regressed = by_label(comparison, "regressed")
+    assert compare.exit_code(comparison) == 1 and regressed
+    # the mutant's statistics treated as constants: the identified convention moved, named per row
+    whats = {e["what"] for e in regressed}
+    assert "gradient, gradient through the statistics: statistics_gradient through_statistics -> constant_statistics" \
+        in whats, whats
+    named = {c["case"] for e in regressed for c in e["cells"]}
+    assert "grad_bn_float32" in named and "grad_ln_float32_mixed_gamma" in named
+    assert all(e["kind"] == "gradient" for e in regressed)
+    # the way back is improved, never regressed
+    back = compare.compare(constant_statistics, good)
+    assert not by_label(back, "regressed") and by_label(back, "improved")
+
+
+def test_a_worse_dgamma_without_a_convention_is_named_by_its_output(good):
+    after = run_of(gradient_cells_of(MUTANT["grad_dgamma_half_accumulation"].make()))
+    regressed = by_label(compare.compare(good, after), "regressed")
+    assert regressed
+    assert any("dgamma/dbeta accumulation" in e["what"] and "dgamma" in e["what"].split(":")[-1] for e in regressed)
+
+
+def test_a_known_deviation_is_not_a_regression_and_its_loss_is(good):
+    xfail = copy.deepcopy(good)
+    cell = next(c for c in xfail["gradients"]["cells"] if c["case"] == "grad_ln_bfloat16")
+    cell.update(outcome="xfail", rule="numpy.toml#deviation[0]", ratios={**cell["ratios"], "dbeta": 1.5})
+    xfail = run_of(xfail["gradients"]["cells"])
+    assert by_label(compare.compare(good, xfail), "regressed")  # pass -> xfail: the deviation appeared
+    passed_again = compare.compare(xfail, good)
+    assert by_label(passed_again, "improved") and not by_label(passed_again, "regressed")
+
+
+def test_an_older_baseline_without_gradients_says_not_recorded_never_regressed(good, constant_statistics):
+    comparison = compare.compare(older(good), constant_statistics)
+    assert not by_label(comparison, "regressed")
+    assert [e["what"] for e in comparison["entries"]] == ["gradient cells not recorded in the baseline"]
+    assert comparison["gradients"]["recorded"] == {"before": False, "after": True}
+    gone = compare.compare(good, older(good))  # a run without them: not run, compared with nothing
+    assert gone["entries"] == [] and gone["not_run"]["cells"] == len(GRADIENT_CASES)
+
+
+def test_normconf_compare_names_the_regressed_gradient_cell(good, constant_statistics, tmp_path):
+    for name, run in (("base.json", good), ("now.json", constant_statistics)):
+        (tmp_path / name).write_text(json.dumps(run))
+    done = subprocess.run([sys.executable, "-m", "normconf", "compare", str(tmp_path / "base.json"),
+                           str(tmp_path / "now.json")], cwd=REPO, capture_output=True, text=True)
+    assert done.returncode == 1, done.stderr
+    assert "REGRESSED numpy: gradient, gradient through the statistics: statistics_gradient" in done.stdout
+    assert "grad_bn_float32" in done.stdout
