@@ -12,6 +12,7 @@ in words and is unclear.
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 from normconf.judge import measure
@@ -123,9 +124,15 @@ def _waived_reading(cell: dict, key: str) -> str | None:
     if cell["outcome"] != "xfail" or not any(
             f["kind"] in ("default", "unclear") and f["message"].startswith(f"{key}:") for f in cell.get("failures", [])):
         return None
-    reason = cell["message"].rpartition("[known")[2].partition(": ")[2].rstrip("]")
-    short = reason.split(" (")[0].split(": ")[0][:90] or "a known deviation"
-    return f"not measurable: {cell.get('rule') or 'known deviation'}, {short}"
+    return f"not measurable: {cell.get('rule') or 'known deviation'}, {known_reason(cell) or 'a known deviation'}"
+
+
+def known_reason(cell: dict, limit: int = 140) -> str:
+    """The first clause of the reason an xfail cell's rule gives (verdict._deviation appends "[known: ...]"):
+    up to its measurements or first parenthesis, at most `limit` characters."""
+    reason = cell["message"].rpartition("[known")[2].partition(": ")[2].rstrip("]") if cell.get("rule") else ""
+    short = re.split(r": | \((?:measured|the |a )", reason)[0]
+    return short if len(short) <= limit else short[:limit - 1].rstrip() + "…"
 
 
 def _resolved(m: dict, cells, adapter, layer) -> dict:

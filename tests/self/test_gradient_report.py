@@ -113,3 +113,48 @@ def test_normconf_compare_names_the_regressed_gradient_cell(good, constant_stati
     assert done.returncode == 1, done.stderr
     assert "REGRESSED numpy: gradient, gradient through the statistics: statistics_gradient" in done.stdout
     assert "grad_bn_float32" in done.stdout
+
+
+# -- the HTML report and the porting guide --------------------------------------------------------------
+
+def two_adapters(good, other_cells, name="numpy_mutant") -> dict:
+    """One run with the good numpy cells and another adapter's (renamed) cells beside them."""
+    renamed = [{**c, "adapter": name} for c in other_cells]
+    run = results.assemble([], adapters=["numpy", name], versions={"numpy": {}, name: {}}, timings={}, stale=[],
+                           expectation_errors=[])
+    return {**run, **gradient_section(good["gradients"]["cells"] + renamed)}
+
+
+def test_the_page_has_a_gradient_block_with_every_row_and_cell(good, constant_statistics):
+    from normconf.reports.html import render
+    page = render(two_adapters(good, constant_statistics["gradients"]["cells"]))
+    block = page[page.index('<h2 id="gradients">'):page.index('<h3>Every gradient cell')]
+    for title in ("gradient through the statistics", "dtype", "dgamma/dbeta accumulation",
+                  "accuracy at large offsets", "eval-mode gradient"):
+        assert f"<th>{title}</th>" in block
+    assert 'data-adapter="numpy" data-outcome="pass"' in block
+    assert "statistics_gradient: constant_statistics (undocumented)" in block
+    assert "statistics_gradient: through_statistics" in block
+    for case in GRADIENT_CASES:
+        assert f'data-case="{case}"' in page
+    assert "<script" not in page and "http" not in block  # self-contained
+
+
+def test_a_run_without_gradients_says_so_in_one_line(good):
+    from normconf.reports.html import render
+    page = render(older(good))
+    assert "No gradient cells in this run" in page and 'id="gradient-rows"' not in page
+
+
+def test_the_porting_guide_says_where_two_frameworks_gradients_differ(good):
+    half = gradient_cells_of(MUTANT["grad_dgamma_half_accumulation"].make())
+    from normconf.reports.gradient_rows import porting_lines
+    run = two_adapters(good, half)
+    lines = porting_lines(run["gradients"], run["adapters"])
+    assert lines and all(" numpy within tolerance" in line for line in lines), lines
+    assert any(line.startswith("dgamma/dbeta accumulation: ") and "numpy_mutant misses: dgamma" in line
+               for line in lines), lines
+    same = two_adapters(good, good["gradients"]["cells"])  # alike: one group, no advice
+    assert porting_lines(same["gradients"], same["adapters"]) == []
+    from normconf.reports.porting import porting_guide
+    assert "numpy_mutant misses: dgamma" in porting_guide(run["matrix"], None, run["gradients"])
