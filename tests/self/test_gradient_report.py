@@ -158,3 +158,39 @@ def test_the_porting_guide_says_where_two_frameworks_gradients_differ(good):
     assert porting_lines(same["gradients"], same["adapters"]) == []
     from normconf.reports.porting import porting_guide
     assert "numpy_mutant misses: dgamma" in porting_guide(run["matrix"], None, run["gradients"])
+
+
+# -- the version history -------------------------------------------------------------------------------
+
+def versioned(run: dict, version: str) -> dict:
+    return {**copy.deepcopy(run), "sweep": {"version": version}}
+
+
+def test_the_timeline_reads_gradient_cells_and_says_not_recorded_for_older_files(good, constant_statistics):
+    from normconf.reports import history
+    runs = [versioned(older(good), "1.0"), versioned(good, "2.0"), versioned(constant_statistics, "3.0")]
+    tl = history.timeline(runs)
+    first, second = tl["steps"]
+    assert first["entries"] == [] and not [r for r in first["rows"] if r["row"].startswith("gradient")]
+    assert history.gradient_note(first) == "gradient cells: not recorded in 1.0"
+    assert any(e["label"] == "regressed" and e["kind"] == "gradient" for e in second["entries"])
+    lines = history.render(tl)
+    assert "  gradient cells: not recorded in 1.0" in lines
+    assert not any("REGRESSED" in line for line in lines[:lines.index("2.0 -> 3.0 (same packages):")])
+    assert any(line.startswith("  REGRESSED numpy: gradient, gradient through the statistics") for line in lines)
+
+
+def test_a_gradient_row_that_moved_is_a_matrix_row_change(good):
+    from normconf.reports import history
+    after = run_of(gradient_cells_of(MUTANT["grad_eval_as_training"].make()))
+    rows = history.timeline([versioned(good, "1.0"), versioned(after, "2.0")])["steps"][0]["rows"]
+    assert {"row": "gradient: eval-mode gradient", "adapter": "numpy", "before": "pass", "after": "fail"} in rows
+
+
+def test_a_history_without_gradients_anywhere_says_so_once(good):
+    from normconf.reports import history
+    tl = history.timeline([versioned(older(good), "1.0"), versioned(older(good), "2.0")])
+    lines = history.render(tl)
+    assert lines.count("gradient cells: not recorded in any of these versions") == 1
+    assert "  gradient cells: not recorded" in history.readings(older(good))
+    assert any(line.startswith("  gradient: eval-mode gradient: numpy pass") for line in history.readings(good))
