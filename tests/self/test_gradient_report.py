@@ -194,3 +194,16 @@ def test_a_history_without_gradients_anywhere_says_so_once(good):
     assert lines.count("gradient cells: not recorded in any of these versions") == 1
     assert "  gradient cells: not recorded" in history.readings(older(good))
     assert any(line.startswith("  gradient: eval-mode gradient: numpy pass") for line in history.readings(good))
+
+
+def test_normconf_table_prints_the_gradient_rows_and_nothing_for_older_files(good, tmp_path):
+    half = gradient_cells_of(MUTANT["grad_dgamma_half_accumulation"].make())
+    from normconf.reports.table import text_gradients
+    text = text_gradients(two_adapters(good, half))
+    line = next(x for x in text.splitlines() if x.startswith("dgamma/dbeta accumulation"))
+    assert line.split()[2] == "ok" and line.split()[3] == "dgamma", line  # numpy ok, the mutant's dgamma off
+    assert text_gradients(older(good)) == ""
+    (tmp_path / "r.json").write_text(json.dumps(two_adapters(good, half)))
+    done = subprocess.run([sys.executable, "-m", "normconf", "table", str(tmp_path / "r.json")], cwd=REPO,
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and "gradients (backward pass):" in done.stdout, done.stderr
