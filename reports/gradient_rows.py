@@ -38,15 +38,18 @@ class Reading:
             return "unsupported" if self.outcome == "unsupported" else "not run"
         return "misses"
 
-    def text(self) -> str:
+    def text(self, conventions: bool = True) -> str:
+        """In words; `conventions`: with the gradient conventions identified (the porting guide leaves them
+        out where both sides identified the same)."""
+        shown = self.conventions if conventions else []
         if self.kind == "within":
             return "; ".join(["within tolerance" + (f" (worst {self.worst_error:.2g}x, {self.worst_output})"
-                                                    if self.worst_error is not None else ""), *self.conventions])
+                                                    if self.worst_error is not None else ""), *shown])
         if self.kind != "misses":
             return self.kind
         size = "non-finite" if self.worst_error == float("inf") else f"{self.worst_error:.3g}x the tolerance"
         words = f"misses: {self.worst_output} {size} at {self.worst_case}" if self.worst_output else self.outcome
-        return "; ".join([words, *self.conventions, *(f"known deviation {d}" for d in self.deviations)])
+        return "; ".join([words, *shown, *(f"known deviation {d}" for d in self.deviations)])
 
 
 def _known(cell: dict) -> str | None:
@@ -85,21 +88,22 @@ def groups(table: dict, adapters: list[str]) -> list[list[str]]:
     """Adapters whose every row reads the same kind (torch and torch_functional): one side of the advice."""
     by: dict[tuple, list[str]] = {}
     for a in adapters:
-        by.setdefault(tuple(table[row][a].kind for row in ROWS), []).append(a)
+        by.setdefault(tuple((table[row][a].kind, *sorted(table[row][a].conventions)) for row in ROWS), []).append(a)
     return list(by.values())
 
 
 def differences(gradients: dict, adapters: list[str]) -> list[tuple[str, str, str, list[str]]]:
     """(side a, side b, row title, [a's reading, b's reading]) for each pair of groups and row where their
-    gradients differ (their readings' kinds differ; not run is no difference).  A side names its adapters;
-    its reading is its first adapter's, with the figures."""
+    gradients differ (their readings' kinds or identified gradient conventions differ; not run is no
+    difference).  A side names its adapters; its reading is its first adapter's, with the figures."""
     table = readings(gradients, adapters)
     out = []
     for ga, gb in itertools.combinations(groups(table, adapters), 2):
         for row, title in ROWS.items():
             ra, rb = table[row][ga[0]], table[row][gb[0]]
-            if ra.kind != rb.kind and "not run" not in (ra.kind, rb.kind):
-                out.append((", ".join(ga), ", ".join(gb), title, [ra.text(), rb.text()]))
+            other = set(ra.conventions) != set(rb.conventions)
+            if (ra.kind != rb.kind or other) and "not run" not in (ra.kind, rb.kind):
+                out.append((", ".join(ga), ", ".join(gb), title, [ra.text(other), rb.text(other)]))
     return out
 
 

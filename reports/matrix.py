@@ -129,9 +129,12 @@ def _waived_reading(cell: dict, key: str) -> str | None:
 
 def known_reason(cell: dict, limit: int = 140) -> str:
     """The first clause of the reason an xfail cell's rule gives (verdict._deviation appends "[known: ...]"):
-    up to its measurements or first parenthesis, at most `limit` characters."""
+    up to its measurements, or its first parenthesis where a clause of 40 characters stands before it, at most
+    `limit` characters."""
     reason = cell["message"].rpartition("[known")[2].partition(": ")[2].rstrip("]") if cell.get("rule") else ""
     short = re.split(r": | \((?:measured|the |a )", reason)[0]
+    if len(short.split(" (")[0]) >= 40:
+        short = short.split(" (")[0]
     return short if len(short) <= limit else short[:limit - 1].rstrip() + "…"
 
 
