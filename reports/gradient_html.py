@@ -85,8 +85,9 @@ def gradient_block(data: dict) -> str:
 
 def porting_html(gradients: dict | None, adapters: list[str]) -> str:
     """The porting guide's gradient part: where two frameworks' gradients differ, from the measured rows."""
-    if not gradients or not gradients.get("cells"):
+    ran = [a for a in adapters if a in (gradients or {}).get("rows", {})]
+    if len(ran) < 2:  # no pair to advise
         return ""
-    lines = porting_lines(gradients, [a for a in adapters if a in gradients["rows"]])
+    lines = porting_lines(gradients, ran)
     body = "".join(f"<li>{e(line)}</li>" for line in lines) or "<li>every pair's gradients agree</li>"
     return f'<div class="pair" id="porting-gradients"><h3>Gradients: where they differ</h3><ul>{body}</ul></div>'

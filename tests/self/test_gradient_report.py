@@ -207,3 +207,10 @@ def test_normconf_table_prints_the_gradient_rows_and_nothing_for_older_files(goo
     done = subprocess.run([sys.executable, "-m", "normconf", "table", str(tmp_path / "r.json")], cwd=REPO,
                           capture_output=True, text=True)
     assert done.returncode == 0 and "gradients (backward pass):" in done.stdout, done.stderr
+
+
+def test_one_adapter_has_no_gradient_porting_advice(good):
+    from normconf.reports.gradient_html import porting_html
+    assert porting_html(good["gradients"], good["adapters"]) == "" and porting_html(None, ["numpy"]) == ""
+    same = two_adapters(good, good["gradients"]["cells"])
+    assert "every pair's gradients agree" in porting_html(same["gradients"], same["adapters"])
