@@ -12,7 +12,8 @@ Platform and version strings are reported (before -> after), never judged.  Each
 
 and the changes are grouped by adapter, kind and plain words, one entry per cause, listing its cells.
 Cells of the baseline that did not run this time (-k, --frameworks, --lf, an interrupted run) are
-counted as not run and compared with nothing.
+counted as not run and compared with nothing.  Gradient cells (results.json `gradients`) are compared
+the same way into the same entries, kind "gradient" (reports/gradient_compare.py).
 
 Thresholds, and why:
 - Measured numbers (default eps and momentum, the running-variance factor) differ when
