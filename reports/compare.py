@@ -12,7 +12,8 @@ Platform and version strings are reported (before -> after), never judged.  Each
 
 and the changes are grouped by adapter, kind and plain words, one entry per cause, listing its cells.
 Cells of the baseline that did not run this time (-k, --frameworks, --lf, an interrupted run) are
-counted as not run and compared with nothing.
+counted as not run and compared with nothing.  Gradient cells (results.json `gradients`) are compared
+the same way into the same entries, kind "gradient" (reports/gradient_compare.py).
 
 Thresholds, and why:
 - Measured numbers (default eps and momentum, the running-variance factor) differ when
@@ -43,6 +44,7 @@ import re
 
 from normconf.golden.cases import CASES
 from normconf.judge.measure import FLOAT32_STORAGE, agrees
+from normconf.reports.gradient_compare import compare_gradients, gradient_cells
 from normconf.reports.schema import LABELS
 
 COVERAGE = 3.0          # judge/measure.py: a value is named within 3 uncertainties
@@ -329,7 +331,9 @@ def compare(baseline: dict, current: dict) -> dict:
     not_run: dict[str, int] = {}
     for k in sorted(set(base) - set(cur)):
         not_run[base[k]["adapter"]] = not_run.get(base[k]["adapter"], 0) + 1
-    ran_adapters = {c["adapter"] for c in cur.values()}
+    gradients = compare_gradients(baseline, current, groups, not_run, outcome_label, ACCURACY_FACTOR)
+    compared += gradients.pop("compared")
+    ran_adapters = {c["adapter"] for c in [*cur.values(), *gradient_cells(current).values()]}
     entries = [{"label": label, "adapter": adapter, "kind": kind, "what": words, "cells": cells}
                for (label, adapter, kind, words), cells in sorted(  # per label and adapter, the widest first
                    groups.items(), key=lambda kv: (LABELS.index(kv[0][0]), order.get(kv[0][1], len(order)),
@@ -342,6 +346,7 @@ def compare(baseline: dict, current: dict) -> dict:
         "entries": entries,
         "counts": {label: sum(e["label"] == label for e in entries) for label in LABELS},
         "compared": compared,
+        "gradients": gradients,  # whether each side recorded gradient cells (older files did not)
         "not_run": {"cells": sum(not_run.values()), "adapters": not_run,
                     "whole": sorted((a for a in not_run if a not in ran_adapters), key=lambda a: order.get(a, 0))},
     }

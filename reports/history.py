@@ -17,9 +17,11 @@ from pathlib import Path
 
 from normconf.adapters.cache import cache_dir
 from normconf.adapters.compat import version_tuple
+from normconf.judge.gradients import ROWS
 from normconf.reports import results
 from normconf.reports.changes import entry_line
 from normconf.reports.compare import compare
+from normconf.reports.gradient_compare import NOT_RECORDED, recorded
 
 CHECKOUT_HISTORY = Path(__file__).resolve().parent / "history"  # the checkout's reports/history/ (not in the wheel)
 
@@ -43,9 +45,24 @@ def _row_changes(before: dict, after: dict) -> list[dict]:
         return {(row["row"], adapter): cell.get("label", cell.get("observed"))
                 for row in run["matrix"]["rows"] for adapter, cell in row["cells"].items()}
     rb, ra = readings(before), readings(after)
+    rb.update(_gradient_readings(before))
+    ra.update(_gradient_readings(after))
     return [{"row": row, "adapter": adapter, "before": rb[(row, adapter)], "after": ra[(row, adapter)]}
             for row, adapter in ra if (row, adapter) in rb and rb[(row, adapter)] != ra[(row, adapter)]
             and None not in (rb[(row, adapter)], ra[(row, adapter)])]
+
+
+def _gradient_readings(run: dict) -> dict:
+    """(gradient row, adapter) -> its outcome (results.json `gradients.rows`); nothing for a file without them."""
+    return {(f"gradient: {ROWS.get(row, row)}", adapter): outcome
+            for adapter, rows in (run.get("gradients") or {}).get("rows", {}).items() for row, outcome in rows.items()}
+
+
+def gradient_note(step: dict) -> str | None:
+    """"gradient cells: not recorded in 0.8.4" for a step one of whose files has none (never a regression)."""
+    missing = [v for v, had in ((step["from"], step["gradients"]["before"]), (step["to"], step["gradients"]["after"]))
+               if not had]
+    return f"gradient cells: not recorded in {' and '.join(missing)}" if missing else None
 
 
 NOT_BLAMED = ("python",)  # reported with the versions, but the same interpreter runs every version of a sweep
@@ -91,11 +108,14 @@ def timeline(runs: list[dict], bisections: dict[str, dict] | None = None) -> dic
         bisection = None
         if bisections and label(after) in bisections:
             bisection = {package: compare(before, run)["entries"] for package, run in bisections[label(after)].items()}
+        entries = [x for x in comparison["entries"] if x["what"] != NOT_RECORDED]  # said once: gradient_note
         steps.append({"from": label(before), "to": label(after), "packages": comparison["versions"],
                       "rows": _row_changes(before, after),
-                      "entries": _attributed(comparison["entries"], comparison["versions"], bisection),
+                      "gradients": {"before": recorded(before), "after": recorded(after)},
+                      "entries": _attributed(entries, comparison["versions"], bisection),
                       "bisected": sorted(bisection) if bisection else []})
-    return {"versions": [label(r) for r in runs], "steps": steps}
+    return {"versions": [label(r) for r in runs], "steps": steps,
+            "gradients_recorded": [label(r) for r in runs if recorded(r)]}
 
 
 def _unit(moved: str) -> str:
@@ -128,9 +148,13 @@ def _packages(step: dict) -> str:
 
 def readings(run: dict) -> list[str]:
     """One run's matrix, a line per row: what a one-version sweep shows, having no step to compare."""
+    gradients = {}
+    for (row, adapter), outcome in _gradient_readings(run).items():
+        gradients.setdefault(row, []).append(f"{adapter} {outcome}")
     return [f"  {row['row']}: " + ", ".join(f"{adapter} {cell.get('label') or cell.get('observed') or '- (not run)'}"
                                             for adapter, cell in row["cells"].items())
-            for row in run["matrix"]["rows"]]
+            for row in run["matrix"]["rows"]] + [f"  {row}: {', '.join(cells)}" for row, cells in gradients.items()] + (
+        [] if recorded(run) else ["  gradient cells: not recorded"])
 
 
 def render(tl: dict) -> list[str]:
@@ -138,6 +162,8 @@ def render(tl: dict) -> list[str]:
     lines = [f"versions: {' -> '.join(tl['versions'])}"]
     for step in tl["steps"]:
         lines.append(f"{step['from']} -> {step['to']} ({_packages(step)}):")
+        note = gradient_note(step) if tl.get("gradients_recorded") else None
+        lines += [f"  {note}"] if note else []
         lines += [f"  matrix: {r['row']} [{r['adapter']}]: {r['before']} -> {r['after']}" for r in step["rows"]]
         for entry in step["entries"]:
             lines.append(f"  {entry_line(entry)}")
@@ -145,6 +171,8 @@ def render(tl: dict) -> list[str]:
             lines += [f"      {who}"] if who else []
         if not step["rows"] and not step["entries"]:
             lines.append("  nothing normconf observes changed")
+    if not tl.get("gradients_recorded"):  # files from before issue 23: absence is no change
+        lines.append("gradient cells: not recorded in any of these versions")
     return lines
 
 
@@ -174,7 +202,7 @@ def load_bisections(directory) -> dict[str, dict[str, dict]]:
 
 # The modules a timeline is computed by: a change to any of them computes it again.
 _TIMELINE_CODE = [Path(__file__).with_name(n) for n in ("history.py", "compare.py", "changes.py", "results.py",
-                                                        "schema.py")]
+                                                        "schema.py", "gradient_compare.py")]
 
 
 def cached_timeline(family: Path) -> dict:
@@ -222,10 +250,14 @@ def history_html(directory=None) -> str:
         except results.ResultsError as exc:
             out.append(f"<h3>{e(family.name)}</h3><p class=\"fail\">cannot read the history: {e(str(exc))}</p>")
             continue
-        out.append(f"<h3>{e(family.name)}: {e(' → '.join(tl['versions']))}</h3>"
+        unrecorded = ("" if tl.get("gradients_recorded")
+                      else "<p><small>gradient cells: not recorded in any of these versions</small></p>")
+        out.append(f"<h3>{e(family.name)}: {e(' → '.join(tl['versions']))}</h3>{unrecorded}"
                    '<table class="history"><tr><th>version</th><th>matrix rows that changed</th><th>causes</th></tr>')
         for step in tl["steps"]:
-            rows = "<br>".join(e(f"{r['row']} [{r['adapter']}]: {r['before']} → {r['after']}") for r in step["rows"])
+            note = gradient_note(step) if tl.get("gradients_recorded") else None
+            rows = "<br>".join([e(f"{r['row']} [{r['adapter']}]: {r['before']} → {r['after']}") for r in step["rows"]]
+                               + ([f"<small>{e(note)}</small>"] if note else []))
             causes = "<br>".join(e(entry_line(x, limit=4)) + (f"<br><small>{e(attribution(x))}</small>"
                                                               if attribution(x) else "") for x in step["entries"])
             out.append(f"<tr><td>{e(step['from'])} → {e(step['to'])}<br><small>{e(_packages(step))}</small></td>"

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from normconf.reports.changes import changes_html, page_title
 from normconf.reports.details import drilldown
+from normconf.reports.gradient_html import gradient_block
 from normconf.reports.history import history_html
 from normconf.reports.matrix import nonfinite_summary
 from normconf.reports.palette import MARKS, label_of, row_colours
@@ -279,7 +280,7 @@ def render(data: dict) -> str:
 <h2>Porting guide</h2>
 <p><small>Per pair of frameworks, in each one's own argument names. Adapters that behave alike are one group.
 Cells that are mixed, unclear or not shown give no advice.</small></p>
-{porting_guide(data['matrix'], data.get('adapter_info'))}
+{porting_guide(data['matrix'], data.get('adapter_info'), data.get('gradients'))}
 <h2>Accuracy per framework and dtype</h2>
 <p><small>Over the non-stress cases: the worst error in tolerances and the worst ULP error, each with its case
 (they may differ). ULPs are the output dtype's spacing at max(|expected|, rms(expected)), so outputs near zero
@@ -288,6 +289,7 @@ do not inflate them. NaN and inf counts where the formula gives numbers.</small>
 <h2>Stress inputs</h2>
 <p><small>Error in tolerances (&times;), what the layer did where it is a behaviour, NaN and inf counts.</small></p>
 {stress_table(cells, adapters)}
+{gradient_block(data)}
 {mutant_section(data)}
 {history_html()}
 <h2>Every cell</h2>

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from normconf.reports.arguments import Arguments, arguments_for, family
 from normconf.reports.cost import cost_text
+from normconf.reports.gradient_html import porting_html
 from normconf.reports.palette import label_of
 from normconf.reports.porting_groups import AXIS_ROW as GROUP_AXIS_ROW
 from normconf.reports.porting_groups import EPS_ROWS as GROUP_EPS_ROWS
@@ -315,7 +316,8 @@ def like_lines(adv: PairAdvice) -> list[str]:
     return out
 
 
-def porting_guide(matrix: dict, adapter_info: dict | None = None) -> str:
+def porting_guide(matrix: dict, adapter_info: dict | None = None, gradients: dict | None = None) -> str:
+    """The pairs' advice, then where their gradients differ (results.json `gradients`, where recorded)."""
     e = html.escape
     out = []
     for adv in guide(matrix, adapter_info):
@@ -333,4 +335,5 @@ def porting_guide(matrix: dict, adapter_info: dict | None = None) -> str:
             head = f"<b>{e(title)}</b>" if title else ""
             body.append(f"{head}<ul>{''.join(f'<li>{x}</li>' for x in escaped)}</ul>")
         out.append(f'<div class="pair"><h3>{e(adv.a.name)} &harr; {e(adv.b.name)}</h3>{"".join(body)}</div>')
-    return f'<div id="porting">{"".join(out) or "<p>Every pair agrees.</p>"}</div>'
+    gradient = porting_html(gradients, matrix["adapters"])
+    return f'<div id="porting">{"".join(out) or "<p>Every pair agrees.</p>"}{gradient}</div>'

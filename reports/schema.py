@@ -72,7 +72,12 @@ COMPARISON = {  # reports/compare.py
                        "cells": ListOf({"case": str, "detail": str})}),
     "counts": {label: int for label in LABELS},
     "not_run": {"cells": int, "adapters": MapOf(int), "whole": ListOf(str)},
+    "gradients": Opt({"recorded": {"before": bool, "after": bool}}),
 }
+GRADIENT_CELL = {"case": str, "adapter": str, "outcome": OneOf(*OUTCOMES), "message": str, "ratios": MapOf(Opt(NUM)),
+                 "conventions": MapOf(str), "output_dtypes": MapOf(str), "rule": Opt(str), "seconds": Opt(NUM)}
+GRADIENTS = {"cells": ListOf(GRADIENT_CELL), "rows": MapOf(MapOf(str)),  # reports/gradients.py
+             "conventions": MapOf(MapOf(ListOf(str)))}
 DECISIVENESS = {"smallest_fixture_margin": Opt(NUM), "smallest_fixture_margin_case": Opt(str),
                 "smallest_observed_margin": Opt(NUM), "smallest_observed_margin_cell": Opt(str)}
 SCHEMA = {
@@ -84,6 +89,7 @@ SCHEMA = {
     "mutant_kill_table": Opt(ListOf(MUTANT)),
     "mutant_summary": Opt({"total": int, "killed": int, "survivors": ListOf(str)}),
     "run": Opt(RUN), "comparison": Opt(COMPARISON),
+    "gradients": Opt(GRADIENTS),
 }
 
 

@@ -146,6 +146,29 @@ def text_matrix(matrix: dict, width: int = WIDTH) -> str:
     return "\n".join(lines + [""] + wrapped)
 
 
+def text_gradients(data: dict, width: int = WIDTH) -> str:
+    """The gradient rows (issue 23) under the matrix: per adapter "ok" within tolerance, else the worst
+    gradient in tolerances (CAPITALS under a known deviation, as in the matrix); "" when none were recorded."""
+    from normconf.judge.gradients import ROWS
+    from normconf.reports.gradient_rows import readings
+    gradients = data.get("gradients") or {}
+    adapters = [a for a in data["adapters"] if a in gradients.get("rows", {})]
+    if not adapters:
+        return ""
+    table = readings(gradients, adapters)
+
+    def cell(r) -> str:
+        if r.kind != "misses":
+            return {"within": "ok", "unsupported": "n/a", "not run": "-"}[r.kind]
+        name = r.worst_output.upper() if r.outcome == "xfail" else r.worst_output
+        return f"{name} {'nonfinite' if r.worst_error == float('inf') else f'{r.worst_error:.2g}x'}"
+    columns = [[_wrap(cell(table[row][a]), CELL_MAX) for row in ROWS] for a in adapters]
+    lines = _grid([_wrap(t, TITLE_MAX) for t in ROWS.values()],
+                  [SHORT_ADAPTERS.get(a, a) for a in adapters], columns, width)
+    return "\n".join(["gradients (backward pass):", *lines, "gradients: ok within tolerance, else the worst output in tolerances "
+                               "(CAPITALS: a known deviation); cells in report.html"])
+
+
 # -- the README's table is this text, regenerated from the committed baseline --------------------------
 BEGIN = "<!-- table: normconf table reports/baselines/pinned.json --readme README.md -->"
 END = "<!-- end of table -->"
@@ -184,9 +207,10 @@ def main(argv=None, prog="python -m normconf.reports.table") -> int:
     parser.add_argument("results", help="a results.json (or the committed baseline)")
     parser.add_argument("--readme", help="rewrite the table between the markers in this README")
     args = parser.parse_args(argv)
-    from normconf.reports.results import ResultsError
+    from normconf.reports.results import ResultsError, read
     try:
         matrix = matrix_of(args.results)
+        gradients = "" if args.readme else text_gradients(read(args.results))
     except ResultsError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
@@ -194,7 +218,7 @@ def main(argv=None, prog="python -m normconf.reports.table") -> int:
         changed = rewrite_readme(Path(args.readme), matrix)
         print(f"{args.readme}: table {'rewritten' if changed else 'already current'}")
     else:
-        print(text_matrix(matrix))
+        print(text_matrix(matrix) + (f"\n\n{gradients}" if gradients else ""))
     return 0
 
 
