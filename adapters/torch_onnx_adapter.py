@@ -46,8 +46,13 @@ class TorchOnnxAdapter(GraphNotes, TorchAdapter):
 
     def _run(self, layer, x):
         _elem_type(_to_numpy(x[:0]).dtype)  # bfloat16: Unsupported, as for onnxruntime's own column
-        model = _exported(_config(layer, x), layer, tuple(x.shape), x.dtype)
         state = {k: _to_numpy(v) for k, v in layer.state_dict().items()}
+        config = _config(layer, x)
+        try:
+            model = _exported(config, layer, tuple(x.shape), x.dtype)
+        except ParametersFolded:  # exported with the case's own values instead: nothing to substitute
+            model = _exported(f"{config}|values={_values_hash(state)}", layer, tuple(x.shape), x.dtype,
+                              placeholders=False)
         self._graphs.append(describe(model))
         session = _session(_with_values(model, state).SerializeToString())
         outputs = session.run(None, {session.get_inputs()[0].name: _to_numpy(x)})
@@ -56,17 +61,22 @@ class TorchOnnxAdapter(GraphNotes, TorchAdapter):
                                "reads only y: teach it the others before trusting this column")
         return _to_torch(outputs[0])
 
-    def layer_norm(self, *args):
-        self._graphs = []
-        return super().layer_norm(*args)
+    def __getattribute__(self, attr):
+        # each operation starts its own list of graphs (GraphNotes): one call's graph note, never the last's
+        if attr in _OPERATIONS:
+            object.__setattr__(self, "_graphs", [])
+        return super().__getattribute__(attr)
 
-    def batch_norm_steps(self, *args):
-        self._graphs = []
-        return super().batch_norm_steps(*args)
 
-    def batch_norm_eval(self, *args):
-        self._graphs = []
-        return super().batch_norm_eval(*args)
+_OPERATIONS = frozenset(("layer_norm", "batch_norm_steps", "batch_norm_eval", "rms_norm", "group_norm",
+                         "instance_norm", "instance_norm_steps"))
+
+
+def _values_hash(state: dict) -> str:
+    digest = hashlib.sha256()
+    for name, value in sorted(state.items()):
+        digest.update(name.encode() + np.ascontiguousarray(value).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def _config(layer, x) -> str:
@@ -76,19 +86,25 @@ def _config(layer, x) -> str:
     return f"{layer!r}|train={layer.training}|x={tuple(x.shape)},{x.dtype}|opset={OPSET},ir={IR_VERSION}|{versions}"
 
 
-def _exported(config: str, layer, shape, dtype):
+def _exported(config: str, layer, shape, dtype, placeholders: bool = True):
     """The module's graph for this configuration: from memory or disk, else exported now (and kept)."""
     if config not in _memory:
         path = _disk_path(config)
         failed = path.with_suffix(".failed") if path is not None else None
+        folded = path.with_suffix(".folded") if path is not None else None
         if failed is not None and failed.is_file():  # the exporter refused this configuration before
             raise ExportFailed(failed.read_text())
+        if folded is not None and folded.is_file():  # its parameters were folded before
+            raise ParametersFolded(folded.read_text())
         data = path.read_bytes() if path is not None and path.is_file() else None
         if data is None:
             try:
-                data = _export(layer, shape, dtype).SerializeToString()
+                data = _export(layer, shape, dtype, placeholders).SerializeToString()
             except ExportFailed as exc:
                 _store(failed, str(exc).encode())
+                raise
+            except ParametersFolded as exc:
+                _store(folded, str(exc).encode())
                 raise
             _store(path, data)
         import onnx
@@ -99,16 +115,17 @@ def _exported(config: str, layer, shape, dtype):
 _memory: dict = {}  # config -> ModelProto
 
 
-def _export(layer, shape, dtype):
+def _export(layer, shape, dtype, placeholders: bool = True):
     """Export a copy of the module holding placeholder values distinct from each other and from any constant
     the exporter writes (its optimizer merges equal initializers: measured, an affine=False BatchNorm's
-    constant scale of ones and a running mean of ones became one initializer)."""
+    constant scale of ones and a running mean of ones became one initializer); without placeholders, the
+    module as it is (its values are then in the graph, wherever the exporter put them)."""
     import copy
 
     import torch
     probe = copy.deepcopy(layer)
     with torch.no_grad():
-        for i, (name, tensor) in enumerate(probe.state_dict().items()):
+        for i, (name, tensor) in enumerate(probe.state_dict().items() if placeholders else ()):
             if tensor.is_floating_point():
                 tensor.copy_(1.0 + 0.1234567 * (i + 1) + torch.linspace(0.0, 0.01, tensor.numel()).reshape(tensor.shape))
     try:
@@ -120,9 +137,14 @@ def _export(layer, shape, dtype):
     model.ir_version = IR_VERSION
     names = {i.name for i in model.graph.initializer}
     missing = {k for k, v in probe.state_dict().items() if v.is_floating_point()} - names
-    if missing:  # folded or merged: the case's values could not be substituted
-        raise RuntimeError(f"exported graph holds no initializer named {sorted(missing)} (it has {sorted(names)})")
+    if missing and placeholders:  # folded (GroupNorm's affine, a cast weight) or not used (a training-mode
+        # InstanceNorm's running statistics): the case's values could not be substituted by name
+        raise ParametersFolded(f"exported graph holds no initializer named {sorted(missing)}")
     return model
+
+
+class ParametersFolded(RuntimeError):
+    """The exporter folded the module's parameters into other constants: export it with its own values."""
 
 
 class ExportFailed(RuntimeError):

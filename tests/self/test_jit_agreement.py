@@ -18,9 +18,10 @@ def _onnx_export_findings() -> dict:
             out[name] = "unsupported: onnxruntime's Python API takes no bfloat16 arrays (eager torch computes them)"
         elif name.startswith("bn_cumulative"):
             out[name] = "known deviation: momentum=None is not exportable in training mode (GuardOnDataDependentSymNode)"
-        elif case.layer == "batch_norm" and case.family != "one_value_per_channel":
+        elif case.layer in ("batch_norm", "instance_norm_tracked") and case.family != "one_value_per_channel":
             out[name] = ("known deviation: train-mode BatchNorm is exported as an inference node (no training_mode, "
-                         "one output): training batches normalized with the running statistics, never updated")
+                         "one output): training batches normalized with the running statistics, never updated; a "
+                         "tracked InstanceNorm's running statistics are not in the graph either")
     out["dtype_ln_float64"] = "known deviation: the exported epsilon is a 32-bit attribute (float64 accuracy)"
     return out
 
@@ -33,6 +34,11 @@ VERDICT_FINDINGS = {
                                        "the statistics in float32 and passes",
     },
     "torch[onnx]": _onnx_export_findings(),
+    "keras[jax]": {
+        "rms_bfloat16_weight_float32": "eager Keras on jax (like tensorflow and torch) rounds the float32 RMSNorm "
+                                       "scale to bfloat16 under mixed_bfloat16 (a known deviation); the jitted "
+                                       "stateless_call keeps it float32 and passes",
+    },
     "keras[tensorflow][xla]": {},  # measured with keras 3.15.1, tensorflow-cpu 2.21: no verdict changes
     "keras[tensorflow][function]": {},
 }
@@ -51,5 +57,6 @@ def test_jit_and_eager_agree(jit_name, request):
     known = VERDICT_FINDINGS.get(jit_name, {})
     assert set(changed) == set(known), f"compiling changed verdicts: {changed}; known findings: {sorted(known)}"
     assert all(r["dtypes_equal"] is not False for r in rows)
-    apart = {r["case"]: r["tolerances"] for r in rows if r["jit"]["outcome"] == "pass" and (r["tolerances"] or 0) > 1}
+    apart = {r["case"]: r["tolerances"] for r in rows  # a listed finding differs by definition
+             if r["jit"]["outcome"] == "pass" and r["case"] not in known and (r["tolerances"] or 0) > 1}
     assert not apart, f"passing cells whose jitted and eager outputs differ by more than one tolerance: {apart}"
