@@ -185,6 +185,9 @@ class RemoteAdapter(ImportingAdapter):
     def rms_norm(self, x, axes, weight, eps):
         return self._call("rms_norm", x=x, axes=axes, weight=weight, eps=eps)
 
+    def rms_norm_grad(self, x, axes, weight, eps, dy):
+        return self._call("rms_norm_grad", x=x, axes=axes, weight=weight, eps=eps, dy=dy)
+
 
 def is_remote(adapter) -> bool:
     """Whether the adapter runs in a child process (built-in or plug-in alike)."""

@@ -99,3 +99,8 @@ class Adapter(Protocol):
         as the layer stores it: an implementation that applies (1 + weight) (Gemma) does so itself, and is
         identified as such (convention ``rms_weight_form``).  eps: a float or DEFAULT.  Optional: without
         it the RMSNorm cells are unsupported.  Returns ``{"y": array of x.shape}``."""
+
+    def rms_norm_grad(self, x: np.ndarray, axes: tuple[int, ...], weight: np.ndarray, eps: float,
+                      dy: np.ndarray) -> dict[str, np.ndarray]:
+        """Optional (gradient cells): rms_norm with a weight, and the gradients of sum(y * dy).  Returns
+        ``{"y", "dx"}`` of x's shape and ``{"dweight"}`` of the weight's shape (the same for w and 1 + w)."""
