@@ -34,8 +34,8 @@ def test_a_tampered_fixture_is_refused_naming_the_file(tmp_path):
 
 
 def test_a_bad_case_is_one_line_naming_it():
-    with pytest.raises(ValueError, match="gradient case 'x': layer 'rms_norm'"):
-        GradCase("x", "rms_norm", (2, 3), (-1,))
+    with pytest.raises(ValueError, match="gradient case 'x': layer 'no_such_norm'"):
+        GradCase("x", "no_such_norm", (2, 3), (-1,))
 
 
 class _ForwardOnly:
