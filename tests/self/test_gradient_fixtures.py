@@ -47,5 +47,6 @@ class _ForwardOnly:
 
 def test_without_the_operation_the_cell_is_unsupported():
     for adapter in (_ForwardOnly(), PluginAdapter(_ForwardOnly(), "here:_ForwardOnly")):
-        cell = run_gradient_cell(adapter, "forward_only", "grad_ln_float64", None, None)
-        assert cell["outcome"] == "unsupported", cell
+        for case in ("grad_ln_float64", "grad_rms_float32"):
+            cell = run_gradient_cell(adapter, "forward_only", case, None, None)
+            assert cell["outcome"] == "unsupported", cell
