@@ -19,6 +19,7 @@ gradients for a cotangent dy = dL/dy from one call, through the framework's own 
     layer_norm_grad(x, axes, gamma, beta, eps, dy)               -> {"y", "dx", "dgamma", "dbeta"}
     batch_norm_grad(x, feature_axis, gamma, beta, eps, dy, running_mean=None, running_var=None)
                                                                  -> {"y", "dx", "dgamma", "dbeta"}
+    rms_norm_grad(x, axes, weight, eps, dy)                      -> {"y", "dx", "dweight"}
 
 batch_norm_grad trains (batch statistics) when running_mean is None, else evaluates with the given running
 statistics.  dgamma, dbeta come back in gamma's shape and the parameters' dtype.
@@ -108,7 +109,7 @@ class Adapter(Protocol):
 
 
 
-GRADIENT_OPS = ("layer_norm_grad", "batch_norm_grad")  # optional: see the module's docstring
+GRADIENT_OPS = ("layer_norm_grad", "batch_norm_grad", "rms_norm_grad")  # optional: see the module's docstring
 MOMENTUM_FORMS = ("weight_on_new", "weight_on_old")  # what native_momentum translates
 
 

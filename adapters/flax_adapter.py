@@ -68,16 +68,22 @@ class _FlaxBase(ImportingAdapter):
             return jax.tree.map(_np, run(*arrays))
 
     def _grad(self, forward, x, gamma, beta, dy, *state):
-        """forward(x, gamma, beta, *state) and its jax.vjp for the cotangent dy, in one program (jit, like
-        jax.grad of a training step).  dgamma, dbeta come back in gamma's own shape."""
-        import jax
+        """forward(x, gamma, beta, *state) and its jax.vjp for the cotangent dy (see _vjp)."""
+        return self._vjp(forward, x, {"dgamma": gamma, "dbeta": beta}, dy, *state)
 
-        def run(x, gamma, beta, dy, *state):
-            y, vjp = jax.vjp(lambda x, g, b: forward(x, g, b, *state), x, gamma, beta)
-            dx, dgamma, dbeta = vjp(dy.astype(y.dtype))
-            return {"y": y, "dx": dx, "dgamma": dgamma, "dbeta": dbeta}
-        out = self._run(run, x, gamma, beta, dy, *state)
-        return {**out, "dgamma": out["dgamma"].reshape(np.shape(gamma)), "dbeta": out["dbeta"].reshape(np.shape(beta))}
+    def _vjp(self, forward, x, params: dict, dy, *state):
+        """forward(x, *params, *state) and its jax.vjp for the cotangent dy, in one program (jit, like
+        jax.grad of a training step).  params: output name -> value; each gradient comes back in its shape."""
+        import jax
+        names = list(params)
+
+        def run(x, dy, *rest):
+            values, fixed = rest[:len(names)], rest[len(names):]
+            y, vjp = jax.vjp(lambda x, *p: forward(x, *p, *fixed), x, *values)
+            dx, *grads = vjp(dy.astype(y.dtype))
+            return {"y": y, "dx": dx, **dict(zip(names, grads))}
+        out = self._run(run, x, dy, *params.values(), *state)
+        return {**out, **{k: out[k].reshape(np.shape(v)) for k, v in params.items()}}
 
     @staticmethod
     def _batch_state(x, fa, running_mean, running_var):
@@ -166,6 +172,12 @@ class FlaxLinenAdapter(FlaxLinenGroupOps, _FlaxBase):
             return layer.apply(variables, x)
         return self._grad(forward, x, gamma, beta, dy, *self._batch_state(x, fa, running_mean, running_var))
 
+    def rms_norm_grad(self, x, axes, weight, eps, dy):
+        from flax import linen as nn
+        layer = nn.RMSNorm(reduction_axes=_axes(axes, x.ndim), feature_axes=_axes(axes, x.ndim),
+                           param_dtype=weight.dtype, **given(epsilon=eps))
+        return self._vjp(lambda x, w: layer.apply({"params": {"scale": w}}, x), x, {"dweight": weight}, dy)
+
 
 class FlaxNnxAdapter(FlaxNnxGroupOps, _FlaxBase):
     """nnx modules hold their state: each function builds its module inside the traced function (the
@@ -251,6 +263,18 @@ class FlaxNnxAdapter(FlaxNnxGroupOps, _FlaxBase):
             assign(layer.var, var)
             return layer(x, use_running_average=not training)
         return self._grad(forward, x, gamma, beta, dy, *self._batch_state(x, fa, running_mean, running_var))
+
+    def rms_norm_grad(self, x, axes, weight, eps, dy):
+        from flax import nnx
+        reduced = _axes(axes, x.ndim)
+
+        def forward(x, w):
+            layer = nnx.RMSNorm(int(np.prod([x.shape[a] for a in reduced])), reduction_axes=reduced,
+                                feature_axes=reduced, param_dtype=weight.dtype, rngs=nnx.Rngs(0), **given(epsilon=eps))
+            assign(layer.scale, w)
+            return layer(x)
+        out = self._vjp(forward, x, {"dweight": np.ravel(weight)}, dy)  # nnx holds the scale flat
+        return {**out, "dweight": out["dweight"].reshape(np.shape(weight))}
 
 
 def _set_affine(layer, gamma, beta):

@@ -225,25 +225,38 @@ class KerasAdapter(KerasGroupOps, ImportingAdapter):
                 layer.moving_variance.assign(self._tensor(running_var))
             return self._grad(layer, x, dy, running_mean is None)
 
-    def _grad(self, layer, x, dy, training) -> dict:
-        """y and the gradients of sum(y * dy) with respect to x, gamma and beta: tf.GradientTape, jax.vjp of
-        stateless_call (under jit in the jit mode, as model.fit's train step), or torch autograd."""
-        params = [layer.gamma, layer.beta]
+    def rms_norm_grad(self, x, axes, weight, eps, dy):
+        import keras
+        if self.rms_variant != "layer":
+            raise Unsupported(f"{self.name}: RMSNorm gradient cells run on the RMSNormalization layer (keras[{self.backend}])")
+        with self._x64(x):
+            layer = keras.layers.RMSNormalization(axis=sorted(a % x.ndim for a in axes), dtype=str(x.dtype),
+                                                  **given(epsilon=eps))
+            layer.build(x.shape)
+            layer.scale.assign(self._tensor(weight))
+            return self._grad(layer, x, dy, None, {"dweight": layer.scale})
+
+    def _grad(self, layer, x, dy, training, variables=None) -> dict:
+        """y and the gradients of sum(y * dy) with respect to x and the layer's trainable variables (output name
+        -> variable; gamma and beta unless given): tf.GradientTape, jax.vjp of stateless_call (under jit in the
+        jit mode, as model.fit's train step), or torch autograd."""
+        variables = variables or {"dgamma": layer.gamma, "dbeta": layer.beta}
+        params = list(variables.values())
         xt, dyt = self._tensor(x), self._tensor(dy)
         if self.backend == "tensorflow":
             import tensorflow as tf
             with tf.GradientTape() as tape:
                 tape.watch(xt)
                 y = layer(xt, **_training(training))
-            dx, dgamma, dbeta = tape.gradient(y, [xt, *params], output_gradients=dyt)
+            dx, *grads = tape.gradient(y, [xt, *params], output_gradients=dyt)
         elif self.backend == "jax":
-            y, dx, dgamma, dbeta = self._jax_grad(layer, xt, dyt, training, params)
+            y, dx, *grads = self._jax_grad(layer, xt, dyt, training, params)
         else:
             xt.requires_grad_(True)
             y = layer(xt, **_training(training))
             y.backward(dyt)
-            dx, dgamma, dbeta = xt.grad, params[0].value.grad, params[1].value.grad
-        return {k: self._numpy(v) for k, v in (("y", y), ("dx", dx), ("dgamma", dgamma), ("dbeta", dbeta))}
+            dx, grads = xt.grad, [p.value.grad for p in params]
+        return {k: self._numpy(v) for k, v in (("y", y), ("dx", dx), *zip(variables, grads))}
 
     def _jax_grad(self, layer, xt, dyt, training, params):
         import jax
@@ -256,7 +269,7 @@ class KerasAdapter(KerasGroupOps, ImportingAdapter):
                 return layer.stateless_call(trainable, state, x, **_training(training))[0]
             y, vjp = jax.vjp(f, trainable, x)
             dtrain, dx = vjp(dy)
-            return y, dx, dtrain[where[0]], dtrain[where[1]]
+            return (y, dx, *(dtrain[i] for i in where))
         run = jax.jit(run) if self.execution_mode == "jit" else run
         return run([v.value for v in trainable], xt, dyt)
 

@@ -74,3 +74,37 @@ class NumpyRMSNorm:
         ms = self.rms_mean_square(xc, axes)
         inv = self.rms_inverse(ms, self.rms_eps(eps, ct))
         return {"y": self.rms_scale(xc, inv, self.rms_weight(weight, ct), x, self.rms_out_dtype(x, weight))}
+
+    # -- gradients (issue 23): the backward of rms_norm above, written out by hand (not golden/gradients.py) --
+    def rms_norm_grad(self, x, axes, weight, eps, dy):
+        ct = self.rms_compute_dtype(x)
+        xc = x.astype(ct)
+        axes = tuple(sorted(a % x.ndim for a in axes))
+        ms = self.rms_mean_square(xc, axes)
+        inv = self.rms_inverse(ms, self.rms_eps(eps, ct))
+        y = self.rms_scale(xc, inv, self.rms_weight(weight, ct), x, self.rms_out_dtype(x, weight))
+        g = dy.astype(ct)
+        w = self.rms_backward_weight(weight, ct)
+        xhat = xc * inv
+        dx = self.rms_dx(g if w is None else g * w, xhat, inv, ms, axes)
+        shared = tuple(a for a in range(x.ndim) if a not in axes)  # the axes the weight is used over
+        out = {"y": y, "dx": dx.astype(x.dtype)}
+        if weight is not None:
+            out["dweight"] = self.rms_dweight_sum(g * xhat, shared, weight)
+        return out
+
+    def rms_backward_weight(self, weight, ct):
+        """The weight dx̂ = dy * w_eff is taken with: the forward's (w, or 1 + w)."""
+        return self.rms_weight(weight, ct)
+
+    def rms_dx(self, dxhat, xhat, inv, ms, axes):
+        """dx = s (dx̂ - x̂ mean(dx̂ x̂) c): the projection of x's own direction, c = 1 with eps inside the root,
+        (rms + eps) / rms with eps added to the RMS (ds/dms differs)."""
+        c = 1.0
+        if self.profile["eps_placement"] == "added_to_std":
+            c = 1.0 / (np.sqrt(ms.astype(inv.dtype)) * inv)
+        return inv * (dxhat - xhat * (dxhat * xhat).mean(axis=axes, keepdims=True) * c)
+
+    def rms_dweight_sum(self, terms, axes, weight):
+        """dweight: the sum over the positions the weight is shared by, in the weight's shape and dtype."""
+        return self.param_sum(terms, axes, weight)

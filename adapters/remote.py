@@ -195,6 +195,9 @@ class RemoteAdapter(ImportingAdapter):
         return self._call("instance_norm_steps", batches=batches, x_eval=x_eval, channel_axis=channel_axis,
                           gamma=gamma, beta=beta, eps=eps, momentum=momentum)
 
+    def rms_norm_grad(self, x, axes, weight, eps, dy):
+        return self._call("rms_norm_grad", x=x, axes=axes, weight=weight, eps=eps, dy=dy)
+
 
 def is_remote(adapter) -> bool:
     """Whether the adapter runs in a child process (built-in or plug-in alike)."""

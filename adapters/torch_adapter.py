@@ -166,6 +166,24 @@ class TorchAdapter(TorchGroupOps, ImportingAdapter):
         return self._run(layer, xt), (layer.weight, layer.bias)
 
 
+    def rms_norm_grad(self, x, axes, weight, eps, dy):
+        torch = _torch()
+        if not hasattr(torch.nn, "RMSNorm"):
+            raise Unsupported(f"torch {torch.__version__} has no nn.RMSNorm (added in torch 2.4)")
+        if not trailing(axes, x.ndim):
+            raise Unsupported(f"normalized_shape covers trailing dims only, not axes {tuple(axes)}")
+        xt = _to_torch(x).requires_grad_()
+        y, w = self._rms_grad_call(torch, xt, tuple(x.shape[x.ndim - len(axes):]), weight, eps)
+        y.backward(_to_torch(dy))
+        return {"y": _to_numpy(y), "dx": _to_numpy(xt.grad), "dweight": _to_numpy(w.grad)}
+
+    def _rms_grad_call(self, torch, xt, shape, weight, eps):
+        layer = torch.nn.RMSNorm(shape, dtype=_dtype(weight), **given(eps=eps))
+        with torch.no_grad():
+            layer.weight.copy_(_to_torch(weight))
+        return self._run(layer, xt), layer.weight
+
+
 def _backward(y, dy, xt, params, layout) -> dict:
     """y.backward(dy): the forward output and the gradients of x (put back in the case's layout) and of gamma, beta."""
     y.backward(dy)
@@ -192,6 +210,12 @@ class TorchFunctionalAdapter(TorchFunctionalGroupOps, TorchAdapter):
     def _ln_grad_call(self, torch, xt, shape, gamma, beta, eps):
         w, b = _to_torch(gamma).requires_grad_(), _to_torch(beta).requires_grad_()
         return torch.nn.functional.layer_norm(xt, shape, w, b, **given(eps=eps)), (w, b)
+
+    def _rms_grad_call(self, torch, xt, shape, weight, eps):
+        if not hasattr(torch.nn.functional, "rms_norm"):
+            raise Unsupported(f"torch {torch.__version__} has no F.rms_norm (added in torch 2.4)")
+        w = _to_torch(weight).requires_grad_()
+        return torch.nn.functional.rms_norm(xt, shape, w, **given(eps=eps)), w
 
     def _bn_grad_call(self, torch, xt, gamma, beta, eps, running_mean, running_var):
         w, b = _to_torch(gamma).requires_grad_(), _to_torch(beta).requires_grad_()

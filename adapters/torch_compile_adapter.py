@@ -53,3 +53,16 @@ class TorchCompileAdapter(TorchAdapter):
     def batch_norm_eval(self, *args):
         self._fresh()
         return super().batch_norm_eval(*args)
+
+    # gradient cells (issue 23): the module's forward compiled, its backward through AOTAutograd's compiled graph
+    def layer_norm_grad(self, *args):
+        self._fresh()
+        return super().layer_norm_grad(*args)
+
+    def batch_norm_grad(self, *args, **kwargs):
+        self._fresh()
+        return super().batch_norm_grad(*args, **kwargs)
+
+    def rms_norm_grad(self, *args):
+        self._fresh()
+        return super().rms_norm_grad(*args)

@@ -23,12 +23,23 @@ GRADIENT_CONVENTIONS = {
     # eval BatchNorm: the running statistics are constants (no batch coupling), or (a bug) the training
     # backward is applied
     "eval_gradient": ("running_constant", "as_training"),
+    # RMSNorm: the weight applied as w or as 1 + w (Gemma): dweight is the same, dx scales with the form
+    "rms_weight_form": ("w", "one_plus_w"),
+    # eps inside the root, or added to the standard deviation (the RMS): ds/dvar differs
+    "eps_placement": ("inside_sqrt", "added_to_std"),
+    # the variance the statistics divide by n (biased) or n - 1 (unbiased): dx's projection term follows it
+    "norm_variance": ("biased", "unbiased"),
 }
 GRADIENT_LAYERS = {
     "layer_norm": ("statistics_gradient",),
     "batch_norm": ("statistics_gradient",),
     "batch_norm_eval": ("eval_gradient",),
+    "rms_norm": ("rms_weight_form", "eps_placement"),
 }
+# appended to a layer's conventions (kept apart so the entries above stay as merged)
+GRADIENT_LAYERS["layer_norm"] += ("eps_placement", "norm_variance")
+GRADIENT_LAYERS["batch_norm"] += ("eps_placement", "norm_variance")
+PER_SAMPLE = ("layer_norm", "rms_norm")  # statistics over the trailing axes of each sample
 GRADIENT_DTYPES = ("float32", "float64", "float16", "bfloat16")
 COTANGENT_MEAN = 0.5
 
@@ -36,7 +47,7 @@ COTANGENT_MEAN = 0.5
 @dataclass(frozen=True)
 class GradCase:
     name: str
-    layer: str                      # layer_norm | batch_norm (one training step) | batch_norm_eval
+    layer: str                      # layer_norm | batch_norm (one training step) | batch_norm_eval | rms_norm
     shape: tuple[int, ...]
     axes: tuple[int, ...]           # layer_norm: normalized axes (trailing); batch norm: (feature_axis,)
     dtype: str = "float32"
@@ -68,7 +79,7 @@ class GradCase:
     @property
     def param_shape(self) -> tuple[int, ...]:
         nd = len(self.shape)
-        if self.layer == "layer_norm":
+        if self.layer in PER_SAMPLE:
             return tuple(self.shape[a % nd] for a in sorted(a % nd for a in self.axes))
         return (self.shape[self.feature_axis],)
 
@@ -76,7 +87,7 @@ class GradCase:
     def reduction_size(self) -> int:
         """n: the values each statistic is taken over."""
         size = int(np.prod(self.shape))
-        if self.layer == "layer_norm":
+        if self.layer in PER_SAMPLE:
             return int(np.prod(self.param_shape))
         return size // self.shape[self.feature_axis]
 
@@ -99,6 +110,10 @@ def _bn(name, shape, **kw) -> GradCase:
 
 def _bn_eval(name, shape, **kw) -> GradCase:
     return GradCase(name, "batch_norm_eval", shape, (1,), **kw)
+
+
+def _rms(name, shape, **kw) -> GradCase:
+    return GradCase(name, "rms_norm", shape, (-1,), **kw)
 
 
 STATS = ("statistics_gradient",)
@@ -125,6 +140,21 @@ def _catalog() -> list[GradCase]:
             note="XLA's one-pass variance made BatchNorm gradients NaN at large offsets"),
         _bn_eval("grad_bn_eval_float32", (8, 3, 2, 2), gamma="mixed", row="eval", shows=EVAL),
         _bn_eval("grad_bn_eval_bfloat16", HALF_SHAPE_BN, dtype="bfloat16", row="eval", shows=EVAL),
+        *_family_cases(),
+    ]
+
+
+def _family_cases() -> list[GradCase]:
+    """RMSNorm gradients, and the conventions that change a gradient (eps placement, the normalization
+    variance): eps 0.5 beside a variance near 1 and n = 16 make each competing variant miss widely."""
+    return [
+        _rms("grad_rms_float32", (8, 64), eps=1e-6, gamma="mixed", shows=("rms_weight_form",),
+             note="dx scales with w or 1 + w; dweight is the same for both"),
+        _rms("grad_rms_eps_0.5", (6, 16), eps=0.5, shows=("rms_weight_form", "eps_placement")),
+        _rms("grad_rms_bfloat16", HALF_SHAPE_LN, dtype="bfloat16", eps=1e-6, row="accumulation",
+             shows=("rms_weight_form",), note="dweight sums 256 positions: a bfloat16 accumulator stalls"),
+        _ln("grad_ln_eps_0.5", (6, 16), eps=0.5, shows=STATS + ("eps_placement", "norm_variance")),
+        _bn("grad_bn_eps_0.5", (4, 3, 2, 2), eps=0.5, shows=STATS + ("eps_placement", "norm_variance")),
     ]
 
 

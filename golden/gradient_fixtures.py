@@ -42,8 +42,11 @@ def make_inputs(case: GradCase, draw: int = 0) -> dict[str, np.ndarray]:
     gamma = rng.uniform(0.5, 2.0, case.param_shape)
     if case.gamma == "mixed":
         gamma = gamma * rng.choice((-1.0, 1.0), case.param_shape)
-    out["gamma"] = cast(gamma)
-    out["beta"] = cast(rng.normal(0.0, 1.0, case.param_shape))
+    if case.layer == "rms_norm":  # one parameter, the weight
+        out["weight"] = cast(gamma)
+    else:
+        out["gamma"] = cast(gamma)
+        out["beta"] = cast(rng.normal(0.0, 1.0, case.param_shape))
     if case.layer == "batch_norm_eval":  # far from the batch's own statistics, so the two backwards differ
         c = case.param_shape[0]
         out["running_mean"] = cast(case.loc + case.scale * rng.uniform(1.0, 2.0, c))
@@ -66,43 +69,65 @@ def _f64(inputs, key):
     return np.asarray(inputs[key], np.float64)
 
 
-def _layer_norm(case, inputs, variant) -> Backward:
+def _layer_norm(case, inputs, v) -> Backward:
     x, dy = _f64(inputs, "x"), _f64(inputs, "dy")
     axes = ref.normalize_axes(case.axes, x.ndim)
     shape = ref.affine_shape(x.shape, axes, "per_element")
     gamma_b, beta_b = _f64(inputs, "gamma").reshape(shape), _f64(inputs, "beta").reshape(shape)
-    fwd = ref.layer_norm(x, axes, gamma_b, beta_b, case.eps)
-    dx, xhat = G.normalized_backward(x, axes, dy, gamma_b, case.eps,
-                                     through_statistics=variant != "constant_statistics")
+    forms = {"norm_variance": v["norm_variance"], "eps_placement": v["eps_placement"]}
+    fwd = ref.layer_norm(x, axes, gamma_b, beta_b, case.eps, **forms)
+    dx, xhat = G.normalized_backward(x, axes, dy, gamma_b, case.eps, **forms,
+                                     through_statistics=v["statistics_gradient"] != "constant_statistics")
     param_axes = tuple(i for i in range(x.ndim) if i not in axes)
     outputs = {"y": fwd.y, "dx": dx, "dgamma": (dy * xhat).sum(axis=param_axes),
                "dbeta": dy.sum(axis=param_axes)}
     return Backward(outputs, xhat, fwd.inv_std, gamma_b, param_axes)
 
 
-def _batch_norm(case, inputs, variant) -> Backward:
+def _batch_norm(case, inputs, v) -> Backward:
     x, dy = _f64(inputs, "x"), _f64(inputs, "dy")
     fa = case.feature_axis
     axes = ref.batch_axes(x.ndim, fa)
     cshape = ref.channel_shape(x.ndim, fa, x.shape[fa])
     gamma, beta = _f64(inputs, "gamma"), _f64(inputs, "beta")
-    through = variant == "through_statistics"
-    if case.layer == "batch_norm_eval" and variant == "running_constant":
+    eps_placement = v.get("eps_placement", "inside_sqrt")
+    if v.get("eval_gradient") == "running_constant":
         rm, rv = _f64(inputs, "running_mean"), _f64(inputs, "running_var")
-        fwd = ref.batch_norm_eval(x, fa, rm, rv, gamma, beta, case.eps)
-        grads = G.batch_norm_eval_backward(x, fa, rm, rv, dy, gamma, beta, case.eps)
+        fwd = ref.batch_norm_eval(x, fa, rm, rv, gamma, beta, case.eps, eps_placement=eps_placement)
+        grads = G.batch_norm_eval_backward(x, fa, rm, rv, dy, gamma, beta, case.eps, eps_placement=eps_placement)
     else:  # training, or eval computed as if training (the batch's statistics)
-        fwd = ref.batch_norm_train(x, fa, gamma, beta, case.eps)
-        grads = G.batch_norm_train_backward(x, fa, dy, gamma, beta, case.eps,
-                                            through_statistics=through or variant == "as_training")
+        forms = {"norm_variance": v.get("norm_variance", "biased"), "eps_placement": eps_placement}
+        fwd = ref.batch_norm_train(x, fa, gamma, beta, case.eps, **forms)
+        grads = G.batch_norm_train_backward(x, fa, dy, gamma, beta, case.eps, **forms,
+                                            through_statistics=v.get("statistics_gradient") != "constant_statistics")
     xhat = (x - np.broadcast_to(fwd.mean, cshape)) * fwd.inv_std
     outputs = {"y": fwd.y, "dx": grads.dx, "dgamma": grads.dgamma, "dbeta": grads.dbeta}
     return Backward(outputs, xhat, fwd.inv_std, gamma.reshape(cshape), axes)
 
 
-# layer -> its float64 backward; a new layer's gradient is one more entry (and its conventions in
-# gradient_cases.GRADIENT_LAYERS)
-BACKWARD = {"layer_norm": _layer_norm, "batch_norm": _batch_norm, "batch_norm_eval": _batch_norm}
+def _rms_norm(case, inputs, v) -> Backward:
+    x, dy = _f64(inputs, "x"), _f64(inputs, "dy")
+    axes = ref.normalize_axes(case.axes, x.ndim)
+    weight = _f64(inputs, "weight")
+    forms = {"eps_placement": v["eps_placement"], "rms_weight_form": v["rms_weight_form"]}
+    fwd = ref.rms_norm(x, axes, weight, case.eps, **forms)
+    grads = G.rms_norm_backward(x, axes, dy, weight, case.eps, **forms)
+    param_axes = tuple(i for i in range(x.ndim) if i not in axes)
+    w_eff = ref.rms_weight(weight, v["rms_weight_form"])
+    return Backward({"y": fwd.y, "dx": grads.dx, "dweight": grads.dgamma}, x * fwd.inv_std, fwd.inv_std, w_eff,
+                    param_axes)
+
+
+# layer -> its float64 backward, given the variant of each of its gradient conventions; a new layer's
+# gradient is one more entry (and its conventions in gradient_cases.GRADIENT_LAYERS)
+BACKWARD = {"layer_norm": _layer_norm, "batch_norm": _batch_norm, "batch_norm_eval": _batch_norm,
+            "rms_norm": _rms_norm}
+# the outputs a layer's gradient cell returns (RMSNorm has one parameter, its weight)
+LAYER_OUTPUTS = {"rms_norm": ("y", "dx", "dweight")}
+
+
+def outputs_of(layer: str) -> tuple[str, ...]:
+    return LAYER_OUTPUTS.get(layer, OUTPUTS)
 
 
 def documented_variant(case: GradCase, convention: str) -> str:
@@ -114,13 +139,14 @@ def backward(case: GradCase, inputs, variants: dict[str, str] | None = None) -> 
     from normconf.golden.gradient_cases import GRADIENT_LAYERS
     chosen = {c: documented_variant(case, c) for c in GRADIENT_LAYERS[case.layer]}
     chosen.update(variants or {})
-    (variant,) = chosen.values()  # one gradient convention per layer so far
-    return BACKWARD[case.layer](case, inputs, variant)
+    return BACKWARD[case.layer](case, inputs, chosen)
 
 
 def conditioning(case: GradCase, inputs) -> float:
     """max |mean| / sqrt(var + eps) over the groups the statistics are taken over (the forward's)."""
     x = _f64(inputs, "x")
+    if case.layer == "rms_norm":  # nothing is subtracted: no cancellation for an offset to cause
+        return 0.0
     axes = ref.normalize_axes(case.axes, x.ndim) if case.layer == "layer_norm" else ref.batch_axes(x.ndim, case.feature_axis)
     worst = float(np.max(np.abs(x.mean(axis=axes)) / np.sqrt(x.var(axis=axes) + case.eps)))
     if case.layer == "batch_norm_eval":
@@ -137,7 +163,7 @@ class GradFixture:
     tolerances: dict[str, float]
     floors: dict[str, float]
     conditioning: float
-    margins: dict[str, float]        # shown convention -> the nearest competing variant, in tolerances
+    margins: dict[str, float]        # shown convention -> the nearest competing variant's gradients, in tolerances
     path: str = ""
 
 
@@ -149,8 +175,16 @@ def distance(a: dict, b: dict, tols: dict, floors: dict) -> float:
 
 def case_tolerances(case: GradCase, dtype: str, conditioning: float) -> dict[str, float]:
     """Output name -> tolerance for the case computed in `dtype` (its own, or float32 to name a precision)."""
+    grads = gradient_tolerances(dtype, case.reduction_size, case.param_reduction_size, conditioning)
     return {"y": tolerances(dtype, case.reduction_size, conditioning, layer="layer_norm")["y"],
-            **gradient_tolerances(dtype, case.reduction_size, case.param_reduction_size, conditioning)}
+            **_renamed(case, grads)}
+
+
+def _renamed(case: GradCase, per_output: dict) -> dict:
+    """dx, dgamma, dbeta -> the layer's own outputs (RMSNorm: dx, and dweight, whose sum is dgamma's)."""
+    if case.layer != "rms_norm":
+        return per_output
+    return {"dx": per_output["dx"], "dweight": per_output["dgamma"]}
 
 
 def build(case: GradCase, draw: int = 0) -> GradFixture:
@@ -159,11 +193,13 @@ def build(case: GradCase, draw: int = 0) -> GradFixture:
     cond = conditioning(case, inputs)
     truth = backward(case, inputs)
     tols = case_tolerances(case, case.dtype, cond)
-    floors = {"y": float(np.max(np.abs(_f64(inputs, "gamma")))),
-              **gradient_floors(_f64(inputs, "dy"), truth.xhat, truth.inv_std, truth.gamma_b, truth.param_axes)}
+    floors = {"y": float(np.max(np.abs(truth.gamma_b))),
+              **_renamed(case, gradient_floors(_f64(inputs, "dy"), truth.xhat, truth.inv_std, truth.gamma_b,
+                                               truth.param_axes))}
     margins = {}
+    grads = {k: v for k, v in tols.items() if k != "y"}  # what identification reads (judge/gradients.py)
     for convention in case.shows:
-        margin = min(distance(backward(case, inputs, {convention: v}).outputs, truth.outputs, tols, floors)
+        margin = min(distance(backward(case, inputs, {convention: v}).outputs, truth.outputs, grads, floors)
                      for v in GRADIENT_CONVENTIONS[convention][1:])
         if margin < DECISIVENESS_MARGIN:
             raise ValueError(f"gradient case {case.name!r}: {convention} is not decisive: a competing variant is "
@@ -193,10 +229,11 @@ def parse(data: bytes, path) -> GradFixture:
     for key in ("shape", "axes", "shows"):
         spec[key] = tuple(spec[key])
     expected = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("expected.")}
-    if set(expected) != set(OUTPUTS):
-        raise FixtureError(path, f"expected outputs {sorted(expected)}, not {list(OUTPUTS)}")
+    case = GradCase(**spec)
+    if set(expected) != set(outputs_of(case.layer)):
+        raise FixtureError(path, f"expected outputs {sorted(expected)}, not {list(outputs_of(case.layer))}")
     inputs = {k: v for k, v in arrays.items() if not k.startswith("expected.")}
-    return GradFixture(GradCase(**spec), inputs, expected, meta["tolerances"], meta["floors"],
+    return GradFixture(case, inputs, expected, meta["tolerances"], meta["floors"],
                        meta["conditioning"], meta["margins"], str(path))
 
 
@@ -266,7 +303,7 @@ def problems(directory: Path | None = None, rtol: float = 1e-12) -> list[str]:
         if disk != data:
             a, b = parse(disk, path), parse(data, path)
             changed = [k for k in sorted({*a.inputs, *b.inputs}) if not _same(a.inputs.get(k), b.inputs.get(k), 0.0)]
-            changed += [f"expected.{k}" for k in OUTPUTS if not _same(a.expected[k], b.expected[k], rtol)]
+            changed += [f"expected.{k}" for k in outputs_of(a.case.layer) if not _same(a.expected[k], b.expected[k], rtol)]
             if changed:
                 out.append(f"{path}: changed values in {', '.join(changed)}")
     return out

@@ -116,3 +116,27 @@ def batch_norm_eval_backward(x, feature_axis, running_mean, running_var, g, gamm
                                    eps_placement=eps_placement, through_statistics=False,
                                    centre=reshaped(running_mean, cshape), var=reshaped(running_var, cshape))
     return Gradients(dx, *_affine_grads(np.asarray(g, np.float64), xhat, gamma, beta, cshape))
+
+
+def rms_norm_backward(x, axes, g, weight=None, eps=1e-6, *, eps_placement="inside_sqrt",
+                      rms_weight_form="w") -> Gradients:
+    """Gradients of reference.rms_norm (mean-square statistic), float64.  With s = r(ms), ms = mean(x²)
+    over the n values of `axes`, and w_eff = w or 1 + w (rms_weight_form):
+
+        dweight = sum of g * x * s over every axis the weight does not span   (the same for both forms)
+        dx      = s * dx̂ + sum(dx̂ * x) * ds/dms * 2 x / n,   dx̂ = g * w_eff
+
+    There is no mean term: nothing is subtracted.  ds/dms as _inv_std_slope (eps inside or added to the RMS)."""
+    x = np.asarray(x, np.float64)
+    g = np.asarray(g, np.float64)
+    axes = normalize_axes(axes, x.ndim)
+    ms = (x * x).mean(axis=axes, keepdims=True)
+    s = _inv_std(ms, eps, eps_placement)
+    w = None if weight is None else np.asarray(weight, np.float64)
+    w = None if w is None else w.reshape((1,) * (x.ndim - w.ndim) + w.shape)  # broadcast against x
+    w_eff = w if w is None or rms_weight_form == "w" else 1.0 + w
+    dxhat = g if w_eff is None else g * w_eff
+    dms = (dxhat * x).sum(axis=axes, keepdims=True) * _inv_std_slope(ms, eps, eps_placement)
+    dx = s * dxhat + dms * 2.0 * x / _reduced_size(x.shape, axes)
+    dweight = None if w is None else _affine_grads(g, x * s, weight, None, w.shape)[0]
+    return Gradients(dx, dweight, None)

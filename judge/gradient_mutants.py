@@ -20,9 +20,9 @@ class GradientMutant:
     make: object     # () -> adapter
 
 
-def _sub(name, **methods):
+def _sub(name, profile=None, **methods):
     cls = type(name, (NumpyAdapter,), methods)
-    return lambda: cls(name=name)
+    return lambda: cls(profile, name=name)
 
 
 def _constant_statistics(self, dxhat, xhat, inv, axes):
@@ -55,6 +55,14 @@ def _eval_as_training(self, x, feature_axis, gamma, beta, eps, dy, running_mean=
     return out
 
 
+def _rms_no_projection(self, dxhat, xhat, inv, ms, axes):
+    return inv * dxhat  # the RMS treated as a constant: x's own direction not projected out
+
+
+def _raw_weight(self, weight, ct):
+    return None if weight is None else np.asarray(weight).astype(ct)  # w where the forward used 1 + w
+
+
 GRADIENT_MUTANTS = [
     GradientMutant("grad_statistics_constant", "the batch (and LayerNorm's) mean and variance treated as constants "
                    "in the backward, the classic hand-written bug", "statistics_gradient is constant_statistics",
@@ -67,6 +75,23 @@ GRADIENT_MUTANTS = [
                    _sub("grad_dbeta_wrong_axes", param_sum=_channels_last_sum, dgamma_sum=NumpyAdapter.param_sum)),
     GradientMutant("grad_eval_as_training", "eval-mode gradient computed as if training (through batch statistics)",
                    "eval_gradient is as_training", _sub("grad_eval_as_training", batch_norm_grad=_eval_as_training)),
+    GradientMutant("grad_rms_dx_without_projection", "RMSNorm dx without the projection term (the RMS held constant)",
+                   "off in dx", _sub("grad_rms_dx_without_projection", rms_dx=_rms_no_projection)),
+    GradientMutant("grad_rms_one_plus_w_backward_forgotten", "RMSNorm applied as x̂ (1 + w) in the forward, its "
+                   "backward with w (Gemma-style weight forgotten in a hand-written backward)",
+                   "the backward follows rms_weight_form w, its forward one_plus_w",
+                   _sub("grad_rms_one_plus_w_backward_forgotten", {"rms_weight_form": "one_plus_w"},
+                        rms_backward_weight=_raw_weight)),
+    GradientMutant("grad_rms_dweight_half_accumulation", "RMSNorm dweight accumulated in bfloat16 (Liger-Kernel)",
+                   "dweight", _sub("grad_rms_dweight_half_accumulation", rms_dweight_sum=_half_accumulator)),
+    # the numpy backward's projection is written for eps inside the root and the biased variance: a forward
+    # switched to another convention without its backward (the gradient cells see the two disagree)
+    GradientMutant("grad_backward_assumes_eps_inside", "forward with eps added to the std, backward derived for eps "
+                   "inside the root", "the backward follows eps_placement neither, its forward added_to_std",
+                   _sub("grad_backward_assumes_eps_inside", {"eps_placement": "added_to_std"})),
+    GradientMutant("grad_backward_assumes_biased", "forward normalizing by the unbiased variance, backward derived "
+                   "for the biased one", "the backward follows norm_variance neither, its forward unbiased",
+                   _sub("grad_backward_assumes_biased", {"norm_variance": "unbiased"})),
 ]
 
 

@@ -25,6 +25,9 @@ ROWS = {"basic": "gradient through the statistics", "dtype": "dtype", "accumulat
         "offset": "accuracy at large offsets", "eval": "eval-mode gradient"}
 
 
+OPERATION = {"layer_norm": "layer_norm_grad", "rms_norm": "rms_norm_grad"}  # else batch_norm_grad
+
+
 @functools.lru_cache(maxsize=None)
 def load(case_name: str) -> gf.GradFixture:
     return gf.load_case(case_name)
@@ -34,7 +37,11 @@ def call(adapter, fx: gf.GradFixture) -> dict:
     """The adapter's gradient operation on the fixture's inputs (its own copies: an adapter may not modify them)."""
     i = {k: np.array(v) for k, v in fx.inputs.items()}
     case = fx.case
-    if case.layer == "layer_norm":
+    if case.layer == "rms_norm":
+        op = getattr(adapter, "rms_norm_grad", None)
+        args = (i["x"], case.axes, i["weight"], case.eps, i["dy"])
+        kwargs = {}
+    elif case.layer == "layer_norm":
         op = getattr(adapter, "layer_norm_grad", None)
         args = (i["x"], case.axes, i["gamma"], i["beta"], case.eps, i["dy"])
         kwargs = {}
@@ -43,14 +50,14 @@ def call(adapter, fx: gf.GradFixture) -> dict:
         args = (i["x"], case.axes[0], i["gamma"], i["beta"], case.eps, i["dy"])
         kwargs = {"running_mean": i.get("running_mean"), "running_var": i.get("running_var")}
     if op is None:
-        raise Unsupported(f"{adapter.name} has no {'layer_norm_grad' if case.layer == 'layer_norm' else 'batch_norm_grad'}")
+        raise Unsupported(f"{adapter.name} has no {OPERATION.get(case.layer, 'batch_norm_grad')}")
     return op(*args, **kwargs)
 
 
 def ratios(outputs: dict, expected: dict, fx: gf.GradFixture) -> dict[str, float]:
     """Output name -> scaled error / tolerance (inf for a missing, misshapen or non-finite output)."""
     out = {}
-    for k in gf.OUTPUTS:
+    for k in gf.outputs_of(fx.case.layer):
         if k not in outputs:
             out[k] = math.inf
             continue
@@ -61,15 +68,29 @@ def ratios(outputs: dict, expected: dict, fx: gf.GradFixture) -> dict[str, float
 
 def identify(outputs: dict, fx: gf.GradFixture) -> dict[str, str]:
     """Shown convention -> the variant within tolerance on every gradient (y is the forward's), else "neither"."""
+    return {c: variant for c, (variant, _) in _identified(outputs, fx).items()}
+
+
+def _identified(outputs: dict, fx: gf.GradFixture) -> dict[str, tuple[str, str | None]]:
+    """Shown convention -> (the gradients' variant or "neither", the forward's: the one variant whose y alone is
+    within tolerance, None where y does not tell the variants apart)."""
     found = {}
     for convention in fx.case.shows:
-        found[convention] = "neither"
+        backward, forward = "neither", []
         for variant in GRADIENT_CONVENTIONS[convention]:
-            theirs = gf.backward(fx.case, fx.inputs, {convention: variant}).outputs
-            if max(v for k, v in ratios(outputs, theirs, fx).items() if k != "y") <= 1.0:
-                found[convention] = variant
-                break
+            r = ratios(outputs, gf.backward(fx.case, fx.inputs, {convention: variant}).outputs, fx)
+            if backward == "neither" and max(v for k, v in r.items() if k != "y") <= 1.0:
+                backward = variant
+            if r["y"] <= 1.0:
+                forward.append(variant)
+        found[convention] = (backward, forward[0] if len(forward) == 1 else None)
     return found
+
+
+def _mismatched(found: dict) -> list[str]:
+    """The forward follows one variant and the backward another (a backward written apart from its forward)."""
+    return [f"the backward follows {c} {b}, its forward {f}" for c, (b, f) in found.items()
+            if f is not None and b != f]
 
 
 def new_cell(case_name: str, adapter_name: str) -> dict:
@@ -111,9 +132,10 @@ def _judge(cell, adapter, fx, unavailable):
     cell["output_dtypes"] = {k: str(np.asarray(v).dtype) for k, v in outputs.items()}
     r = ratios(outputs, fx.expected, fx)
     cell["ratios"] = {k: (v if math.isfinite(v) else None) for k, v in r.items()}
-    bad = [k for k in gf.OUTPUTS if not r[k] <= 1.0]
+    bad = [k for k in gf.outputs_of(fx.case.layer) if not r[k] <= 1.0]
     precision = _precision(outputs, fx) if bad else None
-    cell["conventions"] = identify(outputs, precision or fx)  # at the precision it computed in
+    found = _identified(outputs, precision or fx)  # at the precision it computed in
+    cell["conventions"] = {c: variant for c, (variant, _) in found.items()}
     shown = "; ".join(f"{c}: {v}" for c, v in cell["conventions"].items())
     if not bad:
         cell.update(outcome="pass", message=f"within tolerance (worst {max(r.values()):.2g} of it); {shown}")
@@ -121,7 +143,8 @@ def _judge(cell, adapter, fx, unavailable):
     parts = [f"{k} {_times(r[k])} the tolerance {fx.tolerances[k]:.2g}" for k in bad]
     wrong = [f"{c} is {v}, documented {GRADIENT_CONVENTIONS[c][0]}" for c, v in cell["conventions"].items()
              if v != GRADIENT_CONVENTIONS[c][0]]
-    cell.update(outcome="fail", message="; ".join(["off in " + ", ".join(parts), *wrong, *(["computed in float32 precision"] if precision else [])]))
+    cell.update(outcome="fail", message="; ".join(["off in " + ", ".join(parts), *wrong, *_mismatched(found),
+                                                   *(["computed in float32 precision"] if precision else [])]))
 
 
 def _precision(outputs, fx) -> gf.GradFixture | None:

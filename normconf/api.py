@@ -117,3 +117,8 @@ class Adapter(Protocol):
                             momentum: float | None) -> dict[str, np.ndarray]:
         """InstanceNorm keeping running statistics (torch's track_running_stats=True), trained for
         ``len(batches)`` steps, then evaluated once: the outputs of ``batch_norm_steps``."""
+
+    def rms_norm_grad(self, x: np.ndarray, axes: tuple[int, ...], weight: np.ndarray, eps: float,
+                      dy: np.ndarray) -> dict[str, np.ndarray]:
+        """Optional (gradient cells): rms_norm with a weight, and the gradients of sum(y * dy).  Returns
+        ``{"y", "dx"}`` of x's shape and ``{"dweight"}`` of the weight's shape (the same for w and 1 + w)."""

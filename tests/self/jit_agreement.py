@@ -110,3 +110,38 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+# gradient cells (issue 23): compiled adapter -> its eager twin
+GRADIENT_PAIRS = {"torch[compile]": "torch"}
+
+
+def gradient_judged(adapter_name: str, case: str, expectation) -> tuple[dict, dict | None]:
+    from normconf.judge.gradients import run_gradient_cell
+    recorder = Recorder(get(adapter_name))
+    return run_gradient_cell(recorder, adapter_name, case, expectation, None), recorder.outputs
+
+
+def compare_gradient_pair(jit_name: str, case_names=None) -> list[dict]:
+    """As compare_pair, on the gradient cases: the verdict is the outcome and the conventions identified; the
+    difference of each output (y, dx, the parameters' gradients) is in its own tolerance."""
+    from normconf.golden.gradient_cases import GRADIENT_CASES
+    from normconf.judge.gradients import load
+    expectations = load_all()[0]
+    eager = GRADIENT_PAIRS[jit_name]
+    rows = []
+    for case in sorted(case_names or GRADIENT_CASES):
+        cells = {name: gradient_judged(name, case, expectations.get(name)) for name in (jit_name, eager)}
+        jit_out, eager_out = cells[jit_name][1], cells[eager][1]
+        row = {"case": case, **{side: {"outcome": c["outcome"], "conventions": c["conventions"]}
+                                for side, (c, _) in (("jit", cells[jit_name]), ("eager", cells[eager]))},
+               "tolerances": None, "output": None, "bitwise": None, "dtypes_equal": None}
+        if jit_out is not None and eager_out is not None:
+            fx = load(case)
+            diffs = {k: scaled_error(jit_out[k], eager_out[k], fx.floors[k]) / fx.tolerances[k] for k in fx.tolerances}
+            row["output"] = max(diffs, key=diffs.get)
+            row.update(tolerances=diffs[row["output"]],
+                       bitwise=all(np.array_equal(np.asarray(jit_out[k]), np.asarray(eager_out[k])) for k in diffs),
+                       dtypes_equal=all(np.asarray(jit_out[k]).dtype == np.asarray(eager_out[k]).dtype for k in diffs))
+        rows.append(row)
+    return rows

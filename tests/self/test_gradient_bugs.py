@@ -89,8 +89,31 @@ class EvalDgammaWithBatchMean(_Bug):
         return {**out, "dgamma": shifted["dgamma"]}
 
 
+class RmsBackwardAsLayerNorm(_Bug):
+    """RMSNorm's dx through LayerNorm's projection: dx̂'s mean removed too (nothing was subtracted)."""
+    def rms_dx(self, dxhat, xhat, inv, ms, axes):
+        return NumpyAdapter.dx_through_statistics(self, dxhat, xhat, inv, axes)
+
+
+class RmsDweightWithoutInverse(_Bug):
+    """dweight = sum(dy x): the 1 / rms forgotten."""
+    def rms_norm_grad(self, x, axes, weight, eps, dy):
+        out = NumpyAdapter.rms_norm_grad(self, x, axes, weight, eps, dy)
+        shared = tuple(range(x.ndim - len(axes)))
+        return {**out, "dweight": NumpyAdapter.param_sum(self, dy.astype(np.float32) * x.astype(np.float32), shared,
+                                                         weight)}
+
+
+class RmsEpsDroppedInBackward(_Bug):
+    """The projection's x̂ recomputed without eps (the forward keeps it)."""
+    def rms_dx(self, dxhat, xhat, inv, ms, axes):
+        exact = 1.0 / np.sqrt(ms.astype(inv.dtype))
+        return NumpyAdapter.rms_dx(self, dxhat, xhat / inv * exact, exact, ms, axes)
+
+
 BUGS = [DgammaWithoutXhat, DbetaAsMean, UnbiasedBackward, SecondTermSignFlipped, InvStdSquared, VarianceTermDropped,
-        AbsGamma, GammaMissingInDx, EpsDroppedInBackward, EvalDgammaWithBatchMean]
+        AbsGamma, GammaMissingInDx, EpsDroppedInBackward, EvalDgammaWithBatchMean,
+        RmsBackwardAsLayerNorm, RmsDweightWithoutInverse, RmsEpsDroppedInBackward]
 
 
 @pytest.mark.parametrize("bug", BUGS, ids=lambda b: b.__name__)

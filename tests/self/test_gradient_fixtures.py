@@ -34,8 +34,8 @@ def test_a_tampered_fixture_is_refused_naming_the_file(tmp_path):
 
 
 def test_a_bad_case_is_one_line_naming_it():
-    with pytest.raises(ValueError, match="gradient case 'x': layer 'rms_norm'"):
-        GradCase("x", "rms_norm", (2, 3), (-1,))
+    with pytest.raises(ValueError, match="gradient case 'x': layer 'no_such_norm'"):
+        GradCase("x", "no_such_norm", (2, 3), (-1,))
 
 
 class _ForwardOnly:
@@ -47,5 +47,6 @@ class _ForwardOnly:
 
 def test_without_the_operation_the_cell_is_unsupported():
     for adapter in (_ForwardOnly(), PluginAdapter(_ForwardOnly(), "here:_ForwardOnly")):
-        cell = run_gradient_cell(adapter, "forward_only", "grad_ln_float64", None, None)
-        assert cell["outcome"] == "unsupported", cell
+        for case in ("grad_ln_float64", "grad_rms_float32"):
+            cell = run_gradient_cell(adapter, "forward_only", case, None, None)
+            assert cell["outcome"] == "unsupported", cell

@@ -12,7 +12,7 @@ from normconf.judge.expectations import load_all
 from normconf.judge.gradient_mutants import CORRECT_ALTERNATIVES, GRADIENT_MUTANTS
 from normconf.judge.gradients import run_gradient_cell
 
-DRAWS = range(1, 21)  # 20 re-draws of each of the 12 cases
+DRAWS = range(1, 21)  # 20 re-draws of each gradient case
 
 
 @pytest.fixture(scope="module")

@@ -89,3 +89,52 @@ def test_autograd_of_the_formula_in_torch_agrees_to_float64_noise(variant):
     for mine, theirs in ((ours.dx, xt.grad), (ours.dgamma, gt.grad), (ours.dbeta, bt.grad)):
         theirs = theirs.numpy()
         assert np.max(np.abs(mine - theirs)) <= 64 * np.finfo(np.float64).eps * np.max(np.abs(theirs))
+
+
+RMS_VARIANTS = [dict(eps_placement=e, rms_weight_form=f) for e in ("inside_sqrt", "added_to_std") for f in ("w", "one_plus_w")]
+
+
+def _rms_id(v):
+    return f"{v['eps_placement']}-{v['rms_weight_form']}"
+
+
+@pytest.mark.parametrize("variant", RMS_VARIANTS, ids=_rms_id)
+@pytest.mark.parametrize("axes", [(-1,), (2, 3)])
+def test_rms_norm_dx_and_dweight_match_finite_differences(variant, axes):
+    x, g, v = _case((3, 4, 5, 6), 7, offset=0.5)
+    rng = np.random.default_rng(8)
+    weight = rng.normal(size=tuple(x.shape[a] for a in axes))
+    grads = G.rms_norm_backward(x, axes, g, weight, 1e-3, **variant)
+
+    def fwd(xx, w=weight):
+        return ref.rms_norm(xx, axes, w, 1e-3, **variant).y
+    scale = np.abs(g).sum()
+    assert grads.dbeta is None and grads.dgamma.shape == weight.shape
+    assert _close(np.sum(grads.dx * v), _directional(fwd, x, g, v), scale)
+    dw = rng.normal(size=weight.shape)
+    assert _close(np.sum(grads.dgamma * dw), _directional(lambda t: fwd(x, weight + t), 0.0 * dw, g, dw), scale)
+
+
+def test_rms_weight_forms_share_dweight_and_differ_in_dx():
+    x, g, _ = _case((4, 16), 9)
+    weight = np.linspace(-0.5, 1.5, 16)
+    w, one_plus = (G.rms_norm_backward(x, (-1,), g, weight, 1e-6, rms_weight_form=f) for f in ("w", "one_plus_w"))
+    assert np.array_equal(w.dgamma, one_plus.dgamma)
+    assert np.max(np.abs(w.dx - one_plus.dx)) > 0.1 * np.max(np.abs(w.dx))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="needs torch (pip install -e '.[torch]')")
+@pytest.mark.parametrize("variant", RMS_VARIANTS, ids=_rms_id)
+def test_rms_autograd_of_the_formula_in_torch_agrees_to_float64_noise(variant):
+    import torch
+    x, g, _ = _case((5, 3, 8), 10, offset=0.3)
+    weight = np.linspace(-1, 2, 8)
+    xt, wt = (torch.tensor(a, requires_grad=True) for a in (x, weight))
+    ms = (xt * xt).mean(dim=-1, keepdim=True)
+    s = 1 / (ms + 1e-3).sqrt() if variant["eps_placement"] == "inside_sqrt" else 1 / (ms.sqrt() + 1e-3)
+    y = xt * s * (wt if variant["rms_weight_form"] == "w" else 1 + wt)
+    y.backward(torch.tensor(g))
+    ours = G.rms_norm_backward(x, (-1,), g, weight, 1e-3, **variant)
+    for mine, theirs in ((ours.dx, xt.grad), (ours.dgamma, wt.grad)):
+        theirs = theirs.numpy()
+        assert np.max(np.abs(mine - theirs)) <= 64 * np.finfo(np.float64).eps * np.max(np.abs(theirs))

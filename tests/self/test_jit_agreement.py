@@ -6,7 +6,7 @@ with what was measured, and any other one (or one of these going away) fails the
 import pytest
 
 from normconf.golden.cases import CASES
-from tests.self.jit_agreement import PAIRS, compare_pair, summary
+from tests.self.jit_agreement import GRADIENT_PAIRS, PAIRS, compare_gradient_pair, compare_pair, summary
 
 
 def _onnx_export_findings() -> dict:
@@ -60,3 +60,28 @@ def test_jit_and_eager_agree(jit_name, request):
     apart = {r["case"]: r["tolerances"] for r in rows  # a listed finding differs by definition
              if r["jit"]["outcome"] == "pass" and r["case"] not in known and (r["tolerances"] or 0) > 1}
     assert not apart, f"passing cells whose jitted and eager outputs differ by more than one tolerance: {apart}"
+
+
+# gradient cells: compiled adapter -> {case: what differs and why (measured, torch 2.13)}
+GRADIENT_FINDINGS = {
+    "torch[compile]": {
+        case: "eager torch's CPU LayerNorm backward sums half-precision dgamma/dbeta 1.4 to 2.7 tolerances off (a "
+              "known deviation, xfail); inductor's compiled backward accumulates them in float32 and passes"
+        for case in ("grad_ln_float16", "grad_ln_bfloat16")},
+}
+
+
+@pytest.mark.parametrize("jit_name", list(GRADIENT_PAIRS))
+def test_compiled_and_eager_gradients_agree(jit_name):
+    from normconf.adapters.registry import get
+    for name in (jit_name, GRADIENT_PAIRS[jit_name]):
+        reason = get(name).availability()
+        if reason:
+            pytest.skip(f"{name}: {reason}")
+    rows = compare_gradient_pair(jit_name)
+    changed = {r["case"]: (r["jit"], r["eager"]) for r in rows if r["jit"] != r["eager"]}
+    assert set(changed) == set(GRADIENT_FINDINGS.get(jit_name, {})), f"compiling changed gradient verdicts: {changed}"
+    assert all(r["dtypes_equal"] is not False for r in rows)
+    apart = {r["case"]: r["tolerances"] for r in rows if r["jit"]["outcome"] == "pass" == r["eager"]["outcome"]
+             and (r["tolerances"] or 0) > 1}
+    assert not apart, f"passing gradient cells whose compiled and eager outputs differ by more than one tolerance: {apart}"
