@@ -6,7 +6,7 @@ import sys
 import traceback
 
 from normconf.adapters.base import GRADIENT_OPS, Unsupported
-from normconf.adapters.remote import encode, unpack_call, write_frame
+from normconf.adapters.remote import encode, pack_reply, unpack_call, write_frame
 
 
 def _read_frame(stream) -> bytes | None:
@@ -34,7 +34,7 @@ def main(target: str) -> int:
             op, kwargs = unpack_call(frame)
             if op not in ("layer_norm", "batch_norm_steps", "batch_norm_eval", "rms_norm", *GRADIENT_OPS) or adapter is None:
                 raise RuntimeError(f"cannot run {op!r}: {hello['unavailable']}")
-            reply = encode({"ok": True}, getattr(adapter, op)(**kwargs))
+            reply = pack_reply(getattr(adapter, op)(**kwargs))
         except Unsupported as exc:
             reply = encode({"ok": False, "kind": "unsupported", "message": str(exc)}, {})
         except Exception as exc:
