@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from normconf.adapters.base import DEFAULT, native_momentum
 from normconf.golden.layouts import LAYOUTS
+from normconf.golden.ragged import split_steps
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def arguments(adapter, fixture, x_as=None) -> Arguments:
     else:
         momentum = native_momentum(adapter, case.momentum)
     feature_axis = DEFAULT if "feature_axis" in case.defaults else case.axes[0]
-    return Arguments("batch_norm_steps", (list(inp["x"]), inp["x_eval"], feature_axis, gamma, beta, eps, momentum),
+    return Arguments("batch_norm_steps", (split_steps(inp["x"], case), inp["x_eval"], feature_axis, gamma, beta, eps, momentum),
                      eps, momentum, feature_axis, handed=inp)
 
 

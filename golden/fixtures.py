@@ -55,8 +55,9 @@ class LoadedFixture:
     @property
     def case(self) -> Case:
         spec = dict(self.meta["case"])
-        for key in ("shape", "axes", "shows", "defaults"):
-            spec[key] = tuple(spec[key])
+        for key in ("shape", "axes", "shows", "defaults", "batch_sizes"):
+            if key in spec:
+                spec[key] = tuple(spec[key])
         return Case(**spec)
 
     @property
