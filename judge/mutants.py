@@ -957,6 +957,48 @@ MUTANTS += [
     Mutant("eps_dropped_without_affine", "the no-affine fast path forgets eps", "accuracy:",
            _sub("eps_dropped_without_affine", normalize=_eps_dropped_without_affine)),
 ]
+# Batch sizes that change from step to step (golden/ragged.py): both bugs are invisible while every
+# batch has one size.
+
+def _first_size_kept(self, x, axes) -> int:
+    """N counted once, on the call's first batch: N/(N-1) of that batch for every later step."""
+    if self._first_n is None:
+        self._first_n = NumpyAdapter._size(x, axes)
+    return self._first_n
+
+
+def _size_recorded(self, x, axes) -> int:
+    n = NumpyAdapter._size(x, axes)
+    self._sizes.append(n)
+    return n
+
+
+def _fresh_sizes(self, batches, *args):
+    self._first_n, self._sizes = None, []
+    return NumpyAdapter.batch_norm_steps(self, batches, *args)
+
+
+def _sample_weighted_cumulative(self, running, batch_stat, momentum, step):
+    """momentum=None as a running average over samples (step k weighs N_k / sum N), where PyTorch documents
+    "cumulative moving average (i.e. simple average)": each step's statistics weigh 1/k."""
+    if momentum is None:
+        weight = self._sizes[step - 1] / sum(self._sizes[:step])
+        return running + (batch_stat - running) * running.dtype.type(weight)
+    return NumpyAdapter.update(self, running, batch_stat, momentum, step)
+
+
+MUTANTS += [
+    Mutant("unbiased_factor_from_first_batch", "running variance's N/(N-1) computed once, from the first batch",
+           "in running_var", _sub("unbiased_factor_from_first_batch", batch_norm_steps=_fresh_sizes,
+                                   _size=_first_size_kept), layers=("batch_norm",)),
+    Mutant("cumulative_average_weighted_by_samples", "momentum=None averages over samples, not steps",
+           "in running_var", _sub("cumulative_average_weighted_by_samples", batch_norm_steps=_fresh_sizes,
+                                   _size=_size_recorded, update=_sample_weighted_cumulative), layers=("batch_norm",),
+           cite="https://pytorch.org/docs/stable/generated/torch.nn.BatchNorm1d.html (momentum=None: "
+                "\"cumulative moving average (i.e. simple average)\")"),
+]
+
+
 MUTANTS_BY_NAME = {m.name: m for m in MUTANTS}
 FAILING = ("fail", "error", "bad_output", "timeout", "xpass", "crashed")
 

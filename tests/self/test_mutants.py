@@ -22,6 +22,8 @@ BUG_CLASSES = {
     "bugs that depend on which axis has which size": ["bn_rows_bound_from_w", "bn_h1_path_per_sample_variance",
                                                       "layernorm_squeezed_input", "layernorm_tall_matrix_transposed",
                                                       "layernorm_wide_matrix_unbiased", "bn_channel_axis_by_size"],
+    "statistics across steps whose batch size changes": ["unbiased_factor_from_first_batch",
+                                                          "cumulative_average_weighted_by_samples"],
 }
 DECISIVE = 3.0
 
