@@ -32,8 +32,8 @@ from normconf.adapters.base import DEFAULT
 from normconf.golden import candidates as cand
 from normconf.golden import reference as ref
 from normconf.golden.generate import Call, candidate_set, case_floors
-from normconf.golden.reference import LAYER_CONVENTIONS
 from normconf.golden.ragged import split_steps
+from normconf.golden.reference import LAYER_CONVENTIONS
 from normconf.golden.tolerance import scaled_error
 from normconf.judge import measure
 
