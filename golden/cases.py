@@ -295,10 +295,10 @@ def _sensitivity_cases() -> list[Case]:
         # --- batch sizes that change from step to step (golden/ragged.py): N/(N-1) is each step's own, and
         # the cumulative average weighs steps equally whatever their size (three batch shapes at most: JAX
         # compiles once per shape) ---
-        _bn("bn_steps_ragged", (6, 3), 1, steps=3, batch_sizes=(2, 6, 3), loc=0.5, scale=2.0, family="momentum",
+        _bn("bn_steps_ragged", (6, 3), 1, steps=3, batch_sizes=(2, 6, 3), loc=0.5, scale=2.0, family="ragged",
             shows=BN, note="batch sizes 2, 6, 3: an unbiased factor taken from one batch misses the others"),
         _bn("bn_cumulative_ragged", (8, 3), 1, momentum=None, steps=3, batch_sizes=(2, 8, 2), loc=0.5, scale=2.0,
-            family="momentum", shows=("norm_variance", "running_variance", "eval_statistics", "training_statistics"),
+            family="ragged", shows=("norm_variance", "running_variance", "eval_statistics", "training_statistics"),
             note="PyTorch momentum=None with batch sizes 2, 8, 2: an equal-weight average of the steps' statistics"),
         # --- axis sizes: N, C, H, W all different, and the same layers with H = 1 and with W = 1; 2-D
         # LayerNorm with more rows than columns and with more columns than rows ---
