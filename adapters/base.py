@@ -6,6 +6,8 @@ and hand back numpy arrays in the framework's output dtype, keyed by the golden 
     layer_norm(x, axes, gamma, beta, eps, affine_axes)           -> {"y"}
     batch_norm_steps(batches, x_eval, feature_axis, gamma, beta, eps, momentum)
                                                                  -> {"y_train", "running_mean", "running_var", "y_eval"}
+    (the batches' batch axis may change length from step to step: y_train is then a list of one array
+    per step, else stacked (K, *shape) or that list; steps_output does it.  running_* are (K, C).)
     batch_norm_eval(x, feature_axis, running_mean, running_var, gamma, beta, eps) -> {"y"}
     group_norm(x, channel_axis, groups, gamma, beta, eps)         -> {"y"}
     instance_norm(x, channel_axis, gamma, beta, eps)              -> {"y"}
@@ -190,9 +192,15 @@ def trailing(axes, ndim: int) -> bool:
 
 def trajectory(steps, y_eval) -> dict[str, np.ndarray]:
     """batch_norm_steps' outputs from one (y, running_mean, running_var) triple per training step."""
-    ys, means, vars_ = (np.stack(column) for column in zip(*steps))
-    return {"y_train": ys, "running_mean": means, "running_var": vars_, "y_eval": y_eval}
+    ys, means, vars_ = zip(*steps)
+    return {"y_train": steps_output(ys), "running_mean": np.stack(means), "running_var": np.stack(vars_),
+            "y_eval": y_eval}
 
+
+def steps_output(ys) -> np.ndarray | list:
+    """y_train: stacked, (K, *shape), when every step has one shape, else one array per step in a list
+    (batch sizes that change from step to step: golden/ragged.py)."""
+    return np.stack(ys) if len({np.shape(y) for y in ys}) <= 1 else list(ys)
 
 def float_dtype_name(array) -> str:
     return str(np.asarray(array).dtype)

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from normconf.adapters.base import DEFAULT, native_momentum
 from normconf.golden.layouts import LAYOUTS
+from normconf.golden.ragged import split_steps
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def arguments(adapter, fixture, x_as=None) -> Arguments:
         momentum = native_momentum(adapter, case.momentum)
     feature_axis = DEFAULT if "feature_axis" in case.defaults else case.axes[0]
     op = "instance_norm_steps" if case.layer == "instance_norm_tracked" else "batch_norm_steps"
-    return Arguments(op, (list(inp["x"]), inp["x_eval"], feature_axis, gamma, beta, eps, momentum),
+    return Arguments(op, (split_steps(inp["x"], case), inp["x_eval"], feature_axis, gamma, beta, eps, momentum),
                      eps, momentum, feature_axis, handed=inp)
 
 

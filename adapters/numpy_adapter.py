@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from normconf.adapters.base import DEFAULT, ImportingAdapter, Unsupported
+from normconf.adapters.base import DEFAULT, ImportingAdapter, Unsupported, steps_output
 from normconf.adapters.numpy_rms import NumpyRMSNorm
 
 PYTORCH_PROFILE = {
@@ -142,7 +142,7 @@ class NumpyAdapter(NumpyRMSNorm, ImportingAdapter):
             ys.append(self.finish(self.normalize(xc, np.reshape(centre, cshape), np.reshape(spread, cshape),
                                                  eps, g, b), x))
         y_eval = self.eval_forward(x_eval, fa, means[-1], vars_[-1], g, b, eps)
-        return {"y_train": np.stack(ys), "running_mean": np.stack(means), "running_var": np.stack(vars_),
+        return {"y_train": steps_output(ys), "running_mean": np.stack(means), "running_var": np.stack(vars_),
                 "y_eval": y_eval}
 
     def update(self, running, batch_stat, momentum, step):

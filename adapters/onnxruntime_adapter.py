@@ -21,7 +21,7 @@ import functools
 
 import numpy as np
 
-from normconf.adapters.base import DEFAULT, ImportingAdapter, Unsupported, given, trailing
+from normconf.adapters.base import DEFAULT, ImportingAdapter, Unsupported, given, steps_output, trailing
 from normconf.adapters.onnxruntime_groups import OnnxGroupOps
 
 OPSET = 17
@@ -152,7 +152,7 @@ class OnnxRuntimeAdapter(GraphNotes, OnnxGroupOps, ImportingAdapter):
             means.append(mean)
             vars_.append(var)
         y_eval = self._eval(x_eval, fa, mean, var, scale, bias, eps)
-        return {"y_train": np.stack(ys), "running_mean": np.stack(means), "running_var": np.stack(vars_),
+        return {"y_train": steps_output(ys), "running_mean": np.stack(means), "running_var": np.stack(vars_),
                 "y_eval": y_eval}
 
     def _eval(self, x, fa, mean, var, scale, bias, eps):

@@ -59,19 +59,38 @@ def pack_call(op: str, kwargs: dict) -> bytes:
         if isinstance(v, np.ndarray):
             arrays[k] = v
         elif isinstance(v, list) and v and isinstance(v[0], np.ndarray):
-            arrays[k] = np.stack(v)
-            scalars[f"{k}__list"] = True
+            arrays.update(_items(k, v))
+            scalars[f"{k}__list"] = len(v)
         else:
             scalars[k] = _scalar(list(v) if isinstance(v, tuple) else v)
     return encode({"op": op, "scalars": scalars}, arrays)
 
 
+def _items(name: str, arrays: list) -> dict:
+    """A list of arrays as name.0, name.1, ...: batches, or y_train, whose shapes may differ per step."""
+    return {f"{name}.{i}": a for i, a in enumerate(arrays)}
+
+
+def _listed(arrays: dict, lengths: dict) -> dict:
+    """The inverse of _items for each name in `lengths` (name -> list length)."""
+    out = {k: v for k, v in arrays.items() if k.rpartition(".")[0] not in lengths}
+    return {**out, **{k: [arrays[f"{k}.{i}"] for i in range(n)] for k, n in lengths.items()}}
+
+
 def unpack_call(data: bytes) -> tuple[str, dict]:
     header, arrays = decode(data)
     kwargs = {k: _unscalar(v) for k, v in header["scalars"].items() if not k.endswith("__list")}
-    for k, v in arrays.items():
-        kwargs[k] = list(v) if header["scalars"].get(f"{k}__list") else v
-    return header["op"], kwargs
+    lengths = {k[:-len("__list")]: n for k, n in header["scalars"].items() if k.endswith("__list")}
+    return header["op"], {**kwargs, **_listed(arrays, lengths)}
+
+
+def pack_reply(outputs: dict) -> bytes:
+    """An adapter's outputs; a ragged y_train (a list per step) travels as one array per step."""
+    lists = {k: len(v) for k, v in outputs.items() if isinstance(v, list)}
+    arrays = {k: v for k, v in outputs.items() if k not in lists}
+    for k in lists:
+        arrays.update(_items(k, outputs[k]))
+    return encode({"ok": True, "lists": lists}, arrays)
 
 
 class RemoteAdapter(ImportingAdapter):
@@ -159,7 +178,7 @@ class RemoteAdapter(ImportingAdapter):
             raise RemoteError(f"{self.name}: child process gone: {self._stderr_tail()}") from None
         header, arrays = decode(self._read(call_timeout_s(), op))
         if header["ok"]:
-            return arrays
+            return _listed(arrays, header.get("lists", {}))
         if header["kind"] == "unsupported":
             raise Unsupported(header["message"])
         raise RemoteError(header["message"])

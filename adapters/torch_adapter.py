@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from normconf.adapters.base import DEFAULT, ImportingAdapter, Unsupported, given, trailing
+from normconf.adapters.base import DEFAULT, ImportingAdapter, Unsupported, given, steps_output, trailing
 from normconf.adapters.torch_groups import TorchFunctionalGroupOps, TorchGroupOps
 
 _BN_CLASS = {2: "BatchNorm1d", 3: "BatchNorm1d", 4: "BatchNorm2d", 5: "BatchNorm3d"}
@@ -97,7 +97,7 @@ class TorchAdapter(TorchGroupOps, ImportingAdapter):
                 vars_.append(_to_numpy(layer.running_var))
             layer.eval()
             y_eval = np.moveaxis(_to_numpy(self._run(layer, _to_torch(np.moveaxis(x_eval, fa, 1)))), 1, fa)
-        return {"y_train": np.stack(ys), "running_mean": np.stack(means), "running_var": np.stack(vars_),
+        return {"y_train": steps_output(ys), "running_mean": np.stack(means), "running_var": np.stack(vars_),
                 "y_eval": y_eval}
 
     def batch_norm_eval(self, x, feature_axis, running_mean, running_var, gamma, beta, eps):
@@ -245,7 +245,7 @@ class TorchFunctionalAdapter(TorchFunctionalGroupOps, TorchAdapter):
             means.append(_to_numpy(rm))
             vars_.append(_to_numpy(rv))
         y_eval = F.batch_norm(_to_torch(np.moveaxis(x_eval, fa, 1)), rm, rv, w, b, training=False, **given(eps=eps))
-        return {"y_train": np.stack(ys), "running_mean": np.stack(means), "running_var": np.stack(vars_),
+        return {"y_train": steps_output(ys), "running_mean": np.stack(means), "running_var": np.stack(vars_),
                 "y_eval": np.moveaxis(_to_numpy(y_eval), 1, fa)}
 
     def batch_norm_eval(self, x, feature_axis, running_mean, running_var, gamma, beta, eps):

@@ -6,7 +6,7 @@ import sys
 import traceback
 
 from normconf.adapters.base import Unsupported
-from normconf.adapters.remote import encode, unpack_call, write_frame
+from normconf.adapters.remote import encode, pack_reply, unpack_call, write_frame
 
 
 def _read_frame(stream) -> bytes | None:
@@ -34,7 +34,7 @@ def main(target: str) -> int:
             op, kwargs = unpack_call(frame)
             if adapter is None or op not in OPS:
                 raise RuntimeError(f"cannot run {op!r}: {hello['unavailable']}")
-            reply = encode({"ok": True}, getattr(adapter, op)(**kwargs))
+            reply = pack_reply(getattr(adapter, op)(**kwargs))
         except Unsupported as exc:
             reply = encode({"ok": False, "kind": "unsupported", "message": str(exc)}, {})
         except Exception as exc:

@@ -17,6 +17,7 @@ import math
 import numpy as np
 
 from normconf.golden import reference as ref
+from normconf.golden.ragged import join_steps, split_steps
 from normconf.golden.rms_inputs import rounder
 from normconf.golden.tolerance import INERT, scaled_errors
 
@@ -156,9 +157,11 @@ class BatchNormCandidates(_Candidates):
     layer = "batch_norm"
     OUTPUTS = ("y_train", "running_mean", "running_var", "y_eval")
 
-    def __init__(self, batches, x_eval, feature_axis, gamma, beta, eps, momentum):
+    def __init__(self, batches, x_eval, feature_axis, gamma, beta, eps, momentum, join=np.stack):
         super().__init__(eps, momentum)
-        self.batches = np.asarray(batches, np.float64)
+        # a list where the batch sizes change from step to step; `join` gives y_train its stored form
+        self.batches = [np.asarray(b, np.float64) for b in batches]
+        self.join = join
         self.x_eval = np.asarray(x_eval, np.float64)
         self.feature_axis = feature_axis
         self.stats = ref.batch_statistics(self.batches, feature_axis)
@@ -204,8 +207,8 @@ class BatchNormCandidates(_Candidates):
         if name == "running_var":
             return trajectory.var
         if name == "y_train":
-            return np.stack([ref.normalize(*self.normalizer(p, k), eps, p["eps_placement"], self.gamma, self.beta)
-                             for k in range(len(self.batches))])
+            return self.join([ref.normalize(*self.normalizer(p, k), eps, p["eps_placement"], self.gamma, self.beta)
+                              for k in range(len(self.batches))])
         centre, var = ref.eval_normalizer(self.x_eval, self.feature_axis, trajectory, p["norm_variance"],
                                           p["eval_statistics"])
         return ref.normalize(self.x_eval, np.reshape(centre, self.cshape), np.reshape(var, self.cshape), eps,
@@ -339,7 +342,8 @@ def for_case(case, inputs, *, eps, momentum=None, feature_axis=None, groups=None
     if case.layer == "batch_norm_eval":
         return BatchNormEvalCandidates(inputs["x"], fa, _f64(inputs["running_mean"]), _f64(inputs["running_var"]),
                                        gamma, beta, eps)
-    return BatchNormCandidates(inputs["x"], inputs["x_eval"], fa, gamma, beta, eps, momentum)
+    return BatchNormCandidates(split_steps(inputs["x"], case), inputs["x_eval"], fa, gamma, beta, eps, momentum,
+                               join=lambda steps: join_steps(steps, case))
 
 
 class CandidateSet:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from normconf.golden.layouts import LAYOUTS
+from normconf.golden.ragged import batch_axis
 from normconf.golden.reference import LAYER_CONVENTIONS
 
 LAYERS = ("layer_norm", "batch_norm", "batch_norm_eval", "rms_norm", "group_norm", "instance_norm",
@@ -30,7 +31,7 @@ GAMMA_SIGNS = {"positive": 1.0, "negative": -1.0, "mixed": None}
 # Case fields added after fixtures were first written: stored only where not their default, so the
 # fixtures of cases that do not use them stay byte for byte as they were (Case.meta)
 LATER_FIELDS = {"weight_dtype": None, "gamma_scale": 1.0, "gamma_sign": "positive", "beta_scale": 1.0, "layout": "c",
-                "seed_name": "", "groups": 0}
+                "seed_name": "", "groups": 0, "batch_sizes": ()}
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,8 @@ class Case:
     layout: str = "c"               # the memory layout x is handed in: golden/layouts.py
     seed_name: str = ""             # inputs seeded by this name instead (a saved case keeps its draw)
     groups: int = 0                 # group_norm: the number of groups (the others: 0)
+    # batch_norm: each step's length of the batch axis, where it changes from step to step (golden/ragged.py)
+    batch_sizes: tuple[int, ...] = ()
 
     def __post_init__(self):
         problems = []
@@ -88,7 +91,7 @@ class Case:
         for d in self.defaults:
             if d not in DEFAULT_ARGUMENTS:
                 problems.append(f"unknown default {d!r}")
-        problems += self._group_problems()
+        problems += self._group_problems() + self._batch_size_problems()
         if problems:
             raise ValueError(f"case {self.name!r}: " + "; ".join(problems))
 
@@ -112,15 +115,29 @@ class Case:
     def channels(self) -> int:
         return self.shape[self.axes[0] % len(self.shape)]
 
+    def _batch_size_problems(self) -> list[str]:
+        if not self.batch_sizes:
+            return []
+        if self.layer != "batch_norm" or len(self.batch_sizes) != self.steps:
+            return [f"batch_sizes {list(self.batch_sizes)}: a batch_norm case's, one per step ({self.steps})"]
+        if len(set(self.batch_sizes)) < 2 or min(self.batch_sizes) < 1:
+            return [f"batch_sizes {list(self.batch_sizes)}: positive, and not all equal (else leave it out)"]
+        return []
+
     @property
     def reduction_size(self) -> int:
+        """Values per normalized group; with batch sizes that change, the smallest batch's (x_eval has the
+        case's shape): the tolerance is derived for the least-averaged statistics."""
         nd = len(self.shape)
         if self.layer in GROUPED:  # one sample's group (an instance: one channel)
             # a default-groups probe: the largest group it considers (one group), whose tolerance is widest
             return int(np.prod(self.shape[1:])) // (max(self.groups, 1) if self.layer == "group_norm" else self.channels)
         if self.layer in PER_SAMPLE:
             return int(np.prod([self.shape[a % nd] for a in self.axes]))
-        return int(np.prod(self.shape)) // self.shape[self.axes[0] % nd]
+        n = int(np.prod(self.shape)) // self.shape[self.axes[0] % nd]
+        if self.batch_sizes:
+            return min(n, n // self.shape[batch_axis(self.shape, self.axes[0])] * min(self.batch_sizes))
+        return n
 
     def rng(self) -> np.random.Generator:
         return np.random.default_rng(zlib.crc32((self.seed_name or self.name).encode()))
@@ -306,6 +323,14 @@ def _sensitivity_cases() -> list[Case]:
         _bn("bn_steps_10", (8, 4), 1, steps=10, loc=0.5, scale=2.0, family="momentum", shows=BN),
         _bn("bn_cumulative_steps_8", (8, 4), 1, momentum=None, steps=8, loc=0.5, scale=2.0, family="momentum",
             shows=("norm_variance", "running_variance", "eval_statistics", "training_statistics"), note="PyTorch momentum=None over 8 steps"),
+        # --- batch sizes that change from step to step (golden/ragged.py): N/(N-1) is each step's own, and
+        # the cumulative average weighs steps equally whatever their size (three batch shapes at most: JAX
+        # compiles once per shape) ---
+        _bn("bn_steps_ragged", (6, 3), 1, steps=3, batch_sizes=(2, 6, 3), loc=0.5, scale=2.0, family="ragged",
+            shows=BN, note="batch sizes 2, 6, 3: an unbiased factor taken from one batch misses the others"),
+        _bn("bn_cumulative_ragged", (8, 3), 1, momentum=None, steps=3, batch_sizes=(2, 8, 2), loc=0.5, scale=2.0,
+            family="ragged", shows=("norm_variance", "running_variance", "eval_statistics", "training_statistics"),
+            note="PyTorch momentum=None with batch sizes 2, 8, 2: an equal-weight average of the steps' statistics"),
         # --- axis sizes: N, C, H, W all different, and the same layers with H = 1 and with W = 1; 2-D
         # LayerNorm with more rows than columns and with more columns than rows ---
         _bn("bn2d_sizes_5x3x6x4", (5, 3, 6, 4), 1, family="layout", shows=BN),

@@ -2,7 +2,9 @@
 
 An NPZ holds `meta` (JSON as uint8 bytes), the inputs, and `expected.<i>.<output>` per stored variant i
 (a documented profile and the numbers the layer was handed), written by golden.npzio (deterministic
-bytes, bfloat16 as bit patterns).  Loading never unpickles (allow_pickle=False).
+bytes, bfloat16 as bit patterns).  Loading never unpickles (allow_pickle=False).  A BatchNorm case whose
+batch sizes change from step to step stores its batches, and y_train, joined along the batch axis
+(golden/ragged.py); one-shape cases store them stacked, (steps, *shape).
 """
 from __future__ import annotations
 
@@ -55,8 +57,9 @@ class LoadedFixture:
     @property
     def case(self) -> Case:
         spec = dict(self.meta["case"])
-        for key in ("shape", "axes", "shows", "defaults"):
-            spec[key] = tuple(spec[key])
+        for key in ("shape", "axes", "shows", "defaults", "batch_sizes"):
+            if key in spec:
+                spec[key] = tuple(spec[key])
         return Case(**spec)
 
     @property

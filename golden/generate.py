@@ -12,6 +12,7 @@ from normconf.golden import candidates as cand
 from normconf.golden import reference as ref
 from normconf.golden.bfloat16 import to_bfloat16
 from normconf.golden.cases import GAMMA_SIGNS, GROUPED, PER_SAMPLE, STEPPED, Case
+from normconf.golden.ragged import joined_shape, split_steps
 from normconf.golden.rms_inputs import HALF, guarded
 from normconf.golden.tolerance import DECISIVENESS_MARGIN, INERT, initial_variance_excess, output_floors, tolerances
 
@@ -101,7 +102,7 @@ def make_inputs(case: Case) -> dict[str, np.ndarray]:
     cast = CASTS[case.dtype]
     out = {}
     if case.layer in STEPPED:
-        out["x"] = cast(_draw(case, rng, (case.steps, *case.shape)))
+        out["x"] = cast(_draw(case, rng, joined_shape(case)))  # the batches joined (golden/ragged.py)
         out["x_eval"] = cast(_draw(case, rng, case.shape))
     else:
         out["x"] = cast(_draw(case, rng, case.shape))
@@ -220,7 +221,7 @@ def expected_shapes(case: Case) -> dict[str, set[tuple]]:
         return {"y": {case.shape}}
     axes = probe_axes(case) if "feature_axis" in case.defaults else (case.axes[0],)
     running = {(case.steps, case.shape[a]) for a in axes}
-    return {"y_train": {(case.steps, *case.shape)}, "running_mean": running, "running_var": running,
+    return {"y_train": {joined_shape(case)}, "running_mean": running, "running_var": running,
             "y_eval": {case.shape}}
 
 
@@ -348,7 +349,8 @@ def conditioning(case: Case, inputs) -> float:
     if case.layer == "layer_norm":
         groups = [(x, ref.normalize_axes(case.axes, x.ndim))]
     elif case.layer == "batch_norm":
-        groups = [(b, ref.batch_axes(b.ndim, f)) for b in list(x) + [_f64(inputs["x_eval"])] for f in feature_axes]
+        groups = [(b, ref.batch_axes(b.ndim, f)) for b in split_steps(x, case) + [_f64(inputs["x_eval"])]
+                  for f in feature_axes]
     else:
         groups = [(x, ref.batch_axes(x.ndim, f)) for f in feature_axes]
     worst = 0.0

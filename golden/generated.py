@@ -5,7 +5,8 @@ A specification is the keyword arguments of a golden Case (JSON: it is the repro
 layer; rank 1-4 with sizes 1-6 (one axis up to 40); LayerNorm axes any non-empty subset, written
 negative or positive; BatchNorm's feature axis anywhere; dtype; normal or constant inputs at offsets of
 0 to 100 standard deviations and scales 1e-3 to 1e2; eps 0 to 0.1; momentum 0, 0.1, 0.5, 1 or None
-(the cumulative average); 1 to 4 steps; affine on or off, and with it gamma of either sign or mixed signs,
+(the cumulative average); 1 to 4 steps, whose batch sizes may change from step to step (`batch_sizes`:
+golden/ragged.py); affine on or off, and with it gamma of either sign or mixed signs,
 scaled by 1e-3 to 1e2, and beta scaled by 0 to 1e2 (Case fields; a specification without them, as older
 reproductions are, keeps the catalog's gamma in [0.5, 2] and beta ~ N(0, 1)).  eps 0 is drawn only
 where every group varies (a constant group under eps 0 is 0/0, whose rounded value no formula fixes).
@@ -36,6 +37,7 @@ from pathlib import Path
 from normconf.golden import cases, fixtures
 from normconf.golden.cases import Case
 from normconf.golden.generate import build_fixture, prepare
+from normconf.golden.ragged import batch_axis
 
 DEFAULT_EXAMPLES = 12
 SEED = 21
@@ -90,6 +92,8 @@ def _draw_spec(draw) -> dict:
     if layer == "batch_norm":
         spec["momentum"] = draw(st.sampled_from([0.1, 0.1, 0.0, 0.5, 1.0, None]))
         spec["steps"] = draw(st.integers(1, 4))
+        if spec["steps"] >= 2 and draw(st.booleans()):
+            spec["batch_sizes"] = _batch_sizes(draw, shape, axes[0], spec["steps"])
     if spec["eps"] == 0.0 and not _every_group_varies(spec):
         spec["eps"] = 1e-5
     return spec
@@ -121,6 +125,18 @@ def _draw_grouped_spec(draw) -> dict:
     return spec
 
 
+def _batch_sizes(draw, shape, feature_axis, steps) -> list[int]:
+    """Each step's length of the batch axis (golden/ragged.py): the case's own and one other, so two batch
+    shapes at most (JAX compiles once per shape), never all the same."""
+    from hypothesis import strategies as st
+    own = shape[batch_axis(shape, feature_axis)]
+    other = draw(st.integers(1, 8).filter(lambda n: n != own))
+    sizes = draw(st.lists(st.sampled_from([own, other]), min_size=steps, max_size=steps))
+    if len(set(sizes)) < 2:
+        sizes[-1] = other if sizes[0] == own else own
+    return sizes
+
+
 def _every_group_varies(spec: dict) -> bool:
     """Normal inputs at offset 0 with at least two values per group (a float16 group of two values at a
     large offset can round to one value)."""
@@ -134,6 +150,8 @@ def reduction_size(spec: dict) -> int:
 def name_of(spec: dict) -> str:
     """gen_<layer>_<dtype>[_offset][_one_value_per_channel | _one_value_per_group][_eps0]_<crc32 of the JSON>."""
     tokens = ["gen", LAYER_TOKENS[spec["layer"]], spec["dtype"]]
+    if spec.get("batch_sizes"):
+        tokens.append("ragged")
     if spec["loc"] != 0.0 and (spec["distribution"] == "constant" or abs(spec["loc"]) >= 2 * spec["scale"]):
         tokens.append("offset")
     if spec["layer"] == "batch_norm" and reduction_size(spec) == 1:
@@ -152,6 +170,8 @@ def to_json(spec: dict) -> str:
 
 def to_case(spec: dict, name: str | None = None) -> Case:
     kwargs = dict(spec, shape=tuple(spec["shape"]), axes=tuple(spec["axes"]))
+    if "batch_sizes" in spec:
+        kwargs["batch_sizes"] = tuple(spec["batch_sizes"])
     return Case(name=name or name_of(spec), family="generated", **kwargs)
 
 

@@ -210,23 +210,38 @@ def normalize(x, centre, var, eps, eps_placement, gamma=None, beta=None) -> np.n
 class BatchStatistics:
     mean: np.ndarray  # (K, C): each training batch's per-channel mean
     var: np.ndarray   # (K, C): each training batch's biased per-channel variance
-    n: int            # values per channel in one batch
+    n: int            # values per channel in the first batch
+    sizes: np.ndarray  # (K,): values per channel in each batch (batch sizes may change from step to step)
 
 
 def batch_statistics(batches, feature_axis) -> BatchStatistics:
+    """Each batch's statistics; `batches` is (K, *shape), or a list whose batch axes differ in length."""
+    if len({np.shape(b) for b in batches}) > 1:
+        return _ragged_statistics(batches, feature_axis)
     x = np.asarray(batches, dtype=np.float64)  # (K, *shape)
     axes = tuple(1 + a for a in batch_axes(x.ndim - 1, feature_axis))
     mean = x.mean(axis=axes, keepdims=True)
     var = ((x - mean) ** 2).mean(axis=axes)
-    return BatchStatistics(mean.reshape(var.shape), var, int(x[0].size // var.shape[1]))
+    n = int(x[0].size // var.shape[1])
+    return BatchStatistics(mean.reshape(var.shape), var, n, np.full(len(x), n))
+
+
+def _ragged_statistics(batches, feature_axis) -> BatchStatistics:
+    xs = [np.asarray(b, dtype=np.float64) for b in batches]
+    axes = batch_axes(xs[0].ndim, feature_axis)
+    means = [x.mean(axis=axes, keepdims=True) for x in xs]
+    var = np.stack([((x - m) ** 2).mean(axis=axes) for x, m in zip(xs, means)])
+    sizes = np.array([x.size // var.shape[1] for x in xs])
+    return BatchStatistics(np.stack([m.reshape(-1) for m in means]), var, int(sizes[0]), sizes)
 
 
 def stored_variance(stats: BatchStatistics, running_variance: str) -> np.ndarray:
     """The variance the running average is fed (N = 1 makes the unbiased one 0/0: the formula's NaN)."""
     if running_variance == "biased":
         return stats.var
+    n = stats.sizes[:, None]  # each step's own N: the factor changes with the batch size
     with np.errstate(divide="ignore", invalid="ignore"):
-        return stats.var * stats.n / (stats.n - 1)
+        return stats.var * n / (n - 1)
 
 
 def weight_on_new(momentum, step: int, momentum_form: str) -> float:
@@ -285,7 +300,7 @@ def training_normalizer(step: int, stats: BatchStatistics, trajectory: Trajector
                         training_statistics: str):
     """(centre, variance) per channel that training step `step` (from 0) normalizes its batch with."""
     if training_statistics == "batch":
-        var = stats.var[step] if norm_variance == "biased" else stats.var[step] * stats.n / (stats.n - 1)
+        var = stats.var[step] if norm_variance == "biased" else stats.var[step] * stats.sizes[step] / (stats.sizes[step] - 1)
         return stats.mean[step], var
     if training_statistics == "running_updated":
         return trajectory.mean[step], trajectory.var[step]
@@ -303,7 +318,7 @@ def eval_normalizer(x_eval, feature_axis, trajectory: Trajectory, norm_variance:
 @dataclass(frozen=True)
 class TrainingRun:
     """K training steps followed by one eval forward, as the reference sees them."""
-    y_train: np.ndarray       # (K, *shape)
+    y_train: np.ndarray | list  # (K, *shape); a list of K arrays where the batch sizes differ
     running_mean: np.ndarray  # (K, C) after each step
     running_var: np.ndarray   # (K, C) after each step
     y_eval: np.ndarray        # (*shape) eval forward of x_eval after the last step
@@ -320,7 +335,8 @@ def full_profile(profile: dict[str, str] | None) -> dict[str, str]:
 def batch_norm_steps(batches, x_eval, feature_axis, gamma=None, beta=None, eps=1e-5, momentum=0.1,
                      profile: dict[str, str] | None = None) -> TrainingRun:
     """The running-statistics update over several training steps, then eval.  `momentum` is the number
-    handed to the layer; `profile` picks the variant of each convention (missing ones take BASE_PROFILE)."""
+    handed to the layer; `profile` picks the variant of each convention (missing ones take BASE_PROFILE).
+    The batches' batch axes may differ in length from step to step: each step's statistics use its own N."""
     p = full_profile(profile)
     batches = [np.asarray(b, np.float64) for b in batches]
     stats = batch_statistics(batches, feature_axis)
@@ -338,7 +354,8 @@ def batch_norm_steps(batches, x_eval, feature_axis, gamma=None, beta=None, eps=1
               for k, x in enumerate(batches)]
         y_eval = run(x_eval, eval_normalizer(x_eval, feature_axis, trajectory, p["norm_variance"],
                                              p["eval_statistics"]))
-    return TrainingRun(np.stack(ys), trajectory.mean, trajectory.var, y_eval)
+    ragged = len({y.shape for y in ys}) > 1
+    return TrainingRun(ys if ragged else np.stack(ys), trajectory.mean, trajectory.var, y_eval)
 
 
 # ------------------------------------------------------------------------------------------- RMSNorm

@@ -27,6 +27,7 @@ from normconf.adapters.harness import arguments
 from normconf.golden import candidates as cand
 from normconf.golden.generate import case_floors, conditioning, conventions_only, output_tolerances
 from normconf.golden.layouts import fortran_strided
+from normconf.golden.ragged import steps_form
 from normconf.golden.tolerance import scaled_errors
 
 CONTRACT_CASES = ("bn2d_nchw", "bn2d_nhwc", "ln_noncontiguous_1_3", "probe_eval_statistics")
@@ -65,7 +66,7 @@ def repeat_violations(adapter, fixture, args, first: dict, profile: dict, floors
     """The state and layout contracts: other values (judged against their reference), the case as a
     strided Fortran-order view, and only if that differs from the first result the case as stored."""
     found = []
-    other = _call(adapter, arguments(adapter, fixture, other_values))
+    other = _call(adapter, arguments(adapter, fixture, other_values), fixture.case)
     expected, other_tolerances, other_floors = other_reference(fixture, args, profile)
     worst, name = _worst(other, expected, other_floors, other_tolerances)
     if worst > REPEAT_TOLERANCES:
@@ -85,7 +86,8 @@ def repeat_violations(adapter, fixture, args, first: dict, profile: dict, floors
 
 
 def _repeat(adapter, fixture, x_as, first: dict, floors: dict) -> tuple[float, str]:
-    return _worst(_call(adapter, arguments(adapter, fixture, x_as)), first, floors, fixture.tolerances)
+    return _worst(_call(adapter, arguments(adapter, fixture, x_as), fixture.case), first, floors,
+                  fixture.tolerances)
 
 
 def other_reference(fixture, args, profile: dict) -> tuple[dict, dict, dict]:
@@ -99,8 +101,11 @@ def other_reference(fixture, args, profile: dict) -> tuple[dict, dict, dict]:
     return expected, output_tolerances(case, conditioning(case, inputs), [expected]), case_floors(case, inputs)
 
 
-def _call(adapter, args) -> dict:
-    return getattr(adapter, args.op)(*args.args)
+def _call(adapter, args, case) -> dict:
+    outputs, problem = steps_form(getattr(adapter, args.op)(*args.args), case)
+    if problem:
+        raise ValueError(problem)
+    return outputs
 
 
 def _off(worst: float) -> str:

@@ -33,6 +33,7 @@ from normconf.golden import candidates as cand
 from normconf.golden import reference as ref
 from normconf.golden.cases import STEPPED
 from normconf.golden.generate import ARGUMENT_KEYS, Call, candidate_set, case_floors
+from normconf.golden.ragged import split_steps
 from normconf.golden.reference import LAYER_CONVENTIONS
 from normconf.golden.tolerance import scaled_error
 from normconf.judge import measure
@@ -62,7 +63,7 @@ class _EpsEstimator:
         self.output = "y_train" if case.layer in STEPPED else "y"
         self.floor = floors[self.output]
         self.y = np.asarray(outputs[self.output], np.float64)
-        self.y = self.y[0] if case.layer in STEPPED else self.y
+        self.y = split_steps(self.y, case)[0] if case.layer in STEPPED else self.y  # the first step's
         self.tol, self._found, self._misfits = tolerances[self.output], {}, {}
         # the running statistics the layer reports after the first step: a normalizer no profile may compute
         self.own = (outputs["running_mean"][0], outputs["running_var"][0]) if case.layer == "batch_norm" else None
@@ -231,7 +232,8 @@ def _measured(case, cset, ref, probe, eps, momentum, conventions, outputs, toler
         out["default_groups"] = {"value": int(count["observed"]) if named else None, "uncertainty": 0.0,
                                  "name": count["observed"] if named else None,
                                  "display": count["observed"] if named else f"unclear (nearest {count['nearest']})"}
-    if case.layer in STEPPED and "running_variance" in case.shows:
+    # one factor over every step: with batch sizes that change, N/(N-1) is no single number (not measured)
+    if case.layer in STEPPED and "running_variance" in case.shows and not case.batch_sizes:
         fed = cands.stats.var
         alpha = cands.trajectory(p, np.zeros_like(fed)).var
         f, u = measure.estimate_factor(outputs["running_var"], alpha, cands.trajectory(p, fed).var - alpha,

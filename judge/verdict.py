@@ -35,6 +35,7 @@ from normconf.golden import candidates as cand
 from normconf.golden import fixtures
 from normconf.golden.bias import HALF, output_budget, rounding_bias
 from normconf.golden.generate import axis_name, conventions_only, expected_shapes
+from normconf.golden.ragged import steps_form
 from normconf.golden.tolerance import UNIT_ROUNDOFF, error_measures, scaled_error, scaled_errors, tolerance
 from normconf.judge import contracts, measure
 from normconf.judge.identify import identify
@@ -202,6 +203,10 @@ def _judge(cell, adapter, case_name, expectation, unavailable, fixture=None):
     if not isinstance(outputs, dict):
         cell.update(outcome="bad_output", message=f"{cell['adapter']}.{args.op} returned {type(outputs).__name__}, "
                                                   f"not a dict of named outputs (see normconf.api)")
+        return _deviation(cell, expectation)
+    outputs, problem = steps_form(outputs, case)  # y_train per step (batch sizes that change): joined
+    if problem:
+        cell.update(outcome="bad_output", message=problem)
         return _deviation(cell, expectation)
     cell["output_dtypes"] = {name: str(np.asarray(v).dtype) for name, v in sorted(outputs.items())}
     if raises_rules:

@@ -37,10 +37,10 @@ from typing import Protocol
 
 import numpy as np
 
-from normconf.adapters.base import DEFAULT, Unsupported
+from normconf.adapters.base import DEFAULT, Unsupported, steps_output
 from normconf.adapters.remote import RemoteAdapter
 
-__all__ = ["DEFAULT", "Unsupported", "RemoteAdapter", "Adapter"]
+__all__ = ["DEFAULT", "Unsupported", "RemoteAdapter", "Adapter", "steps_output"]
 
 
 class Adapter(Protocol):
@@ -62,16 +62,22 @@ class Adapter(Protocol):
                          momentum: float | None) -> dict[str, np.ndarray]:
         """A fresh BatchNorm layer trained for ``len(batches)`` steps, then evaluated once.
 
-        batches: S arrays, each of one shape (the channel axis at ``feature_axis``, possibly negative or
-        DEFAULT: the layer's own default); x_eval: one more array of that shape.  gamma, beta: None or
-        arrays of shape (C,).  eps: float or DEFAULT.  momentum: in this adapter's ``momentum_form``,
-        DEFAULT, or None (PyTorch's cumulative average).  Running statistics start as the layer makes them.
-        Returns, stacked over the S steps::
+        batches: S arrays (the channel axis at ``feature_axis``, possibly negative or DEFAULT: the layer's
+        own default), of one shape, or, in the cases with batch sizes that change from step to step, of
+        shapes whose batch axis (the first axis that is not the feature axis) differs from step to step;
+        x_eval: one more array.  gamma, beta: None or arrays of shape (C,).  eps: float or DEFAULT.
+        momentum: in this adapter's ``momentum_form``, DEFAULT, or None (PyTorch's cumulative average).
+        Running statistics start as the layer makes them.  Returns::
 
-            "y_train":      (S, *batch.shape)   training-mode output of each step
+            "y_train":      (S, *batch.shape)   training-mode output of each step, stacked; or a list of
+                                                S arrays, one per step (required where shapes differ:
+                                                ``steps_output(ys)`` picks the form)
             "running_mean": (S, C)              running mean after each step
             "running_var":  (S, C)              running variance after each step (as the layer stores it)
             "y_eval":       x_eval.shape        eval-mode output after the last step
+
+        A plug-in that always stacks y_train keeps working on every one-shape case; on a case whose batch
+        sizes change its np.stack raises, and the cell says so.
         """
 
     def batch_norm_eval(self, x: np.ndarray, feature_axis: int, running_mean: np.ndarray, running_var: np.ndarray,

@@ -25,6 +25,8 @@ BUG_CLASSES = {
     "GroupNorm/InstanceNorm: groups, layout, running statistics (issue 22)": [
         "gn_groups_across_wrong_axis", "gn_interleaved_groups", "in_running_var_biased", "in_eval_instance_statistics",
         "gn_affine_per_group"],
+    "statistics across steps whose batch size changes": ["unbiased_factor_from_first_batch",
+                                                          "cumulative_average_weighted_by_samples"],
 }
 DECISIVE = 3.0
 
