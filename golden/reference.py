@@ -515,7 +515,7 @@ def instance_statistics(batches, channel_axis) -> tuple[np.ndarray, np.ndarray, 
     mean = moved.mean(axis=axes)
     var = ((moved - mean.reshape(*mean.shape, *[1] * len(axes))) ** 2).mean(axis=axes)
     n = int(np.prod(moved.shape[3:]))
-    return mean, var, BatchStatistics(mean.mean(axis=1), var.mean(axis=1), n)
+    return mean, var, BatchStatistics(mean.mean(axis=1), var.mean(axis=1), n, np.full(len(x), n))
 
 
 def instance_norm_steps(batches, x_eval, channel_axis, gamma=None, beta=None, eps=1e-5, momentum=0.1,
