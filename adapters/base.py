@@ -204,3 +204,12 @@ def steps_output(ys) -> np.ndarray | list:
 
 def float_dtype_name(array) -> str:
     return str(np.asarray(array).dtype)
+
+
+def layer_class(module, name: str):
+    """`module.name`, or Unsupported naming the version that lacks it (flax 0.10.4's nnx has no
+    InstanceNorm: an older release without a layer is a fact about it, not an error in every cell)."""
+    if not hasattr(module, name):
+        package = module.__name__.split(".")[0]
+        raise Unsupported(f"{module.__name__}.{name} does not exist in {package} {installed_version(package)}")
+    return getattr(module, name)

@@ -77,3 +77,4 @@ def assign(variable, value) -> None:
         variable[...] = value
     else:
         variable.value = value
+

@@ -25,7 +25,7 @@ import inspect
 
 import numpy as np
 
-from normconf.adapters.base import DEFAULT, ImportingAdapter, Unsupported, given, trajectory
+from normconf.adapters.base import DEFAULT, ImportingAdapter, Unsupported, given, layer_class, trajectory
 from normconf.adapters.compat import assign, enable_x64
 from normconf.adapters.flax_groups import FlaxLinenGroupOps, FlaxNnxGroupOps
 
@@ -137,7 +137,7 @@ class FlaxLinenAdapter(FlaxLinenGroupOps, _FlaxBase):
 
     def rms_norm(self, x, axes, weight, eps):
         from flax import linen as nn
-        layer = nn.RMSNorm(reduction_axes=_axes(axes, x.ndim), feature_axes=_axes(axes, x.ndim),
+        layer = layer_class(nn, "RMSNorm")(reduction_axes=_axes(axes, x.ndim), feature_axes=_axes(axes, x.ndim),
                            use_scale=weight is not None, param_dtype=(x if weight is None else weight).dtype,
                            **given(epsilon=eps))
 
@@ -174,7 +174,7 @@ class FlaxLinenAdapter(FlaxLinenGroupOps, _FlaxBase):
 
     def rms_norm_grad(self, x, axes, weight, eps, dy):
         from flax import linen as nn
-        layer = nn.RMSNorm(reduction_axes=_axes(axes, x.ndim), feature_axes=_axes(axes, x.ndim),
+        layer = layer_class(nn, "RMSNorm")(reduction_axes=_axes(axes, x.ndim), feature_axes=_axes(axes, x.ndim),
                            param_dtype=weight.dtype, **given(epsilon=eps))
         return self._vjp(lambda x, w: layer.apply({"params": {"scale": w}}, x), x, {"dweight": weight}, dy)
 
@@ -203,7 +203,7 @@ class FlaxNnxAdapter(FlaxNnxGroupOps, _FlaxBase):
         reduced = _axes(axes, x.ndim)
 
         def forward(x, weight):
-            layer = nnx.RMSNorm(int(np.prod([x.shape[a] for a in reduced])), reduction_axes=reduced,
+            layer = layer_class(nnx, "RMSNorm")(int(np.prod([x.shape[a] for a in reduced])), reduction_axes=reduced,
                                 feature_axes=reduced, use_scale=weight is not None,
                                 param_dtype=(x if weight is None else weight).dtype,
                                 rngs=nnx.Rngs(0), **given(epsilon=eps))
@@ -269,7 +269,7 @@ class FlaxNnxAdapter(FlaxNnxGroupOps, _FlaxBase):
         reduced = _axes(axes, x.ndim)
 
         def forward(x, w):
-            layer = nnx.RMSNorm(int(np.prod([x.shape[a] for a in reduced])), reduction_axes=reduced,
+            layer = layer_class(nnx, "RMSNorm")(int(np.prod([x.shape[a] for a in reduced])), reduction_axes=reduced,
                                 feature_axes=reduced, param_dtype=weight.dtype, rngs=nnx.Rngs(0), **given(epsilon=eps))
             assign(layer.scale, w)
             return layer(x)

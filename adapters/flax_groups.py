@@ -7,7 +7,7 @@ default-groups probe; scale/bias are switched off together when the case has no 
 """
 from __future__ import annotations
 
-from normconf.adapters.base import DEFAULT, given
+from normconf.adapters.base import DEFAULT, given, layer_class
 
 
 def _params(gamma, beta) -> dict:
@@ -26,7 +26,7 @@ class FlaxLinenGroupOps:
         import jax.numpy as jnp
         from flax import linen as nn
         ca = x.ndim - 1 if channel_axis is DEFAULT else channel_axis % x.ndim  # GroupNorm's channels: the last axis
-        layer = nn.GroupNorm(use_scale=gamma is not None, use_bias=beta is not None, param_dtype=x.dtype,
+        layer = layer_class(nn, "GroupNorm")(use_scale=gamma is not None, use_bias=beta is not None, param_dtype=x.dtype,
                              **given(num_groups=groups, epsilon=eps))
 
         def forward(x, gamma, beta):
@@ -35,7 +35,7 @@ class FlaxLinenGroupOps:
 
     def instance_norm(self, x, channel_axis, gamma, beta, eps):
         from flax import linen as nn
-        layer = nn.InstanceNorm(feature_axes=channel_axis % x.ndim, use_scale=gamma is not None,
+        layer = layer_class(nn, "InstanceNorm")(feature_axes=channel_axis % x.ndim, use_scale=gamma is not None,
                                 use_bias=beta is not None, param_dtype=x.dtype, **given(epsilon=eps))
 
         def forward(x, gamma, beta):
@@ -50,7 +50,7 @@ class FlaxNnxGroupOps:
         ca = x.ndim - 1 if channel_axis is DEFAULT else channel_axis % x.ndim
 
         def forward(x, gamma, beta):
-            layer = nnx.GroupNorm(x.shape[ca], use_scale=gamma is not None, use_bias=beta is not None,
+            layer = layer_class(nnx, "GroupNorm")(x.shape[ca], use_scale=gamma is not None, use_bias=beta is not None,
                                   param_dtype=x.dtype, rngs=nnx.Rngs(0),
                                   **given(num_groups=groups, epsilon=eps))
             _set_affine(layer, gamma, beta)
@@ -62,7 +62,7 @@ class FlaxNnxGroupOps:
         ca = channel_axis % x.ndim
 
         def forward(x, gamma, beta):
-            layer = nnx.InstanceNorm(x.shape[ca], feature_axes=ca, use_scale=gamma is not None,
+            layer = layer_class(nnx, "InstanceNorm")(x.shape[ca], feature_axes=ca, use_scale=gamma is not None,
                                      use_bias=beta is not None, param_dtype=x.dtype, rngs=nnx.Rngs(0),
                                      **given(epsilon=eps))
             _set_affine(layer, gamma, beta)
