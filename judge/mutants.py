@@ -831,16 +831,21 @@ def _affine_skipped_without_bias(self, x, mean, var, eps, gamma, beta):
     return NumpyAdapter.normalize(self, x, mean, var, eps, gamma, beta)
 
 
-def _either_order_as_c(method):
-    """Accepts any contiguous input (C or Fortran: numpy's flags.forc) and then reads it as C order."""
-    def read(x):
-        return np.ravel(x, order="K").reshape(x.shape) if x.flags.f_contiguous and not x.flags.c_contiguous else x
-
+def _reading(method, read):
+    """NumpyAdapter's `method` with its input (each batch of batch_norm_steps) first read through `read`."""
     def run(self, *args):
         args = list(args)
         args[0] = [read(b) for b in args[0]] if method == "batch_norm_steps" else read(args[0])
         return getattr(NumpyAdapter, method)(self, *args)
     return run
+
+
+def _either_order_as_c(method):
+    """Accepts any contiguous input (C or Fortran: numpy's flags.forc) and then reads it as C order."""
+    def read(x):
+        return np.ravel(x, order="K").reshape(x.shape) if x.flags.f_contiguous and not x.flags.c_contiguous else x
+
+    return _reading(method, read)
 
 
 def _strided_from_start_of_buffer(method):
@@ -851,11 +856,7 @@ def _strided_from_start_of_buffer(method):
             return x
         return np.ascontiguousarray(x.base).ravel()[:x.size].reshape(x.shape)
 
-    def run(self, *args):
-        args = list(args)
-        args[0] = [read(b) for b in args[0]] if method == "batch_norm_steps" else read(args[0])
-        return getattr(NumpyAdapter, method)(self, *args)
-    return run
+    return _reading(method, read)
 
 
 def _per_method(factory):
@@ -914,11 +915,7 @@ def _transposed_read_as_c(method):
         strides = [s for s, n in zip(x.strides, x.shape) if n > 1]
         return x if strides == sorted(strides, reverse=True) else np.ravel(x, order="K").reshape(x.shape)
 
-    def run(self, *args):
-        args = list(args)
-        args[0] = [read(b) for b in args[0]] if method == "batch_norm_steps" else read(args[0])
-        return getattr(NumpyAdapter, method)(self, *args)
-    return run
+    return _reading(method, read)
 
 
 def _variance_around_running_mean(self, batches, x_eval, feature_axis, gamma, beta, eps, momentum):

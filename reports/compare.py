@@ -44,7 +44,7 @@ import re
 
 from normconf.golden.cases import CASES
 from normconf.judge.measure import FLOAT32_STORAGE, agrees
-from normconf.reports.gradient_compare import compare_gradients, gradient_cells
+from normconf.reports.gradient_compare import compare_gradients, deviation_words, gradient_cells
 from normconf.reports.schema import LABELS
 
 COVERAGE = 3.0          # judge/measure.py: a value is named within 3 uncertainties
@@ -248,12 +248,8 @@ def _behaviour_fact(b: dict, a: dict):
 
 def _outcome_words(b: dict, a: dict) -> str:
     ob, oa = b["outcome"], a["outcome"]
-    if ob == "xfail" and oa == "xpass":
-        return f"known deviation {b['rule']} no longer happens"
-    if ob == "xpass" and oa == "xfail":
-        return f"known deviation {a['rule']} is back"
-    if oa == "xfail":
-        return f"now shows known deviation {a['rule']}"
+    if deviation_words(b, a):
+        return deviation_words(b, a)
     if oa == "error":
         raised = re.match(r"([A-Za-z_][\w.]*(?:Error|Exception|Exit)):", a["message"])
         return f"now raises {raised.group(1)}" if raised else "now an error"

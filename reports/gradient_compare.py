@@ -92,7 +92,8 @@ def _dtype_fact(b: dict, a: dict, row: str):
     return label, "gradient", f"gradient, {row}: {', '.join(moved)} now returned in {after} (was {before})", ""
 
 
-def _outcome_words(b: dict, a: dict) -> str:
+def deviation_words(b: dict, a: dict) -> str | None:
+    """How a cell's known deviation moved between two runs (forward and gradient cells alike), else None."""
     ob, oa = b["outcome"], a["outcome"]
     if ob == "xfail" and oa == "xpass":
         return f"known deviation {b['rule']} no longer happens"
@@ -100,6 +101,13 @@ def _outcome_words(b: dict, a: dict) -> str:
         return f"known deviation {a['rule']} is back"
     if oa == "xfail":
         return f"now shows known deviation {a['rule']}"
+    return None
+
+
+def _outcome_words(b: dict, a: dict) -> str:
+    ob, oa = b["outcome"], a["outcome"]
+    if deviation_words(b, a):
+        return deviation_words(b, a)
     if a["message"].startswith("raised "):
         return "now " + a["message"].split(":", 1)[0].replace("raised", "raises", 1)
     if oa == "fail":
