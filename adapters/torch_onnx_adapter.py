@@ -27,7 +27,7 @@ import tempfile
 
 import numpy as np
 
-from normconf.adapters.base import installed_version
+from normconf.adapters.base import Unsupported, installed_version
 from normconf.adapters.cache import cache_dir
 from normconf.adapters.onnxruntime_adapter import GraphNotes, _elem_type, _session, describe
 from normconf.adapters.torch_adapter import TorchAdapter, _to_numpy, _to_torch
@@ -60,6 +60,12 @@ class TorchOnnxAdapter(GraphNotes, TorchAdapter):
             raise RuntimeError(f"exported graph has {len(outputs)} outputs ({describe(model)}); the adapter "
                                "reads only y: teach it the others before trusting this column")
         return _to_torch(outputs[0])
+
+    # an exported inference graph has no autodiff: gradients through ONNX Runtime are not a deploy path
+    def layer_norm_grad(self, *args, **kwargs):
+        raise Unsupported("an exported ONNX graph runs forward only: no gradients through onnxruntime")
+
+    batch_norm_grad = rms_norm_grad = layer_norm_grad
 
     def __getattribute__(self, attr):
         # each operation starts its own list of graphs (GraphNotes): one call's graph note, never the last's

@@ -47,7 +47,8 @@ class Reading:
                                                     if self.worst_error is not None else ""), *shown])
         if self.kind != "misses":
             return self.kind
-        size = "non-finite" if self.worst_error == float("inf") else f"{self.worst_error:.3g}x the tolerance"
+        size = ("no figure" if self.worst_error is None  # an error or a raise: nothing was compared
+                else "non-finite" if self.worst_error == float("inf") else f"{self.worst_error:.3g}x the tolerance")
         words = f"misses: {self.worst_output} {size} at {self.worst_case}" if self.worst_output else self.outcome
         return "; ".join([words, *shown, *(f"known deviation {d}" for d in self.deviations)])
 

@@ -214,3 +214,12 @@ def test_one_adapter_has_no_gradient_porting_advice(good):
     assert porting_html(good["gradients"], good["adapters"]) == "" and porting_html(None, ["numpy"]) == ""
     same = two_adapters(good, good["gradients"]["cells"])
     assert "every pair's gradients agree" in porting_html(same["gradients"], same["adapters"])
+
+
+def test_a_row_missed_by_an_error_has_no_figure_rather_than_a_crash():
+    """An adapter whose gradient cells raise (torch[onnx] before its gradients were declared unsupported,
+    found by CI's compiled job) misses with an output named but no error figure: the report says so."""
+    from normconf.reports.gradient_rows import Reading
+    reading = Reading(outcome="error", cases=["grad_ln_float32"], worst_output="dx", worst_error=None,
+                      worst_case="grad_ln_float32")
+    assert reading.text() == "misses: dx no figure at grad_ln_float32"
