@@ -112,6 +112,24 @@ class Adapter(Protocol):
 
 
 GRADIENT_OPS = ("layer_norm_grad", "batch_norm_grad", "rms_norm_grad")  # optional: see the module's docstring
+FORWARD_OPS = ("layer_norm", "batch_norm_steps", "batch_norm_eval", "rms_norm", "group_norm", "instance_norm",
+               "instance_norm_steps")
+OPS = (*FORWARD_OPS, *GRADIENT_OPS)  # every operation an adapter may implement
+
+
+def before_each_operation(cls, hook: str):
+    """Make every operation `cls` has call self.<hook>() first: state that belongs to one call (a compiler
+    reset, the graphs one call exported) is fresh for each, whichever operation a newer layer adds."""
+    def wrapped(method):
+        def run(self, *args, **kwargs):
+            getattr(self, hook)()
+            return method(self, *args, **kwargs)
+        run.__name__, run.__doc__ = method.__name__, method.__doc__
+        return run
+    for op in OPS:
+        if hasattr(cls, op):
+            setattr(cls, op, wrapped(getattr(cls, op)))
+    return cls
 MOMENTUM_FORMS = ("weight_on_new", "weight_on_old")  # what native_momentum translates
 
 

@@ -140,10 +140,7 @@ class KerasAdapter(KerasGroupOps, ImportingAdapter):
         with self._x64(x):
             layer = keras.layers.LayerNormalization(axis=axes, center=beta is not None, scale=gamma is not None,
                                                     dtype=str(x.dtype), **given(epsilon=eps))
-            layer.build(x.shape)
-            if gamma is not None:
-                layer.gamma.assign(self._tensor(gamma))
-                layer.beta.assign(self._tensor(beta))
+            self._built(layer, x, gamma, beta)
             [(y, _)] = self._calls(layer, [(x, None)])
         return {"y": y}
 
@@ -184,6 +181,10 @@ class KerasAdapter(KerasGroupOps, ImportingAdapter):
             raise Unsupported("BatchNormalization has no cumulative average (PyTorch momentum=None)")
         layer = keras.layers.BatchNormalization(center=beta is not None, scale=gamma is not None, dtype=str(x.dtype),
                                                 **given(axis=fa, epsilon=eps, momentum=momentum))
+        return self._built(layer, x, gamma, beta)
+
+    def _built(self, layer, x, gamma, beta):
+        """The layer built for x's shape, holding the case's gamma and beta (where it has them)."""
         layer.build(x.shape)
         if gamma is not None:
             layer.gamma.assign(self._tensor(gamma))
@@ -212,10 +213,7 @@ class KerasAdapter(KerasGroupOps, ImportingAdapter):
         axes = sorted(a % x.ndim for a in axes)
         with self._x64(x):
             layer = keras.layers.LayerNormalization(axis=axes, dtype=str(x.dtype), **given(epsilon=eps))
-            layer.build(x.shape)
-            layer.gamma.assign(self._tensor(gamma))
-            layer.beta.assign(self._tensor(beta))
-            return self._grad(layer, x, dy, None)
+            return self._grad(self._built(layer, x, gamma, beta), x, dy, None)
 
     def batch_norm_grad(self, x, feature_axis, gamma, beta, eps, dy, running_mean=None, running_var=None):
         with self._x64(x):

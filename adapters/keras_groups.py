@@ -16,11 +16,7 @@ class KerasGroupOps:
         axis = channel_axis if channel_axis is DEFAULT else channel_axis % x.ndim
         layer = keras.layers.GroupNormalization(center=beta is not None, scale=gamma is not None, dtype=str(x.dtype),
                                                 **given(axis=axis, groups=groups, epsilon=eps))
-        layer.build(x.shape)
-        if gamma is not None:
-            layer.gamma.assign(self._tensor(gamma))
-            layer.beta.assign(self._tensor(beta))
-        return layer
+        return self._built(layer, x, gamma, beta)
 
     def group_norm(self, x, channel_axis, groups, gamma, beta, eps):
         with self._x64(x):

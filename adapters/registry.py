@@ -8,7 +8,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from normconf.adapters.base import GRADIENT_OPS, MOMENTUM_FORMS, Adapter, Unsupported  # noqa: F401 - Adapter: the interface plug-ins follow
+from normconf.adapters.base import MOMENTUM_FORMS, OPS, Adapter, Unsupported  # noqa: F401 - Adapter: the interface plug-ins follow
 from normconf.adapters.remote import RemoteAdapter
 
 ENTRY_POINT_GROUP = "normconf.adapters"
@@ -114,8 +114,6 @@ class PluginAdapter:
         return dict(fn()) if fn else {"plugin": self.spec}
 
 
-OPS = ("layer_norm", "batch_norm_steps", "batch_norm_eval", "rms_norm", "group_norm", "instance_norm",
-       "instance_norm_steps", *GRADIENT_OPS)
 
 
 def _unsupported(name, op):

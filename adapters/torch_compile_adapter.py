@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 
+from normconf.adapters.base import before_each_operation
 from normconf.adapters.cache import cache_dir
 from normconf.adapters.torch_adapter import TorchAdapter
 
@@ -42,27 +43,6 @@ class TorchCompileAdapter(TorchAdapter):
         torch._dynamo.reset()
         self._compiled = {}
 
-    def layer_norm(self, *args):
-        self._fresh()
-        return super().layer_norm(*args)
 
-    def batch_norm_steps(self, *args):
-        self._fresh()
-        return super().batch_norm_steps(*args)
-
-    def batch_norm_eval(self, *args):
-        self._fresh()
-        return super().batch_norm_eval(*args)
-
-    # gradient cells (issue 23): the module's forward compiled, its backward through AOTAutograd's compiled graph
-    def layer_norm_grad(self, *args):
-        self._fresh()
-        return super().layer_norm_grad(*args)
-
-    def batch_norm_grad(self, *args, **kwargs):
-        self._fresh()
-        return super().batch_norm_grad(*args, **kwargs)
-
-    def rms_norm_grad(self, *args):
-        self._fresh()
-        return super().rms_norm_grad(*args)
+# every operation (forward and gradient, of every layer) starts from a reset compiler
+before_each_operation(TorchCompileAdapter, "_fresh")

@@ -27,7 +27,7 @@ import tempfile
 
 import numpy as np
 
-from normconf.adapters.base import Unsupported, installed_version
+from normconf.adapters.base import Unsupported, before_each_operation, installed_version
 from normconf.adapters.cache import cache_dir
 from normconf.adapters.onnxruntime_adapter import GraphNotes, _elem_type, _session, describe
 from normconf.adapters.torch_adapter import TorchAdapter, _to_numpy, _to_torch
@@ -67,15 +67,11 @@ class TorchOnnxAdapter(GraphNotes, TorchAdapter):
 
     batch_norm_grad = rms_norm_grad = layer_norm_grad
 
-    def __getattribute__(self, attr):
-        # each operation starts its own list of graphs (GraphNotes): one call's graph note, never the last's
-        if attr in _OPERATIONS:
-            object.__setattr__(self, "_graphs", [])
-        return super().__getattribute__(attr)
+    def _new_call(self):
+        self._graphs = []  # one call's graph note (GraphNotes), never the last call's
 
 
-_OPERATIONS = frozenset(("layer_norm", "batch_norm_steps", "batch_norm_eval", "rms_norm", "group_norm",
-                         "instance_norm", "instance_norm_steps"))
+before_each_operation(TorchOnnxAdapter, "_new_call")
 
 
 def _values_hash(state: dict) -> str:

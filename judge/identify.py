@@ -220,18 +220,9 @@ def _measured(case, cset, ref, probe, eps, momentum, conventions, outputs, toler
         w, u = momentum.measure(cset.candidates_of(probe), cset.profiles[probe])
         out["default_momentum"] = ({**measure.measurement(math.nan, 0.0, "cumulative average"), "state": "named"}
                                    if w is None else measure.default_measurement("default_momentum", w, u))
-    if "feature_axis" in conventions:
-        axis = conventions["feature_axis"]
-        named = axis["state"] == "named"
-        out["default_feature_axis"] = {"value": int(axis["observed"]) if named else None, "uncertainty": 0.0,
-                                       "name": axis["observed"] if named else None,
-                                       "display": axis["observed"] if named else f"unclear (nearest {axis['nearest']})"}
-    if "groups" in conventions:
-        count = conventions["groups"]
-        named = count["state"] == "named"
-        out["default_groups"] = {"value": int(count["observed"]) if named else None, "uncertainty": 0.0,
-                                 "name": count["observed"] if named else None,
-                                 "display": count["observed"] if named else f"unclear (nearest {count['nearest']})"}
+    for convention, key in (("feature_axis", "default_feature_axis"), ("groups", "default_groups")):
+        if convention in conventions:
+            out[key] = _integer_default(conventions[convention])
     # one factor over every step: with batch sizes that change, N/(N-1) is no single number (not measured)
     if case.layer in STEPPED and "running_variance" in case.shows and not case.batch_sizes:
         fed = cands.stats.var
@@ -241,6 +232,14 @@ def _measured(case, cset, ref, probe, eps, momentum, conventions, outputs, toler
         name = measure.factor_name(f, u, cands.stats.n)
         out["running_variance_factor"] = {**measure.measurement(f, u, name), "n": cands.stats.n}
     return out
+
+
+def _integer_default(reading: dict) -> dict:
+    """A default read as one of a few integers (an axis, a number of groups): exact where named."""
+    named = reading["state"] == "named"
+    return {"value": int(reading["observed"]) if named else None, "uncertainty": 0.0,
+            "name": reading["observed"] if named else None,
+            "display": reading["observed"] if named else f"unclear (nearest {reading['nearest']})"}
 
 
 def _eps_measurement(cset, probe, eps, conventions, members) -> dict:
